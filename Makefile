@@ -1,0 +1,34 @@
+# covtool: two commands on a fresh machine -- `make demo` and `make test`.
+# Both create .venv and install covtool into it when missing (or when pyproject.toml changed).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.covtool-installed
+DEMO_DIR ?= demo-out
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench lint install clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/covtool demo -d $(DEMO_DIR) --force
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check covtool tests benchmarks
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""The Typer root: global options, error handling, and the registry of command families.
+
+Command modules are imported here; none of them imports TensorFlow at module level, so
+``covtool --help`` and the non-deep-learning stages start without it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from covtool import __version__
+from covtool.core import console
+from covtool.core.errors import CovtoolError
+
+
+class CovtoolGroup(TyperGroup):
+    """Turns covtool's errors into one line and an exit status (1 data, 130 interrupted)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CovtoolError as exc:
+            if console.state.debug:
+                raise
+            console.error(str(exc))
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            if console.state.debug:
+                raise
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            console.error(f"{where}{exc.strerror or exc}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            if console.state.debug:
+                raise
+            console.error("interrupted")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=CovtoolGroup,
+    name="covtool",
+    help="Reproducible pipelines for COVID-19 and virus imaging datasets. Every stage reads and "
+         "writes a manifest (CSV; '-' is stdin/stdout), so stages chain in pipes and Makefiles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"covtool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summaries on stderr."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    console.state.debug = debug
+    console.state.quiet = quiet
+
+
+def _register() -> None:
+    from covtool.cli import demo, select
+
+    app.command("select", help=select.__doc__)(select.select_command)
+    app.command("demo", help=demo.__doc__)(demo.demo_command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        app(args=argv, prog_name="covtool")
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        sys.exit(130)

@@ -1,0 +1,203 @@
+"""Keep the CT slices where the lungs are open (COVID-CTset's dark-pixel selection).
+
+INPUT is a folder of patients (patient/series/slices or patient/slices), one series folder, or a
+manifest with 'path' and 'group' (and optionally 'series'). Every slice gets a row with
+'dark_pixels', the series' 'threshold' and 'selected'.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from covtool.cli.common import Force, OutManifest, ShardOpt, SkipBad
+from covtool.core import console
+from covtool.core.errors import UsageError
+from covtool.core.manifest import (
+    STDIO,
+    check_output,
+    order_columns,
+    read_manifest,
+    write_manifest,
+)
+from covtool.core.naming import natural_key
+from covtool.core.progress import make_progress
+from covtool.core.shard import parse_shard
+from covtool.ct.pipeline import SelectOptions, SeriesResult, result_rows, select_series
+from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
+from covtool.ct.series import Series, find_series
+
+SELECT_COLUMNS = ["id", "path", "group", "series", "slice", "dark_pixels", "threshold", "selected"]
+
+
+def parse_region(text: str) -> tuple[int, int, int, int]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        x0, y0, x1, y1 = (int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--region expects four whole numbers X0,Y0,X1,Y1, got {text!r}") from None
+    if not (0 <= x0 < x1 and 0 <= y0 < y1):
+        raise UsageError(f"--region {text}: need 0 <= X0 < X1 and 0 <= Y0 < Y1")
+    return x0, y0, x1, y1
+
+
+def is_manifest_arg(arg: str) -> bool:
+    return arg == STDIO or Path(arg).suffix.lower() in {".csv", ".tsv"} and not Path(arg).is_dir()
+
+
+def series_from_manifest(df: pd.DataFrame) -> list[Series]:
+    """Group a slice manifest into series; slices in natural order of their file names."""
+    has_series = "series" in df.columns
+    groups: dict[tuple[str, str], list] = {}
+    for idx, g, p, s in zip(df.index, df["group"], df["path"], df["series"] if has_series else df["group"]):
+        groups.setdefault((str(g), str(s) if s != "" else str(g)), []).append((Path(p), idx))
+    out = []
+    for (g, s), items in groups.items():
+        items.sort(key=lambda t: natural_key(t[0].name))
+        out.append(Series(g, s, items[0][0].parent, [p for p, _ in items], [i for _, i in items]))
+    return out
+
+
+def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], pd.DataFrame | None]:
+    series: list[Series] = []
+    frames = []
+    for arg in inputs:
+        if is_manifest_arg(arg):
+            df = read_manifest(arg, required=["path", "group"])
+            offset = sum(len(f) for f in frames)
+            df = df.assign(_src=range(offset, offset + len(df)))
+            frames.append(df)
+            for s in series_from_manifest(df):
+                s.rows = [int(df.at[i, "_src"]) for i in s.rows]
+                series.append(s)
+        else:
+            series.extend(find_series(arg, group))
+    source = None
+    if frames:
+        source = pd.concat(frames, ignore_index=True)
+    return series, source
+
+
+def write_plot(result: SeriesResult, folder: Path, force: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from covtool.core.atomic import atomic_path
+    from covtool.core.naming import safe_id
+
+    good = [s for s in result.slices if s.dark_pixels is not None]
+    if not good:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    x = [s.slice for s in good]
+    y = [s.dark_pixels for s in good]
+    ax.plot(x, y, "-", color="0.6", lw=1)
+    sel = [s for s in good if s.selected]
+    ax.plot([s.slice for s in sel], [s.dark_pixels for s in sel], "o", ms=3, color="tab:green", label="selected")
+    rej = [s for s in good if not s.selected]
+    ax.plot([s.slice for s in rej], [s.dark_pixels for s in rej], "o", ms=3, color="tab:red", label="discarded")
+    ax.axhline(result.threshold, color="k", ls="--", lw=1, label=f"threshold {result.threshold:.0f}")
+    ax.set_xlabel("slice")
+    ax.set_ylabel("dark pixels")
+    ax.set_title(f"{result.series.group} / {result.series.series}")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    out = folder / f"{safe_id(result.series.group, result.series.series)}.png"
+    with atomic_path(out, force=force) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def summary_table(results: list[SeriesResult]):
+    from rich.table import Table
+
+    per: dict[str, dict] = {}
+    for r in results:
+        d = per.setdefault(r.series.group, {"series": 0, "slices": 0, "selected": 0, "errors": 0})
+        d["series"] += 1
+        d["slices"] += len(r.slices)
+        d["selected"] += r.n_selected
+        d["errors"] += sum(1 for s in r.slices if s.error) + (1 if r.error and not r.slices else 0)
+    table = Table(title="slice selection per patient", title_justify="left")
+    for col in ("patient", "series", "slices", "selected", "kept %", "errors"):
+        table.add_column(col, justify="left" if col == "patient" else "right")
+    for g, d in per.items():
+        pct = f"{100 * d['selected'] / d['slices']:.0f}" if d["slices"] else "-"
+        table.add_row(g, str(d["series"]), str(d["slices"]), str(d["selected"]), pct, str(d["errors"]))
+    return table
+
+
+def pass_through(out: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    """Carry every column of the input manifest along; covtool's own columns take precedence.
+
+    An input ``id`` is kept (ids are stable across stages); the rows of folder inputs get NaN in
+    the manifest-only columns.
+    """
+    extra_cols = [c for c in source.columns if c not in SELECT_COLUMNS and c not in ("error", "_src")]
+    src = source.set_index("_src")
+    records = []
+    for row, own_id in zip(out["_row"], out["id"]):
+        rec = {}
+        if pd.notna(row):
+            rec = {c: src.at[int(row), c] for c in extra_cols}
+            if "id" in src.columns and src.at[int(row), "id"] != "":
+                own_id = src.at[int(row), "id"]
+        rec["id"] = own_id
+        records.append(rec)
+    extra = pd.DataFrame(records, columns=["id"] + extra_cols)
+    out = out.drop(columns=["id"]).reset_index(drop=True)
+    return pd.concat([extra[["id"]], out, extra[extra_cols]], axis=1)
+
+
+def select_command(
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", help="Patients folder, series folder, or manifest ('-' for stdin).")],
+    output: OutManifest = ...,
+    only_selected: Annotated[bool, typer.Option("--only-selected", help="Write only the selected slices.")] = False,
+    region: Annotated[str, typer.Option("--region", metavar="X0,Y0,X1,Y1",
+                                        help="Region in the 512x512 frame (half-open); scaled for other sizes.")] = ",".join(map(str, DEFAULT_REGION)),
+    dark_level: Annotated[float, typer.Option("--dark-level", help="Pixels below this stored value are dark.")] = DEFAULT_DARK_LEVEL,
+    divisor: Annotated[float, typer.Option("--divisor", min=1e-9, help="threshold = (max - min) / divisor per series.")] = DEFAULT_DIVISOR,
+    group: Annotated[str | None, typer.Option("--group", help="Patient id for every series found (when INPUT is one patient's folder).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="DIR", help="Write a PNG per series: dark pixels along the series and the threshold.")] = None,
+    skip_bad: SkipBad = False,
+    shard: ShardOpt = None,
+    force: Force = False,
+) -> None:
+    check_output(output, force)
+    options = SelectOptions(parse_region(region), dark_level, divisor, skip_bad)
+    series, source = collect_series(inputs, group)
+    shard_ = parse_shard(shard)
+    if shard_ is not None:
+        series = shard_.select(series)
+    total = sum(len(s.slices) for s in series)
+    results: list[SeriesResult] = []
+    rows: list[dict] = []
+    with make_progress() as prog:
+        task = prog.add_task("select", total=total)
+        for s in series:
+            r = select_series(s, options, on_slice=lambda: prog.advance(task))
+            for w in r.warnings:
+                console.warn(w)
+            if plot is not None:
+                write_plot(r, plot, force)
+            results.append(r)
+            rows.extend(result_rows(r))
+    out = pd.DataFrame(rows, columns=SELECT_COLUMNS + ["error", "_row"])
+    if source is not None:
+        out = pass_through(out, source)
+    out = out.drop(columns=["_row"])
+    if not skip_bad:
+        out = out.drop(columns=["error"])
+    if only_selected:
+        out = out[out["selected"].astype(bool)]
+    write_manifest(order_columns(out), output, force)
+    if not console.state.quiet:
+        console.stderr.print(summary_table(results))
+        n_sel = sum(r.n_selected for r in results)
+        dest = "stdout" if output == STDIO else output
+        console.info(f"{n_sel} of {total} slices selected in {len(series)} series -> {dest}")

@@ -1,0 +1,1 @@
+"""Shared plumbing: manifests, image I/O, atomic writes, errors, progress, sharding."""

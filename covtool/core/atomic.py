@@ -1,0 +1,70 @@
+"""Atomic output: write to a temporary file beside the target, then rename.
+
+A crash or an error half-way leaves the target untouched (or absent) and no temporary file
+behind. Existing outputs are only replaced with ``force=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from covtool.core.errors import CovtoolError, OutputExistsError
+
+
+def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse to overwrite ``path`` unless ``force``; make sure its folder can exist."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExistsError(path)
+    if path.is_dir():
+        raise CovtoolError("is a folder, expected a file", path)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; rename it onto ``path`` on success.
+
+    The temporary name keeps the target's suffix so that writers choosing a format by
+    extension (OpenCV, tifffile, matplotlib) still work.
+    """
+    path = check_writable(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if not force and path.exists():
+            raise OutputExistsError(path)
+        os.replace(tmp_path, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", force: bool = False,
+                encoding: str | None = "utf-8", newline: str | None = None) -> Iterator[IO]:
+    """Open a temporary file for writing; it becomes ``path`` when the block ends cleanly."""
+    if "b" in mode:
+        encoding = None
+    with atomic_path(path, force) as tmp, open(tmp, mode, encoding=encoding, newline=newline) as fh:
+        yield fh
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
+    with atomic_open(path, "wb", force=force) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, force: bool = False) -> Path:
+    with atomic_open(path, "w", force=force) as fh:
+        fh.write(text)
+    return Path(path)

@@ -1,0 +1,74 @@
+"""Errors that covtool reports to people as one line.
+
+A :class:`CovtoolError` carries the file (and, for tables, the line) it is about, so the message
+reads ``path:line: what is wrong``. The command line turns it into exit status 1 without a
+traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class CovtoolError(Exception):
+    """A problem with the user's data or files, reported as one line.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in words a user can act on.
+    path : str or Path, optional
+        The file or folder concerned.
+    line : int, optional
+        1-based line number inside ``path`` (for manifests and annotation files).
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+
+    def where(self) -> str:
+        if self.path is None:
+            return ""
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ManifestError(CovtoolError):
+    """A manifest that cannot be read or lacks what a stage needs."""
+
+
+class ImageError(CovtoolError):
+    """An image that cannot be read, or whose content does not fit the stage."""
+
+
+class OutputExistsError(CovtoolError):
+    """An output that already exists and would be overwritten without ``--force``."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__("already exists (use --force to overwrite)", path)
+
+
+class UsageError(CovtoolError):
+    """Options that do not make sense together, found after parsing."""
+
+
+def describe(exc: BaseException, path: str | os.PathLike | None = None) -> str:
+    """One line for any exception, for manifests' ``error`` column and log lines."""
+    if isinstance(exc, CovtoolError):
+        return exc.message
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        first = exc.strerror
+    return f"{type(exc).__name__}: {first}" if not isinstance(exc, OSError) else first
+
+
+def as_path(value: str | os.PathLike) -> Path:
+    return value if isinstance(value, Path) else Path(value)

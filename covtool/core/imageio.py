@@ -1,0 +1,152 @@
+"""Image reading and writing that keeps the file's own dtype.
+
+TIFF (8/16-bit, float) goes through tifffile, PNG/JPEG/BMP through OpenCV (``IMREAD_UNCHANGED``,
+so a 16-bit PNG stays ``uint16``), DICOM through pydicom when it is installed. Colour images are
+returned RGB, shape (H, W, 3). Every failure is an :class:`ImageError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from covtool.core.atomic import atomic_path
+from covtool.core.errors import ImageError
+
+TIFF_SUFFIXES = {".tif", ".tiff"}
+OPENCV_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm"}
+DICOM_SUFFIXES = {".dcm", ".dicom"}
+IMAGE_SUFFIXES = TIFF_SUFFIXES | OPENCV_SUFFIXES | DICOM_SUFFIXES
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image with its own dtype.
+
+    Returns
+    -------
+    img : ndarray (H, W) or (H, W, C)
+        ``uint8``/``uint16``/``float32``... as stored; colour as RGB(A).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise ImageError("no such image file", path)
+    if path.is_dir():
+        raise ImageError("is a folder, expected an image file", path)
+    if suffix in TIFF_SUFFIXES:
+        img = _read_tiff(path)
+    elif suffix in DICOM_SUFFIXES:
+        img = _read_dicom(path)
+    elif suffix in OPENCV_SUFFIXES:
+        img = _read_opencv(path)
+    else:
+        raise ImageError(f"unsupported image format '{suffix or 'no suffix'}'", path)
+    if img.ndim not in (2, 3) or img.size == 0:
+        raise ImageError(f"unexpected image shape {img.shape}", path)
+    return img
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.pages:
+                raise ImageError("TIFF holds no image", path)
+            page = tif.pages[0]
+            img = page.asarray()
+            expected = 1
+            for n in page.shape:
+                expected *= n
+            if img.size != expected:
+                raise ImageError("truncated TIFF", path)
+    except ImageError:
+        raise
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise ImageError(f"unreadable TIFF ({_reason(exc)})", path) from None
+    if img.ndim == 3 and img.shape[0] in (3, 4) and img.shape[-1] not in (3, 4):
+        img = np.moveaxis(img, 0, -1)  # planar RGB
+    return img
+
+
+def _read_opencv(path: Path) -> np.ndarray:
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        raise ImageError("empty file", path)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageError(f"unreadable or truncated {path.suffix.lstrip('.').upper()} image", path)
+    if img.ndim == 3:
+        code = cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        img = cv2.cvtColor(img, code)
+    return img
+
+
+def _read_dicom(path: Path) -> np.ndarray:
+    try:
+        import pydicom
+    except ImportError:
+        raise ImageError("DICOM needs pydicom (pip install 'covtool[dicom]')", path) from None
+    try:
+        ds = pydicom.dcmread(path)
+        # stored values, as COVID-CTset's TIFFs hold them (no rescale slope/intercept)
+        return np.asarray(ds.pixel_array)
+    except Exception as exc:
+        raise ImageError(f"unreadable DICOM ({_reason(exc)})", path) from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
+def is_colour(img: np.ndarray) -> bool:
+    """True for images with colour channels that differ (a grey image stored as RGB is not)."""
+    if img.ndim == 2:
+        return False
+    if img.shape[2] == 1:
+        return False
+    chans = img[..., :3]
+    return not (np.array_equal(chans[..., 0], chans[..., 1]) and np.array_equal(chans[..., 0], chans[..., 2]))
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """A single-channel view of a grey image stored with channels (no colour conversion)."""
+    if img.ndim == 2:
+        return img
+    return img[..., 0]
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, force: bool = False,
+                compress: bool = False) -> Path:
+    """Write atomically; TIFF keeps any dtype, PNG keeps 8/16-bit."""
+    import cv2
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path, force) as tmp:
+        if suffix in TIFF_SUFFIXES:
+            import tifffile
+
+            photometric = "rgb" if img.ndim == 3 and img.shape[2] in (3, 4) else "minisblack"
+            tifffile.imwrite(tmp, img, photometric=photometric,
+                             compression="zlib" if compress else None)
+        elif suffix in OPENCV_SUFFIXES:
+            out = img
+            if img.ndim == 3 and img.shape[2] in (3, 4):
+                code = cv2.COLOR_RGBA2BGRA if img.shape[2] == 4 else cv2.COLOR_RGB2BGR
+                out = cv2.cvtColor(img, code)
+            if not cv2.imwrite(str(tmp), out):
+                raise ImageError(f"OpenCV cannot write {img.dtype} as {suffix}", path)
+        else:
+            raise ImageError(f"unsupported output format '{suffix}'", path)
+    return path

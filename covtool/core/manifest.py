@@ -1,0 +1,266 @@
+"""The manifest: covtool's one table format, shared by every stage.
+
+A manifest is a CSV file with a header, one row per item. Stages add columns and rows and pass
+through every column they do not know. See ``docs/manifest.md`` for the schema.
+
+Conventions kept here, so that no stage has to think about them:
+
+* ``-`` reads stdin or writes stdout.
+* Every value is read as text (``"007"`` stays ``"007"``); stages convert what they use.
+* Path columns (:data:`PATH_COLUMNS`) are relative to the manifest's own folder on disk. On
+  reading they are resolved to absolute paths; on writing they are made relative to the folder
+  of the file written (to the working directory for stdout, which is where a reader of stdin
+  resolves them).
+* The DataFrame's index is the line number of each row in its source file, so an error about a
+  row can name ``file:line`` even after rows were filtered.
+* Booleans are written ``true``/``false``; missing values are empty cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covtool.core.atomic import atomic_open, check_writable
+from covtool.core.errors import ManifestError
+
+#: Columns whose values are file paths, relative to the manifest's folder.
+PATH_COLUMNS: tuple[str, ...] = ("path", "mask", "annotation")
+
+#: Columns of the core schema (docs/manifest.md), in the order covtool writes them first.
+CORE_COLUMNS: tuple[str, ...] = ("id", "path", "label", "group", "split", "fold", "source")
+
+STDIO = "-"
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def manifest_name(df: pd.DataFrame) -> str | None:
+    return df.attrs.get("manifest")
+
+
+def row_error(df: pd.DataFrame, index, message: str) -> ManifestError:
+    """A :class:`ManifestError` naming the manifest and the row's line."""
+    line = int(index) if isinstance(index, (int, np.integer)) else None
+    return ManifestError(message, manifest_name(df), line if manifest_name(df) else None)
+
+
+def read_manifest(source: str | os.PathLike, required: Sequence[str] = (),
+                  unique_ids: bool = True) -> pd.DataFrame:
+    """Read a manifest from a file or stdin (``-``).
+
+    Parameters
+    ----------
+    source : str or Path
+        The CSV file, or ``-`` for stdin.
+    required : sequence of str
+        Columns that must be present with a non-empty value in every row.
+    unique_ids : bool
+        When the manifest has an ``id`` column, refuse duplicated ids.
+
+    Returns
+    -------
+    DataFrame
+        All values as ``str``; index = line numbers in the source; path columns absolute;
+        ``attrs["manifest"]`` names the source and ``attrs["base_dir"]`` its folder.
+    """
+    if str(source) == STDIO:
+        name, base = "<stdin>", Path.cwd()
+        text = sys.stdin.read()
+    else:
+        path = Path(source)
+        name, base = str(path), path.resolve().parent
+        if not path.exists():
+            raise ManifestError("no such manifest", path)
+        if path.is_dir():
+            raise ManifestError("is a folder, expected a manifest (CSV)", path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"not UTF-8 text (byte {exc.start})", path) from None
+    df = parse_manifest(text, name)
+    df.attrs["base_dir"] = str(base)
+    for col in PATH_COLUMNS:
+        if col in df.columns:
+            df[col] = [resolve(base, v) for v in df[col]]
+    validate(df, required=required, unique_ids=unique_ids)
+    return df
+
+
+def parse_manifest(text: str, name: str = "<manifest>") -> pd.DataFrame:
+    """Parse manifest text; every value stays a string, the index holds line numbers."""
+    if "\x00" in text:
+        raise ManifestError("binary data, expected a CSV manifest", name)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ManifestError("empty manifest (no header line)", name) from None
+    except csv.Error as exc:
+        raise ManifestError(f"unreadable CSV: {exc}", name, 1) from None
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise ManifestError("empty header line", name, 1)
+    if any(h == "" for h in header):
+        raise ManifestError(f"empty column name at position {header.index('') + 1}", name, 1)
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise ManifestError(f"duplicate column {', '.join(dupes)}", name, 1)
+    rows, lines = [], []
+    start = reader.line_num + 1
+    try:
+        for row in reader:
+            if not row or (len(row) == 1 and row[0].strip() == ""):
+                start = reader.line_num + 1
+                continue
+            if len(row) != len(header):
+                raise ManifestError(f"{len(row)} fields where the header has {len(header)}", name, start)
+            rows.append(row)
+            lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ManifestError(f"unreadable CSV: {exc}", name, start) from None
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    if not rows:
+        df = pd.DataFrame({h: pd.Series(dtype=object) for h in header})
+    df.index = pd.Index(lines, dtype="int64", name=None)
+    df.attrs["manifest"] = name
+    return df
+
+
+def validate(df: pd.DataFrame, required: Sequence[str] = (), unique_ids: bool = True) -> None:
+    """Check required columns and values, and unique ids; raise naming the file and line."""
+    name = manifest_name(df)
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        have = ", ".join(df.columns) or "none"
+        raise ManifestError(f"missing column {', '.join(missing)} (columns: {have})", name, 1 if name else None)
+    for col in required:
+        empty = df.index[df[col].astype(str).str.strip() == ""]
+        if len(empty):
+            raise row_error(df, empty[0], f"empty value in column '{col}'")
+    if unique_ids and "id" in df.columns:
+        dup = df["id"].duplicated(keep="first")
+        if dup.any():
+            idx = df.index[dup.to_numpy()][0]
+            raise row_error(df, idx, f"duplicate id '{df.at[idx, 'id']}'")
+
+
+def resolve(base: Path, value) -> str:
+    """An absolute path for a manifest path value (empty stays empty)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    value = str(value)
+    if value == "":
+        return ""
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p))
+
+
+def relative_to(base: Path, value) -> str:
+    """The path written in a manifest stored in ``base`` (relative, POSIX separators)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or str(value) == "":
+        return ""
+    p = Path(str(value))
+    if not p.is_absolute():
+        p = Path.cwd() / p
+    try:
+        rel = os.path.relpath(p, base)
+    except ValueError:  # another drive on Windows
+        return p.as_posix()
+    return Path(rel).as_posix()
+
+
+def parse_bool(value, *, where: tuple[pd.DataFrame, object] | None = None, column: str = "") -> bool:
+    """``true/false`` (also 1/0, yes/no) as written in manifests."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE or text == "nan":
+        return False
+    if where is not None:
+        raise row_error(where[0], where[1], f"'{value}' in column '{column}' is not true/false")
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return ""
+        # integer-valued floats (counts upcast by a missing value) are written as integers
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(float(value))
+    if isinstance(value, (np.integer,)):
+        return str(int(value))
+    if value is pd.NA or value is pd.NaT:
+        return ""
+    return str(value)
+
+
+def to_csv_text(df: pd.DataFrame, base: Path) -> str:
+    """Render a manifest as CSV text, with path columns relative to ``base``."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    cols = [str(c) for c in df.columns]
+    writer.writerow(cols)
+    path_idx = {i for i, c in enumerate(cols) if c in PATH_COLUMNS}
+    for row in df.itertuples(index=False, name=None):
+        out = []
+        for i, v in enumerate(row):
+            cell = _cell(v)
+            if i in path_idx and cell:
+                cell = relative_to(base, cell)
+            out.append(cell)
+        writer.writerow(out)
+    return buf.getvalue()
+
+
+def write_manifest(df: pd.DataFrame, dest: str | os.PathLike, force: bool = False) -> None:
+    """Write a manifest atomically to a file, or to stdout for ``-``."""
+    if str(dest) == STDIO:
+        sys.stdout.write(to_csv_text(df, Path.cwd()))
+        sys.stdout.flush()
+        return
+    path = check_writable(dest, force)
+    base = path.resolve().parent
+    text = to_csv_text(df, base)
+    with atomic_open(path, "w", force=force, newline="") as fh:
+        fh.write(text)
+
+
+def check_output(dest: str | os.PathLike, force: bool = False) -> None:
+    """Fail early, before any work, when an output manifest exists and ``force`` is off."""
+    if str(dest) != STDIO:
+        check_writable(dest, force)
+
+
+def order_columns(df: pd.DataFrame, first: Iterable[str] = CORE_COLUMNS) -> pd.DataFrame:
+    """Put the core columns first (in schema order), then the rest as they were."""
+    first = [c for c in first if c in df.columns]
+    return df[first + [c for c in df.columns if c not in first]]
+
+
+def new_manifest(rows: list[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A manifest from row dicts; columns in first-seen order unless given."""
+    if columns is None:
+        seen: dict[str, None] = {}
+        for r in rows:
+            for k in r:
+                seen.setdefault(k, None)
+        columns = list(seen)
+    return pd.DataFrame(rows, columns=list(columns))

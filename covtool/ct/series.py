@@ -1,0 +1,69 @@
+"""Finding CT series on disk: patients/series/slices, patient/slices, or one series folder.
+
+A folder that holds image files directly is a *series*; its slices are ordered naturally
+(``IM2`` before ``IM10``). The series' *group* (patient) is:
+
+* the folder above it, when the series lies two or more levels below the INPUT
+  (``patients/P1/SR_2/*.tif`` gives group ``P1``, series ``SR_2``);
+* the series folder's own name, when it lies directly inside the INPUT
+  (``patients/P1/*.tif`` gives group ``P1``, series ``P1``);
+* the folder above it, when the INPUT is itself a series (``covtool select patients/P1/SR_2``).
+
+``group`` overrides all three (``covtool select patients/P1 --group P1``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from covtool.core.errors import CovtoolError
+from covtool.core.imageio import is_image_file
+from covtool.core.naming import natural_key, natural_sorted
+
+
+@dataclass
+class Series:
+    group: str
+    series: str
+    folder: Path | None
+    slices: list[Path] = field(default_factory=list)
+    rows: list | None = None  # manifest row indices, when read from a manifest
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.group, self.series
+
+
+def find_series(root: str | os.PathLike, group: str | None = None) -> list[Series]:
+    """All series under ``root``, in natural order of their folders.
+
+    Leaf folders without any image are reported as empty series (``slices == []``) so the caller
+    can name them; hidden folders are ignored.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise CovtoolError("no such file or folder", root)
+    if not root.is_dir():
+        raise CovtoolError("expected a folder of patients, a series folder or a manifest (.csv)", root)
+    found: list[Series] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=natural_key)
+        folder = Path(dirpath)
+        images = [folder / f for f in filenames if is_image_file(f)]
+        if not images and dirnames:
+            continue
+        depth = len(folder.relative_to(root).parts)
+        if group is not None:
+            g = group
+        elif depth == 0:
+            g = root.resolve().parent.name
+        elif depth == 1:
+            g = folder.name
+        else:
+            g = folder.parent.name
+        found.append(Series(g, folder.name if depth else root.resolve().name, folder,
+                            natural_sorted(images, key=lambda p: p.name)))
+    found.sort(key=lambda s: natural_key(str(s.folder.relative_to(root))))
+    return found

@@ -7,6 +7,8 @@ returned RGB, shape (H, W, 3). Every failure is an :class:`ImageError` naming th
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -53,24 +55,47 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return img
 
 
+class _Captured(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _tifffile_log():
+    """Keep tifffile's own warnings off stderr; they become part of our one-line error."""
+    logger = logging.getLogger("tifffile")
+    handler = _Captured()
+    old_propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old_propagate
+
+
 def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if not tif.pages:
-                raise ImageError("TIFF holds no image", path)
-            page = tif.pages[0]
-            img = page.asarray()
-            expected = 1
-            for n in page.shape:
-                expected *= n
-            if img.size != expected:
-                raise ImageError("truncated TIFF", path)
-    except ImageError:
-        raise
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise ImageError(f"unreadable TIFF ({_reason(exc)})", path) from None
+    with _tifffile_log() as log:
+        try:
+            with tifffile.TiffFile(path) as tif:
+                if not tif.pages:
+                    hint = f": {log[-1].split('>')[-1].strip()}" if log else ""
+                    raise ImageError(f"unreadable TIFF (no image{hint})", path)
+                page = tif.pages[0]
+                img = page.asarray()
+                if img.size != int(np.prod(page.shape)):
+                    raise ImageError("truncated TIFF", path)
+        except ImageError:
+            raise
+        except Exception as exc:  # tifffile raises many types for damaged files
+            raise ImageError(f"unreadable TIFF ({_reason(exc)})", path) from None
     if img.ndim == 3 and img.shape[0] in (3, 4) and img.shape[-1] not in (3, 4):
         img = np.moveaxis(img, 0, -1)  # planar RGB
     return img

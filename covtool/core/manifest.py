@@ -162,7 +162,7 @@ def resolve(base: Path, value) -> str:
     if value == "":
         return ""
     p = Path(value).expanduser()
-    return str(p if p.is_absolute() else (base / p))
+    return os.path.normpath(p if p.is_absolute() else (base / p))
 
 
 def relative_to(base: Path, value) -> str:

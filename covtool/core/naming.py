@@ -10,8 +10,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def natural_key(text: str) -> tuple:
     """Sort key that orders embedded numbers by value: ``IM2`` before ``IM10``."""
-    parts = _DIGITS.split(str(text))
-    return tuple((0, int(p), p) if p.isdigit() else (1, p.lower(), p) for p in parts if p != "")
+    text = str(text)
+    parts = _DIGITS.split(text)
+    key = tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts if p != "")
+    return key + ((2, text),)  # exact text breaks ties (IM01 vs IM1) deterministically
 
 
 def natural_sorted(items, key=lambda x: x):

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+from covtool.cli.app import app
+from covtool.core.imageio import write_image
+from covtool.core.manifest import read_manifest
+from tests.conftest import covtool_cmd, covtool_env
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_select_on_synthetic_patients_matches_the_anatomy(ct_patients, tmp_path):
+    root, truth = ct_patients
+    out = tmp_path / "sel.csv"
+    result = run("select", root, "-o", out, "--plot", tmp_path / "plots")
+    assert result.exit_code == 0, result.output
+    df = read_manifest(out)
+    assert len(df) == len(truth)
+    assert list(df.columns[:8]) == ["id", "path", "group", "series", "slice", "dark_pixels", "threshold", "selected"]
+    merged = df.merge(truth[["id", "lung_open"]], on="id")
+    assert len(merged) == len(df)
+    sel = merged["selected"] == "true"
+    # closed-lung slices are never selected; the selected ones are the widest-open ones
+    assert not (sel & (merged["lung_open"].astype(float) == 0)).any()
+    assert sel.sum() > 0
+    for _, g in merged.groupby("group"):
+        counts = g["dark_pixels"].astype(int)
+        thr = float(g["threshold"].iloc[0])
+        assert thr == pytest.approx((counts.max() - counts.min()) / 1.5)
+        assert ((counts > thr) == (g["selected"] == "true")).all()
+        assert g["slice"].astype(int).tolist() == list(range(1, len(g) + 1))
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "patient001_SR_3.png", "patient002_SR_3.png", "patient003_SR_3.png"]
+    assert "slice selection per patient" in result.output
+
+
+def test_options_change_the_rule(ct_patients, tmp_path):
+    root, _ = ct_patients
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert run("select", root, "-o", a, "--only-selected").exit_code == 0
+    assert run("select", root, "-o", b, "--only-selected", "--divisor", "4", "--dark-level", "250",
+               "--region", "100,200,400,360").exit_code == 0
+    da, db = read_manifest(a), read_manifest(b)
+    assert (da["selected"] == "true").all()
+    assert len(db) > len(da)  # a lower threshold keeps more slices
+
+
+def test_manifest_input_passes_unknown_columns_and_ids(ct_patients, tmp_path):
+    root, truth = ct_patients
+    m = tmp_path / "slices.csv"
+    t = truth.copy()
+    t["path"] = t["path"].astype(str)
+    t = t.drop(columns=["slice"]).sample(frac=1.0, random_state=0)  # shuffled rows
+    t["note"] = "n-" + t["id"]
+    t.to_csv(m, index=False)
+    out = tmp_path / "o.csv"
+    assert run("select", m, "-o", out).exit_code == 0
+    df = read_manifest(out)
+    assert set(df["id"]) == set(truth["id"])
+    assert (df["note"] == "n-" + df["id"]).all()
+    assert (df["label"] == df["id"].map(truth.set_index("id")["label"])).all()
+    # slices come back in natural order within each series
+    assert df.groupby("group")["slice"].apply(lambda s: s.astype(int).is_monotonic_increasing).all()
+
+
+def test_shell_pipe(ct_patients, tmp_path):
+    root, truth = ct_patients
+    out = tmp_path / "piped.csv"
+    env = covtool_env()
+    cmd = (f"{subprocess.list2cmdline(covtool_cmd('--quiet', 'select', str(root), '-o', '-', '--only-selected'))}"
+           f" | {subprocess.list2cmdline(covtool_cmd('--quiet', 'select', '-', '-o', str(out)))}")
+    proc = subprocess.run(cmd, shell=True, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_csv(out)
+    assert len(df) > 0 and len(df) < len(truth)
+    # re-selecting among selected slices recomputes the threshold on the narrower range
+    assert df["selected"].dtype == bool
+    assert (tmp_path / df["path"].iloc[0]).exists()
+
+
+def test_existing_output_needs_force(ct_patients, tmp_path):
+    root, _ = ct_patients
+    out = tmp_path / "o.csv"
+    out.write_text("precious\n")
+    result = run("select", root, "-o", out)
+    assert result.exit_code == 1 and "--force" in result.output
+    assert out.read_text() == "precious\n"
+    assert run("select", root, "-o", out, "--force").exit_code == 0
+
+
+def make_series(folder, n=5, shape=(512, 512), dtype=np.uint16):
+    for k in range(n):
+        img = np.full(shape, 1000, dtype)
+        img[shape[0] // 2 - 20: shape[0] // 2 + 20, : shape[1] // 2] = 0 if k in (1, 2, 3) else 1000
+        write_image(folder / f"IM{k + 1}.tif", img)
+
+
+@pytest.mark.parametrize("case", ["truncated", "colour", "mixed", "empty"])
+def test_bad_input_stops_with_one_line_or_is_recorded(tmp_path, case):
+    root = tmp_path / "pats"
+    make_series(root / "P1" / "SR_2")
+    make_series(root / "P2" / "SR_2")
+    bad = root / "P1" / "SR_2" / "IM3.tif"
+    if case == "truncated":
+        data = bad.read_bytes()
+        bad.write_bytes(data[: len(data) // 3])
+        reason = "unreadable TIFF"
+    elif case == "colour":
+        rgb = np.zeros((512, 512, 3), np.uint16)
+        rgb[..., 0] = 900
+        tifffile.imwrite(bad, rgb, photometric="rgb")
+        reason = "colour image"
+    elif case == "mixed":
+        write_image(bad, np.zeros((256, 256), np.uint16), force=True)
+        reason = "differs from the series' 512x512"
+    else:
+        bad = root / "P3" / "SR_2"
+        bad.mkdir(parents=True)
+        reason = "empty series"
+    out = tmp_path / "o.csv"
+    result = run("select", root, "-o", out)
+    assert result.exit_code == 1
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"covtool: error: {bad}: ")
+    assert reason in lines[0] and "Traceback" not in result.output
+    assert not out.exists()
+
+    result = run("select", root, "-o", out, "--skip-bad")
+    assert result.exit_code == 0, result.output
+    df = read_manifest(out)
+    errs = df[df["error"] != ""]
+    assert len(errs) == 1 and reason in errs["error"].iloc[0]
+    assert errs["selected"].iloc[0] == "false"
+    good = df[(df["group"] == "P2")]
+    assert good["selected"].tolist() == ["false", "true", "true", "true", "false"]
+
+
+def test_8bit_png_warns_and_non_512_region_is_scaled(tmp_path):
+    folder = tmp_path / "P1" / "S1"
+    for k in range(4):
+        img = np.full((256, 256), 200, np.uint8)
+        img[120:170, 60:185] = 0 if k == 2 else 200  # exactly the scaled region
+        write_image(folder / f"{k}.png", img)
+    out = tmp_path / "o.csv"
+    result = run("select", folder, "-o", out)
+    assert result.exit_code == 0
+    assert "8-bit image" in result.output
+    df = read_manifest(out)
+    # 200 < 300 counts everywhere: whole scaled region (125x50) is dark on every slice
+    assert df["dark_pixels"].astype(int).tolist() == [6250] * 4
+    assert df["group"].iloc[0] == "P1" and df["series"].iloc[0] == "S1"
+
+
+def test_shards_split_series_between_jobs(ct_patients, tmp_path):
+    root, truth = ct_patients
+    parts = []
+    for k in range(2):
+        out = tmp_path / f"s{k}.csv"
+        assert run("select", root, "-o", out, "--shard", f"{k}/2").exit_code == 0
+        parts.append(read_manifest(out))
+    assert set(parts[0]["group"]).isdisjoint(parts[1]["group"])
+    assert sorted(pd.concat(parts)["id"]) == sorted(truth["id"])
+    assert run("select", root, "-o", tmp_path / "x.csv", "--shard", "2/2").exit_code == 1
+
+
+def test_python_m_covtool_runs():
+    proc = subprocess.run([sys.executable, "-m", "covtool", "--version"], env=covtool_env(),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("covtool ")

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from covtool.core.atomic import atomic_open, atomic_path, atomic_write_text
+from covtool.core.errors import OutputExistsError
+
+
+def test_failure_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as fh:
+            fh.write("half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target, force=True) as fh:
+            fh.write("new")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_temporary_keeps_suffix_and_creates_folders(tmp_path):
+    target = tmp_path / "deep" / "er" / "x.png"
+    with atomic_path(target) as tmp:
+        assert tmp.suffix == ".png" and tmp.parent == target.parent
+        tmp.write_bytes(b"data")
+    assert target.read_bytes() == b"data"
+
+
+def test_no_overwrite_without_force(tmp_path):
+    target = tmp_path / "x.txt"
+    atomic_write_text(target, "1")
+    with pytest.raises(OutputExistsError, match="use --force"):
+        atomic_write_text(target, "2")
+    atomic_write_text(target, "2", force=True)
+    assert target.read_text() == "2"

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from covtool.core.errors import ImageError
+from covtool.core.imageio import is_colour, read_image, write_image
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_tiff_keeps_dtype_and_values(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    img = (rng.random((17, 23)) * 4000).astype(dtype)
+    p = write_image(tmp_path / "x.tif", img)
+    back = read_image(p)
+    assert back.dtype == dtype and np.array_equal(back, img)
+
+
+def test_png_16bit_and_colour_order(tmp_path):
+    img16 = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 15
+    back = read_image(write_image(tmp_path / "g.png", img16))
+    assert back.dtype == np.uint16 and np.array_equal(back, img16)
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    back = read_image(write_image(tmp_path / "c.png", rgb))
+    assert back.shape == (4, 5, 3) and back[0, 0].tolist() == [200, 0, 0]
+    assert is_colour(back)
+    assert not is_colour(np.dstack([img16, img16, img16]))
+
+
+def test_truncated_tiff_is_an_error_naming_the_file(tmp_path):
+    p = tmp_path / "t.tif"
+    tifffile.imwrite(p, np.ones((256, 256), np.uint16))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError) as exc:
+        read_image(p)
+    assert str(exc.value).startswith(str(p)) and "TIFF" in str(exc.value)
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), [
+    ("bad.png", b"not a png at all", "unreadable or truncated PNG"),
+    ("empty.jpg", b"", "empty file"),
+    ("bad.tif", b"II*\x00garbage", "unreadable TIFF"),
+    ("x.gif", b"GIF89a", "unsupported image format"),
+])
+def test_unreadable_images(tmp_path, name, content, reason):
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(ImageError, match=reason):
+        read_image(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageError, match="no such image file"):
+        read_image(tmp_path / "none.tif")

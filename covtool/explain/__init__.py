@@ -1,0 +1,1 @@
+"""Grad-CAM explanations of trained classifiers (COVID-CTset Fig. 12)."""

@@ -70,9 +70,10 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import demo, select
+    from covtool.cli import demo, manifest, select
 
     app.command("select", help=select.__doc__)(select.select_command)
+    app.add_typer(manifest.manifest_app, name="manifest")
     app.command("demo", help=demo.__doc__)(demo.demo_command)
 
 

@@ -264,3 +264,25 @@ def new_manifest(rows: list[dict], columns: Sequence[str] | None = None) -> pd.D
                 seen.setdefault(k, None)
         columns = list(seen)
     return pd.DataFrame(rows, columns=list(columns))
+
+
+def merge_manifests(frames: Sequence[pd.DataFrame], key: str = "id") -> pd.DataFrame:
+    """Concatenate manifests (e.g. the shards of an array job), refusing duplicated keys.
+
+    Columns are the union, in first-seen order; a row lacking a column gets an empty cell.
+    """
+    seen: dict[str, tuple[str | None, int]] = {}
+    for df in frames:
+        if key not in df.columns:
+            raise ManifestError(f"missing column {key}", manifest_name(df), 1 if manifest_name(df) else None)
+        for idx, value in zip(df.index, df[key]):
+            if value in seen:
+                first, line = seen[value]
+                raise row_error(df, idx, f"duplicate {key} '{value}' (also in {first}:{line})")
+            seen[value] = (manifest_name(df), int(idx))
+    columns: dict[str, None] = {}
+    for df in frames:
+        for c in df.columns:
+            columns.setdefault(c, None)
+    merged = pd.concat([df.reindex(columns=list(columns)) for df in frames], ignore_index=True)
+    return merged.fillna("")

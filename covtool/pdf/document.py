@@ -1,0 +1,195 @@
+"""PyMuPDF at the edge: opening PDFs, reading pages into :class:`PageLayout`, getting images out.
+
+Everything that touches ``pymupdf`` lives here so the algorithms stay testable on plain data.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from covtool.core.errors import CovtoolError
+from covtool.pdf.layout import Box, ImagePlacement, PageLayout, TextLine
+
+#: native encodings kept byte for byte; anything else is decoded and written as PNG
+NATIVE_FORMATS = {"jpeg": "jpg", "jpg": "jpg", "png": "png"}
+DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;]+)", re.IGNORECASE)
+
+
+class PdfError(CovtoolError):
+    """A PDF that cannot be processed: not a PDF, damaged, encrypted or empty."""
+
+
+def open_pdf(path: str | os.PathLike):
+    """Open a PDF for reading, or raise :class:`PdfError` with the reason."""
+    import pymupdf
+
+    path = Path(path)
+    if not path.exists():
+        raise PdfError("no such file", path)
+    if path.is_dir():
+        raise PdfError("is a folder, expected a PDF", path)
+    if path.stat().st_size == 0:
+        raise PdfError("empty file", path)
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    if b"%PDF" not in head:
+        raise PdfError("not a PDF (no %PDF header)", path)
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except Exception as exc:  # MuPDF raises its own types for broken files
+        raise PdfError(f"damaged PDF ({_reason(exc)})", path) from None
+    if doc.needs_pass:
+        doc.close()
+        raise PdfError("encrypted PDF (needs a password)", path)
+    if doc.page_count == 0:
+        doc.close()
+        raise PdfError("PDF has no pages", path)
+    return doc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
+def read_page(page, cluster_tolerance: float = 3.0) -> PageLayout:
+    """A PyMuPDF page as a :class:`PageLayout` (text lines, drawn images, drawing clusters)."""
+    lines: list[TextLine] = []
+    data = page.get_text("dict", flags=0)   # no images: their bytes are not needed here
+    for bi, block in enumerate(data.get("blocks", [])):
+        if block.get("type", 0) != 0:
+            continue
+        for line in block.get("lines", []):
+            spans = [s for s in line.get("spans", []) if s.get("text", "").strip()]
+            if not spans:
+                continue
+            text = "".join(s["text"] for s in line["spans"])
+            size = max(s.get("size", 0.0) for s in spans)
+            bold = bool(spans[0].get("flags", 0) & 16) or "bold" in spans[0].get("font", "").lower()
+            lines.append(TextLine(tuple(line["bbox"]), text, float(size), bold, bi))
+    images = []
+    for info in page.get_image_info(hashes=True, xrefs=True):
+        bbox = tuple(float(v) for v in info["bbox"])
+        digest = info.get("digest")
+        images.append(ImagePlacement(bbox, int(info.get("xref", 0) or 0), int(info.get("width", 0)),
+                                     int(info.get("height", 0)), digest.hex() if digest else ""))
+    drawings: list[Box] = []
+    try:
+        paths = page.get_drawings()
+        if paths:
+            drawings = [tuple(r) for r in page.cluster_drawings(drawings=paths, x_tolerance=cluster_tolerance,
+                                                                y_tolerance=cluster_tolerance)]
+    except Exception:  # a broken content stream must not lose the page's raster figures
+        drawings = []
+    r = page.rect
+    return PageLayout(page.number, float(r.width), float(r.height), lines, images, drawings)
+
+
+def doc_title_doi(doc, first: PageLayout | None = None) -> tuple[str, str]:
+    """The paper's title and DOI, from the PDF's metadata or else from its first pages."""
+    meta = doc.metadata or {}
+    title = (meta.get("title") or "").strip()
+    if not _plausible_title(title):
+        title = _largest_text(first) if first is not None else ""
+    doi = ""
+    for field in ("subject", "keywords", "title"):
+        m = DOI.search(meta.get(field) or "")
+        if m:
+            doi = m.group(1)
+            break
+    if not doi:
+        for pno in range(min(2, doc.page_count)):
+            m = DOI.search(doc[pno].get_text("text"))
+            if m:
+                doi = m.group(1)
+                break
+    return " ".join(title.split()), doi.rstrip(".)]")
+
+
+def _plausible_title(title: str) -> bool:
+    words = [w for w in title.split() if sum(ch.isalpha() for ch in w) >= 3]
+    low = title.lower()
+    return len(words) >= 3 and not low.startswith(("microsoft word", "untitled")) \
+        and not low.endswith((".doc", ".docx", ".pdf", ".tex", ".dvi"))
+
+
+def _largest_text(page: PageLayout) -> str:
+    """The lines set in the largest font on the top half of the first page (the title)."""
+    lines = [ln for ln in page.lines if ln.bbox[1] < page.height / 2 and len(ln.text.strip()) > 1]
+    if not lines:
+        return ""
+    biggest = max(ln.size for ln in lines)
+    chosen = [ln for ln in lines if ln.size >= biggest - 0.5]
+    return " ".join(ln.text.strip() for ln in sorted(chosen, key=lambda ln: (ln.bbox[1], ln.bbox[0])))
+
+
+def pixmap_array(pix) -> np.ndarray:
+    """A PyMuPDF Pixmap as (H, W) or (H, W, 3|4) uint8, RGB(A)."""
+    import pymupdf
+
+    if pix.colorspace is not None and pix.colorspace.n not in (1, 3):
+        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+    arr = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
+    if arr.shape[2] == 1:
+        arr = arr[..., 0]
+    elif arr.shape[2] == 2:          # grey + alpha: drop the alpha (backgrounds stay grey)
+        arr = arr[..., 0]
+    return arr.copy()
+
+
+def native_image(doc, xref: int) -> tuple[bytes | None, str, np.ndarray | None]:
+    """An embedded image, losslessly.
+
+    Returns
+    -------
+    (data, ext, pixels)
+        ``data``/``ext`` are the stored bytes and their suffix when the encoding is kept as is
+        (JPEG, PNG without transparency or CMYK); otherwise ``data`` is None and ``pixels`` holds
+        the decoded image (SMask applied, CMYK and other colour spaces converted to RGB) to be
+        written as PNG. All None when the image cannot be read.
+    """
+    import pymupdf
+
+    if xref <= 0:
+        return None, "", None
+    info = doc.extract_image(xref)
+    if not info:
+        return None, "", None
+    ext = str(info.get("ext", "")).lower()
+    smask = int(info.get("smask", 0) or 0)
+    n_colours = int(info.get("colorspace", 3) or 3)
+    if ext in NATIVE_FORMATS and not smask and n_colours in (1, 3):
+        return info["image"], NATIVE_FORMATS[ext], None
+    try:
+        pix = pymupdf.Pixmap(doc, xref)
+        if smask:
+            try:
+                mask = pymupdf.Pixmap(doc, smask)
+                base = pymupdf.Pixmap(pix, 0) if pix.alpha else pix
+                if base.colorspace is not None and base.colorspace.n > 3:
+                    base = pymupdf.Pixmap(pymupdf.csRGB, base)
+                pix = pymupdf.Pixmap(base, mask)
+            except Exception:
+                pass          # keep the base image when its mask does not fit
+        return None, "png", pixmap_array(pix)
+    except Exception:
+        return None, "", None
+
+
+def render_region(page, bbox: Box, dpi: int) -> np.ndarray:
+    """A page region rendered at ``dpi``: (H, W, 3) uint8 RGB."""
+    import pymupdf
+
+    pix = page.get_pixmap(clip=pymupdf.Rect(*bbox), dpi=dpi, alpha=False)
+    return pixmap_array(pix)
+
+
+def decode_bytes(data: bytes) -> np.ndarray:
+    """Pixels of an encoded image (JPEG/PNG) as uint8 grey or RGB."""
+    import pymupdf
+
+    return pixmap_array(pymupdf.Pixmap(data))

@@ -70,9 +70,10 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import demo, select
+    from covtool.cli import demo, extract, select
 
     app.command("select", help=select.__doc__)(select.select_command)
+    app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.command("demo", help=demo.__doc__)(demo.demo_command)
 
 

@@ -185,7 +185,7 @@ def add_labels(region: Region, lines: Sequence[TextLine], taken: Sequence[Box], 
                 continue
             if contains(box, ln.bbox, 0.99):
                 continue
-            if gap(box, ln.bbox) <= max_gap * 0.6:
+            if gap(box, ln.bbox) <= max_gap:
                 grown = union([grown, ln.bbox])
         if grown == box:
             break

@@ -30,7 +30,7 @@ class PanelOptions:
 
     tolerance: int = 24
     min_gap: float = 0.01
-    min_panel: float = 0.08
+    min_panel: float = 0.15
     label_size: float = 0.08
     fill: float = 0.002
 

@@ -14,8 +14,10 @@ import numpy as np
 from covtool.core.errors import CovtoolError
 from covtool.pdf.layout import Box, ImagePlacement, PageLayout, TextLine
 
-#: native encodings kept byte for byte; anything else is decoded and written as PNG
-NATIVE_FORMATS = {"jpeg": "jpg", "jpg": "jpg", "png": "png"}
+#: encodings stored in the PDF as files, kept byte for byte (JPEG: re-encoding would lose
+#: quality). Flate images have no file form (MuPDF would synthesise an RGB PNG even for grey
+#: images), so they, JPX, JBIG2 and CCITT are decoded losslessly and written as PNG.
+NATIVE_FORMATS = {"jpeg": "jpg", "jpg": "jpg"}
 DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;]+)", re.IGNORECASE)
 
 
@@ -148,7 +150,7 @@ def native_image(doc, xref: int) -> tuple[bytes | None, str, np.ndarray | None]:
     -------
     (data, ext, pixels)
         ``data``/``ext`` are the stored bytes and their suffix when the encoding is kept as is
-        (JPEG, PNG without transparency or CMYK); otherwise ``data`` is None and ``pixels`` holds
+        (JPEG without transparency, grey or RGB); otherwise ``data`` is None and ``pixels`` holds
         the decoded image (SMask applied, CMYK and other colour spaces converted to RGB) to be
         written as PNG. All None when the image cannot be read.
     """
@@ -189,7 +191,15 @@ def render_region(page, bbox: Box, dpi: int) -> np.ndarray:
 
 
 def decode_bytes(data: bytes) -> np.ndarray:
-    """Pixels of an encoded image (JPEG/PNG) as uint8 grey or RGB."""
-    import pymupdf
+    """Pixels of an encoded image (JPEG/PNG) with the file's own depth: grey stays (H, W),
+    colour is (H, W, 3|4) RGB(A), 16-bit PNG stays uint16."""
+    import cv2
 
-    return pixmap_array(pymupdf.Pixmap(data))
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        import pymupdf
+
+        return pixmap_array(pymupdf.Pixmap(data))
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return img

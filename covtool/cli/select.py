@@ -52,7 +52,7 @@ def series_from_manifest(df: pd.DataFrame) -> list[Series]:
     """Group a slice manifest into series; slices in natural order of their file names."""
     has_series = "series" in df.columns
     groups: dict[tuple[str, str], list] = {}
-    for idx, g, p, s in zip(df.index, df["group"], df["path"], df["series"] if has_series else df["group"], strict=False):
+    for idx, g, p, s in zip(df.index, df["group"], df["path"], df["series"] if has_series else df["group"]):
         groups.setdefault((str(g), str(s) if s != "" else str(g)), []).append((Path(p), idx))
     out = []
     for (g, s), items in groups.items():
@@ -141,7 +141,7 @@ def pass_through(out: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     extra_cols = [c for c in source.columns if c not in SELECT_COLUMNS and c not in ("error", "_src")]
     src = source.set_index("_src")
     records = []
-    for row, own_id in zip(out["_row"], out["id"], strict=False):
+    for row, own_id in zip(out["_row"], out["id"]):
         rec = {}
         if pd.notna(row):
             rec = {c: src.at[int(row), c] for c in extra_cols}

@@ -124,7 +124,7 @@ def select_series(series: Series, options: SelectOptions = SelectOptions(),
         return result
     sel = select_slices([s.dark_pixels for s in good], options.divisor)
     result.threshold = sel.threshold
-    for s, keep_it in zip(good, sel.selected, strict=False):
+    for s, keep_it in zip(good, sel.selected):
         s.selected = bool(keep_it)
     return result
 

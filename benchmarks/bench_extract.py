@@ -145,7 +145,7 @@ def main() -> None:
                     n += 1
             print(f"  --split-panels: panel count right for {ok}/{n} figures (gutter cuts over-split diagrams)")
 
-        print("== speed (best of %d)" % args.repeat)
+        print(f"== speed (best of {args.repeat})")
         for label, pdfs in (("generated", synth), ("real", real_pdfs)):
             if not pdfs:
                 continue

@@ -5,6 +5,7 @@ Everything that touches ``pymupdf`` lives here so the algorithms stay testable o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -58,8 +59,14 @@ def _reason(exc: BaseException) -> str:
     return text[0][:160] if text else type(exc).__name__
 
 
-def read_page(page, cluster_tolerance: float = 3.0) -> PageLayout:
-    """A PyMuPDF page as a :class:`PageLayout` (text lines, drawn images, drawing clusters)."""
+def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
+              digests: dict[int, str] | None = None) -> PageLayout:
+    """A PyMuPDF page as a :class:`PageLayout` (text lines, drawn images, drawing clusters).
+
+    ``digests`` caches the image digests of the document by xref: the MD5 of the image's stored
+    stream (hashing the stored bytes, not the decoded pixels, keeps this cheap). Inline images
+    (xref 0) get no digest and are never taken for repeated furniture.
+    """
     lines: list[TextLine] = []
     data = page.get_text("dict", flags=0)   # no images: their bytes are not needed here
     for bi, block in enumerate(data.get("blocks", [])):
@@ -73,22 +80,35 @@ def read_page(page, cluster_tolerance: float = 3.0) -> PageLayout:
             size = max(s.get("size", 0.0) for s in spans)
             bold = bool(spans[0].get("flags", 0) & 16) or "bold" in spans[0].get("font", "").lower()
             lines.append(TextLine(tuple(line["bbox"]), text, float(size), bold, bi))
+    digests = {} if digests is None else digests
     images = []
-    for info in page.get_image_info(hashes=True, xrefs=True):
+    for info in page.get_image_info(xrefs=True):
         bbox = tuple(float(v) for v in info["bbox"])
-        digest = info.get("digest")
-        images.append(ImagePlacement(bbox, int(info.get("xref", 0) or 0), int(info.get("width", 0)),
-                                     int(info.get("height", 0)), digest.hex() if digest else ""))
-    drawings: list[Box] = []
+        xref = int(info.get("xref", 0) or 0)
+        if xref > 0 and xref not in digests:
+            try:
+                digests[xref] = hashlib.md5(page.parent.xref_stream_raw(xref) or b"").hexdigest()
+            except Exception:
+                digests[xref] = f"xref{xref}"
+        images.append(ImagePlacement(bbox, xref, int(info.get("width", 0)), int(info.get("height", 0)),
+                                     digests.get(xref, "")))
+    r = page.rect
+    layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [])
+    if with_drawings:
+        layout.drawings = read_drawings(page, cluster_tolerance)
+    return layout
+
+
+def read_drawings(page, cluster_tolerance: float = 3.0) -> list[Box]:
+    """The page's vector drawings, clustered into boxes (``Page.cluster_drawings``)."""
     try:
         paths = page.get_drawings()
-        if paths:
-            drawings = [tuple(r) for r in page.cluster_drawings(drawings=paths, x_tolerance=cluster_tolerance,
-                                                                y_tolerance=cluster_tolerance)]
+        if not paths:
+            return []
+        return [tuple(r) for r in page.cluster_drawings(drawings=paths, x_tolerance=cluster_tolerance,
+                                                        y_tolerance=cluster_tolerance)]
     except Exception:  # a broken content stream must not lose the page's raster figures
-        drawings = []
-    r = page.rect
-    return PageLayout(page.number, float(r.width), float(r.height), lines, images, drawings)
+        return []
 
 
 def doc_title_doi(doc, first: PageLayout | None = None) -> tuple[str, str]:
@@ -154,10 +174,15 @@ def native_image(doc, xref: int) -> tuple[bytes | None, str, np.ndarray | None]:
         the decoded image (SMask applied, CMYK and other colour spaces converted to RGB) to be
         written as PNG. All None when the image cannot be read.
     """
-    import pymupdf
-
     if xref <= 0:
         return None, "", None
+    try:
+        filt = doc.xref_get_key(xref, "Filter")[1]
+    except Exception:
+        filt = ""
+    if "DCTDecode" not in filt:
+        # no file form stored: skip extract_image, which would build a PNG only to be thrown away
+        return None, "png", _decoded(doc, xref, _smask_xref(doc, xref))
     info = doc.extract_image(xref)
     if not info:
         return None, "", None
@@ -166,6 +191,18 @@ def native_image(doc, xref: int) -> tuple[bytes | None, str, np.ndarray | None]:
     n_colours = int(info.get("colorspace", 3) or 3)
     if ext in NATIVE_FORMATS and not smask and n_colours in (1, 3):
         return info["image"], NATIVE_FORMATS[ext], None
+    return None, "png", _decoded(doc, xref, smask)
+
+
+def _smask_xref(doc, xref: int) -> int:
+    kind, value = doc.xref_get_key(xref, "SMask")
+    return int(value.split()[0]) if kind == "xref" else 0
+
+
+def _decoded(doc, xref: int, smask: int) -> np.ndarray | None:
+    """The image's pixels: SMask applied as alpha, CMYK/Lab/indexed converted to RGB."""
+    import pymupdf
+
     try:
         pix = pymupdf.Pixmap(doc, xref)
         if smask:
@@ -177,9 +214,9 @@ def native_image(doc, xref: int) -> tuple[bytes | None, str, np.ndarray | None]:
                 pix = pymupdf.Pixmap(base, mask)
             except Exception:
                 pass          # keep the base image when its mask does not fit
-        return None, "png", pixmap_array(pix)
+        return pixmap_array(pix)
     except Exception:
-        return None, "", None
+        return None
 
 
 def render_region(page, bbox: Box, dpi: int) -> np.ndarray:

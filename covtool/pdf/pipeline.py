@@ -81,8 +81,15 @@ def analyze(doc, options: ExtractOptions) -> tuple[list[Figure], list]:
     (figures, pages)
         ``figures`` in page order (``page`` 0-based); ``pages`` the :class:`PageLayout` list.
     """
-    pages = [document.read_page(p) for p in doc]
+    digests: dict[int, str] = {}
+    pages = [document.read_page(p, with_drawings=False, digests=digests) for p in doc]
     captions: list[Caption] = deduplicate([c for p in pages for c in find_captions(p)])
+    # vector figures are only kept with a caption (unless --uncaptioned all), so drawings (the
+    # slowest read) are only needed on pages that have one
+    with_captions = {c.page for c in captions}
+    for page in pages:
+        if page.number in with_captions or options.uncaptioned == "all":
+            page.drawings = document.read_drawings(doc[page.number])
     digests, drawings = furniture(pages, options.figures.repeat)
     figures: list[Figure] = []
     for page in pages:

@@ -64,10 +64,10 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
     """A PyMuPDF page as a :class:`PageLayout` (text lines, drawn images, drawing clusters).
 
     ``digests`` caches the image digests of the document by xref: the MD5 of the image's stored
-    stream (hashing the stored bytes, not the decoded pixels, keeps this cheap). Images come from
-    the page's image XObjects and every place they are drawn (``get_image_rects``); inline images
-    are left out: the PDF standard meant them for small images (under 4 KB), not figures, and
-    finding them needs a text-page pass that doubles the reading time.
+    stream (hashing the stored bytes, not the decoded pixels, keeps this cheap). Placements come
+    from ``get_image_info`` and are matched to the page's image XObjects by pixel size; only
+    XObjects sharing a size on the page need ``get_image_rects`` (which hashes pixels). Inline
+    images (no XObject; small by the PDF standard's intent) are left out.
     """
     lines: list[TextLine] = []
     data = page.get_text("dict", flags=0)   # no images: their bytes are not needed here
@@ -83,23 +83,36 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
             bold = bool(spans[0].get("flags", 0) & 16) or "bold" in spans[0].get("font", "").lower()
             lines.append(TextLine(tuple(line["bbox"]), text, float(size), bold, bi))
     digests = {} if digests is None else digests
-    images = []
     doc = page.parent
+    by_size: dict[tuple[int, int], list[int]] = {}
     for item in page.get_images(full=True):
-        xref, width, height = int(item[0]), int(item[2]), int(item[3])
+        xref = int(item[0])
+        by_size.setdefault((int(item[2]), int(item[3])), []).append(xref)
         if xref not in digests:
             try:
                 digests[xref] = hashlib.md5(doc.xref_stream_raw(xref) or b"").hexdigest()
             except Exception:
                 digests[xref] = f"xref{xref}"
+    images = []
+    ambiguous: set[int] = set()
+    for info in page.get_image_info():          # every placement; no pixel hashing (slow)
+        size = (int(info.get("width", 0)), int(info.get("height", 0)))
+        xrefs = by_size.get(size, [])
+        bbox = tuple(float(v) for v in info["bbox"])
+        if len(xrefs) == 1:
+            images.append(ImagePlacement(bbox, xrefs[0], size[0], size[1], digests[xrefs[0]]))
+        elif xrefs:
+            ambiguous.update(xrefs)
+        # no xref of that size: an inline image (small by the standard's intent), left out
+    for xref in sorted(ambiguous):              # same pixel size: ask MuPDF where each one is
         try:
             rects = page.get_image_rects(xref)
         except Exception:
             rects = []
+        w, h = next(k for k, v in by_size.items() if xref in v)
         for rect in rects:
-            if rect.is_empty or rect.is_infinite:
-                continue
-            images.append(ImagePlacement(tuple(float(v) for v in rect), xref, width, height, digests[xref]))
+            if not (rect.is_empty or rect.is_infinite):
+                images.append(ImagePlacement(tuple(float(v) for v in rect), xref, w, h, digests[xref]))
     r = page.rect
     layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [])
     if with_drawings:

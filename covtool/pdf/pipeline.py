@@ -134,13 +134,15 @@ def _image_panels(fig: Figure) -> list:
     return [i for row in rows for i in sorted(row, key=lambda i: i.bbox[0])]
 
 
-def _write_native(doc, xref: int, stem: Path, force: bool) -> tuple[Path, str, np.ndarray | None, tuple[int, int]] | None:
-    data, ext, pixels = document.native_image(doc, xref)
+def _write_native(doc, img, stem: Path, force: bool, want_pixels: bool
+                  ) -> tuple[Path, str, np.ndarray | None, tuple[int, int]] | None:
+    """Write one embedded image losslessly; pixels come back only when ``want_pixels``."""
+    data, ext, pixels = document.native_image(doc, img.xref)
     if data is not None:
         path = stem.with_suffix("." + ext)
         atomic_write_bytes(path, data, force=force)
-        pix = document.decode_bytes(data)
-        return path, ext, pix, (pix.shape[1], pix.shape[0])
+        pix = document.decode_bytes(data) if want_pixels else None
+        return path, ext, pix, (img.width, img.height)
     if pixels is not None:
         path = stem.with_suffix(".png")
         write_image(path, pixels, force=force)
@@ -168,7 +170,8 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
                 "caption": fig.caption.text if fig.caption else "", "kind": fig.region.kind,
                 "doi": meta["doi"], "title": meta["title"]}
         stem = folder / fid
-        written = _write_native(doc, fig.region.images[0].xref, stem, force) if _native_single(fig) else None
+        written = (_write_native(doc, fig.region.images[0], stem, force, options.split_panels)
+                   if _native_single(fig) else None)
         if written is None:
             pixels = document.render_region(page, fig.region.bbox, options.dpi)
             path = stem.with_suffix(".png")
@@ -192,7 +195,7 @@ def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, b
     if imgs:
         for k, img in enumerate(imgs, 1):
             pstem = stem.parent / f"{fid}_panel{k}"
-            got = _write_native(doc, img.xref, pstem, force)
+            got = _write_native(doc, img, pstem, force, False)
             if got is None:
                 continue
             path, fmt, _pix, (w, h) = got

@@ -49,7 +49,20 @@ def step_ct(work: Path, seed: int, force: bool) -> list[str]:
     return [str(sel), str(work / "ct" / "plots")]
 
 
-STEPS: list[Step] = [Step("CT slice selection (COVID-CTset)", step_ct)]
+def step_extract(work: Path, seed: int, force: bool) -> list[str]:
+    from covtool.synth.pdf import make_paper
+
+    pdfs = work / "pdf" / "papers"
+    console.info("generating a synthetic 3-page paper (CT panels, a vector chart, a table, a logo) ...")
+    make_paper(pdfs / "paper.pdf", seed=seed, force=force)
+    out = work / "pdf" / "figures.csv"
+    covtool("extract", str(pdfs), "-d", str(work / "pdf" / "figures"), "-o", str(out), "--split-panels",
+            *(["--force"] if force else []))
+    return [str(out), str(work / "pdf" / "figures")]
+
+
+STEPS: list[Step] = [Step("CT slice selection (COVID-CTset)", step_ct),
+                     Step("figures and captions from PDFs (COVID-CT)", step_extract)]
 
 
 def run_demo(workdir: Path, seed: int = 0, force: bool = False) -> None:

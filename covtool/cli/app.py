@@ -27,6 +27,8 @@ class CovtoolGroup(TyperGroup):
                 raise
             console.error(str(exc))
             raise typer.Exit(1) from None
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except OSError as exc:
             if console.state.debug:
                 raise
@@ -38,6 +40,18 @@ class CovtoolGroup(TyperGroup):
                 raise
             console.error("interrupted")
             raise typer.Exit(130) from None
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our stdout went away (``covtool ... | head``): stop quietly, like a C tool."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    raise typer.Exit(141)
 
 
 app = typer.Typer(
@@ -70,9 +84,10 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import demo, manifest, select
+    from covtool.cli import demo, extract, manifest, select
 
     app.command("select", help=select.__doc__)(select.select_command)
+    app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.add_typer(manifest.manifest_app, name="manifest")
     app.command("demo", help=demo.__doc__)(demo.demo_command)
 
@@ -84,6 +99,11 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
         app(args=argv, prog_name="covtool")
+    except BrokenPipeError:
+        try:
+            _quiet_broken_pipe()
+        except typer.Exit:
+            sys.exit(141)
     except KeyboardInterrupt:
         console.error("interrupted")
         sys.exit(130)

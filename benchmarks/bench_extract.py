@@ -1,0 +1,180 @@
+"""Benchmark of ``covtool extract``: figure–caption pairing quality and speed.
+
+Quality: precision and recall of figure–caption pairs, on generated papers (truth from
+covtool.synth.pdf: page, number, caption text and figure box, IoU >= 0.8) and, when
+../shared/data/pdfs exists, on the three real papers (truth counted by a person: page, number and
+caption start; their supplementary "Figure S1/S2" are not in that count and are reported apart).
+Goal: >= 0.95 both.
+
+Speed: pages per second of covtool extract (captions, figures, pairing, writing the images) next
+to poppler's ``pdfimages -list`` (listing the images only) and ``pdfimages -all`` (writing them)
+on the same PDFs in the same run. Goal: within 2x of pdfimages.
+
+    python benchmarks/bench_extract.py [--papers 12] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from covtool.pdf.layout import iou  # noqa: E402
+from covtool.pdf.pipeline import ExtractOptions, extract_pdf  # noqa: E402
+from covtool.synth.pdf import write_pdf_set  # noqa: E402
+
+
+def real_data_dir() -> Path | None:
+    for base in (ROOT.parent, ROOT.parent.parent):
+        p = base / "shared" / "data" / "pdfs"
+        if (p / "expected.json").exists():
+            return p
+    return None
+
+
+def parse_box(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(","))
+
+
+def score(pred: list[tuple], truth: list[tuple], match) -> tuple[int, int, int]:
+    """(true positives, predictions, truths) with one-to-one matching."""
+    used: set[int] = set()
+    tp = 0
+    for p in pred:
+        for i, t in enumerate(truth):
+            if i not in used and match(p, t):
+                used.add(i)
+                tp += 1
+                break
+    return tp, len(pred), len(truth)
+
+
+def pr(tp: int, npred: int, ntruth: int) -> str:
+    p = tp / npred if npred else 1.0
+    r = tp / ntruth if ntruth else 1.0
+    return f"precision {p:.3f} ({tp}/{npred})  recall {r:.3f} ({tp}/{ntruth})"
+
+
+def run_covtool(pdfs: list[Path], out: Path, split_panels: bool = False) -> tuple[float, dict]:
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    results = {p.name: extract_pdf(str(p), str(out), ExtractOptions(split_panels=split_panels)) for p in pdfs}
+    return time.perf_counter() - t0, results
+
+
+def run_covtool_jobs(pdfs: list[Path], out: Path, jobs: int) -> float:
+    from covtool.cli.extract import run_batch
+
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    run_batch([str(p) for p in pdfs], out, ExtractOptions(), jobs, force=False, skip_bad=True)
+    return time.perf_counter() - t0
+
+
+def run_pdfimages(pdfs: list[Path], mode: str, out: Path) -> float | None:
+    exe = shutil.which("pdfimages")
+    if exe is None:
+        return None
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    for k, p in enumerate(pdfs):
+        args = [exe, "-list", str(p)] if mode == "list" else [exe, "-all", str(p), str(out / f"d{k}")]
+        subprocess.run(args, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def pages_of(results: dict) -> int:
+    return sum(r.pages for r in results.values())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--papers", type=int, default=12, help="generated papers (3 pages each)")
+    ap.add_argument("--repeat", type=int, default=3, help="timing repeats (best is reported)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-extract-"))
+    try:
+        synth_dir = tmp / "synth"
+        truth = write_pdf_set(synth_dir, n=args.papers, seed=100)
+        synth = sorted(synth_dir.glob("*.pdf"))
+        print(f"== quality: {len(synth)} generated papers")
+        _, results = run_covtool(synth, tmp / "out")
+        pred, gold = [], []
+        for name, res in results.items():
+            pred += [(name, int(r["page"]), r["figure"], r["caption"], parse_box(r["bbox"]))
+                     for r in res.rows if r["figure"]]
+            gold += [(name, t.page, t.name, t.caption, t.bbox) for t in truth[name]]
+        tp, n_pred, n_gold = score(pred, gold, lambda p, t: p[:4] == t[:4] and iou(p[4], t[4]) >= 0.8)
+        print(f"  figure-caption pairs (page, number, caption text, box IoU >= 0.8): {pr(tp, n_pred, n_gold)}")
+        _, results_p = run_covtool(synth, tmp / "out_p", split_panels=True)
+        ok = 0
+        for name, res in results_p.items():
+            for t in truth[name]:
+                n = sum(1 for r in res.rows if r["figure"] == t.name and int(r["page"]) == t.page)
+                ok += n == t.panels
+        print(f"  --split-panels: panel count right for {ok}/{n_gold} figures")
+
+        real = real_data_dir()
+        real_pdfs: list[Path] = []
+        if real is None:
+            print("== quality: real papers skipped (../shared/data/pdfs is absent)")
+        else:
+            expected = json.loads((real / "expected.json").read_text())
+            real_pdfs = [real / n for n in sorted(expected)]
+            print(f"== quality: {len(real_pdfs)} real papers ({real})")
+            _, results = run_covtool(real_pdfs, tmp / "out_real")
+            pred, gold, supp = [], [], 0
+            for name, res in results.items():
+                for r in res.rows:
+                    if not r["figure"]:
+                        continue
+                    if r["figure"].startswith("S") and not any(f["name"].startswith("S") for f in expected[name]["figures"]):
+                        supp += 1       # supplementary figures are not in the person's count
+                        continue
+                    pred.append((name, int(r["page"]), r["figure"], r["caption"]))
+                gold += [(name, f["page"], f["name"], f["caption_start"]) for f in expected[name]["figures"]]
+            tp, n_pred, n_gold = score(pred, gold, lambda p, t: p[:3] == t[:3] and p[3].startswith(t[3]))
+            print(f"  figure-caption pairs (page, number, caption start): {pr(tp, n_pred, n_gold)}")
+            print(f"  supplementary figures found as well (not in expected.json): {supp}")
+            _, results_p = run_covtool(real_pdfs, tmp / "out_real_p", split_panels=True)
+            ok = n = 0
+            for name, res in results_p.items():
+                for f in expected[name]["figures"]:
+                    got = sum(1 for r in res.rows if r["figure"] == f["name"] and int(r["page"]) == f["page"])
+                    ok += got == f["panels"]
+                    n += 1
+            print(f"  --split-panels: panel count right for {ok}/{n} figures (gutter cuts over-split diagrams)")
+
+        print(f"== speed (best of {args.repeat})")
+        for label, pdfs in (("generated", synth), ("real", real_pdfs)):
+            if not pdfs:
+                continue
+            best, results = min((run_covtool(pdfs, tmp / "out_t") for _ in range(args.repeat)), key=lambda t: t[0])
+            pages = pages_of(results)
+            line = f"  {label}: {len(pdfs)} PDFs, {pages} pages: covtool extract {pages / best:7.1f} pages/s"
+            if shutil.which("pdfimages") is None:
+                print(line)
+                print("  pdfimages not found: install poppler-utils (apt-get install -y poppler-utils) "
+                      "for the baseline")
+                continue
+            t_list = min(run_pdfimages(pdfs, "list", tmp / "pi") for _ in range(args.repeat))
+            t_all = min(run_pdfimages(pdfs, "all", tmp / "pi") for _ in range(args.repeat))
+            t_jobs = min(run_covtool_jobs(pdfs, tmp / "out_j", 2) for _ in range(args.repeat))
+            print(f"  {label}: covtool extract --jobs 2 {pages / t_jobs:7.1f} pages/s (pool start-up included)")
+            print(f"{line} | pdfimages -list {pages / t_list:7.1f} pages/s | pdfimages -all {pages / t_all:7.1f} pages/s"
+                  f" | covtool time / pdfimages -list {best / t_list:.2f}x, / -all {best / t_all:.2f}x")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

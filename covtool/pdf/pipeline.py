@@ -1,0 +1,283 @@
+"""One PDF end to end: read, find captions and figures, pair them, write the images and the
+PDF's own partial manifest. This is the unit of work of ``--jobs`` and of resuming.
+
+Resuming: each PDF gets a folder ``OUTDIR/<name>-<sha1 of its bytes, 8 hex>/``. When its work is
+complete the folder receives ``figures.csv`` (its rows) and then ``done.json`` (the options used),
+both written atomically. A folder with ``done.json`` is reused as it is by a later run with the
+same options; a folder without it (an interrupted run) is redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from covtool import __version__
+from covtool.core.atomic import atomic_write_bytes, atomic_write_text
+from covtool.core.errors import CovtoolError, describe
+from covtool.core.imageio import write_image
+from covtool.core.manifest import new_manifest, read_manifest, write_manifest
+from covtool.core.naming import safe_id
+from covtool.pdf import document
+from covtool.pdf.captions import Caption, deduplicate, find_captions
+from covtool.pdf.figures import FigureOptions, body_blocks, find_regions, furniture
+from covtool.pdf.layout import Box, area, format_box, union
+from covtool.pdf.pairing import DEFAULT_MAX_DISTANCE, Figure, pair_page
+from covtool.pdf.panels import PanelOptions, split_panels
+
+DEFAULT_DPI = 150           # pdffigures2's rendering resolution
+ROW_COLUMNS = ["id", "path", "source", "page", "figure", "panel", "bbox", "caption", "width", "height",
+               "format", "kind", "doi", "title"]
+DONE = "done.json"
+PARTIAL = "figures.csv"
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Every setting that changes what is extracted (stored in ``done.json``)."""
+
+    dpi: int = DEFAULT_DPI
+    split_panels: bool = False
+    uncaptioned: str = "raster"     # which figures without a caption are listed: all, raster, none
+    max_distance: float = DEFAULT_MAX_DISTANCE
+    figures: FigureOptions = field(default_factory=FigureOptions)
+    panels: PanelOptions = field(default_factory=PanelOptions)
+
+    def fingerprint(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+
+@dataclass
+class PdfResult:
+    """What one PDF gave: its rows (paths absolute), page count, and the error if it failed."""
+
+    source: str
+    rows: list[dict]
+    pages: int = 0
+    error: str | None = None
+    reused: bool = False
+
+
+def pdf_key(path: str | os.PathLike) -> str:
+    """The folder name of a PDF's outputs: its name and the start of its content's SHA-1."""
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return f"{safe_id(Path(path).stem)[:60]}-{h.hexdigest()[:8]}"
+
+
+def analyze(doc, options: ExtractOptions) -> tuple[list[Figure], list]:
+    """Figures of a whole document, tables removed, with their captions.
+
+    Returns
+    -------
+    (figures, pages)
+        ``figures`` in page order (``page`` 0-based); ``pages`` the :class:`PageLayout` list.
+    """
+    digests: dict[int, str] = {}
+    pages = [document.read_page(p, with_drawings=False, digests=digests) for p in doc]
+    captions: list[Caption] = deduplicate([c for p in pages for c in find_captions(p)])
+    # vector figures are only kept with a caption (unless --uncaptioned all), so drawings (the
+    # slowest read) are only needed on pages that have one
+    with_captions = {c.page for c in captions}
+    for page in pages:
+        if page.number in with_captions or options.uncaptioned == "all":
+            page.drawings = document.read_drawings(doc[page.number])
+    digests, drawings = furniture(pages, options.figures.repeat)
+    figures: list[Figure] = []
+    for page in pages:
+        caps = [c for c in captions if c.page == page.number]
+        regions = find_regions(page, caps, options.figures, digests, drawings)
+        body = body_blocks(page.lines, caps)
+        paired = pair_page(regions, caps, page.height, page.number, body, options.max_distance)
+        figures.extend(f for f in paired if not f.is_table and _keep_uncaptioned(f, options.uncaptioned))
+    return figures, pages
+
+
+def _keep_uncaptioned(fig: Figure, policy: str) -> bool:
+    """Captioned figures are always kept. Vector drawings without a caption are mostly page
+    decoration (boxed abstracts, ruled tables, vector logos), so by default only rasters are."""
+    if fig.caption is not None or policy == "all":
+        return True
+    return policy == "raster" and fig.region.kind != "vector"
+
+
+def _native_single(fig: Figure) -> bool:
+    imgs = fig.region.images
+    return len(imgs) == 1 and area(imgs[0].bbox) >= 0.9 * area(fig.region.bbox) and imgs[0].xref > 0
+
+
+def _image_panels(fig: Figure) -> list:
+    """The embedded images of a figure when they are its panels (two or more, side by side)."""
+    imgs = [i for i in fig.region.images if i.xref > 0]
+    if len(imgs) < 2:
+        return []
+    covered = area(union(i.bbox for i in imgs))
+    if sum(area(i.bbox) for i in imgs) > 1.1 * covered:   # stacked/overlaid images, not a grid
+        return []
+    rows: list[list] = []
+    for img in sorted(imgs, key=lambda i: i.bbox[1]):
+        for row in rows:
+            r = row[0].bbox
+            if min(r[3], img.bbox[3]) - max(r[1], img.bbox[1]) > 0.5 * min(r[3] - r[1], img.bbox[3] - img.bbox[1]):
+                row.append(img)
+                break
+        else:
+            rows.append([img])
+    return [i for row in rows for i in sorted(row, key=lambda i: i.bbox[0])]
+
+
+def _write_native(doc, img, stem: Path, force: bool, want_pixels: bool
+                  ) -> tuple[Path, str, np.ndarray | None, tuple[int, int]] | None:
+    """Write one embedded image losslessly; pixels come back only when ``want_pixels``."""
+    data, ext, pixels = document.native_image(doc, img.xref)
+    if data is not None:
+        path = stem.with_suffix("." + ext)
+        atomic_write_bytes(path, data, force=force)
+        pix = document.decode_bytes(data) if want_pixels else None
+        return path, ext, pix, (img.width, img.height)
+    if pixels is not None:
+        path = stem.with_suffix(".png")
+        write_image(path, pixels, force=force)
+        return path, "png", pixels, (pixels.shape[1], pixels.shape[0])
+    return None
+
+
+def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: ExtractOptions,
+                   meta: dict, force: bool = True) -> list[dict]:
+    """Write each figure (or its panels) under ``folder`` and return the manifest rows."""
+    rows: list[dict] = []
+    seen: set[str] = set()
+    unnamed = 0
+    for fig in figures:
+        page = doc[fig.page]
+        name = fig.caption.name if fig.caption else ""
+        if not name:
+            unnamed += 1
+        label = f"fig{name}" if name else f"u{unnamed}"
+        fid = safe_id(key, f"p{fig.page + 1}", label)
+        while fid in seen:
+            fid += "x"
+        seen.add(fid)
+        base = {"source": meta["source"], "page": fig.page + 1, "figure": name,
+                "caption": fig.caption.text if fig.caption else "", "kind": fig.region.kind,
+                "doi": meta["doi"], "title": meta["title"]}
+        stem = folder / fid
+        written = (_write_native(doc, fig.region.images[0], stem, force, options.split_panels)
+                   if _native_single(fig) else None)
+        if written is None:
+            pixels = document.render_region(page, fig.region.bbox, options.dpi)
+            path = stem.with_suffix(".png")
+            write_image(path, pixels, force=force)
+            written = (path, "png", pixels, (pixels.shape[1], pixels.shape[0]))
+        path, fmt, pixels, (w, h) = written
+        fig_row = {**base, "id": fid, "path": str(path), "panel": "", "bbox": format_box(fig.region.bbox),
+                   "width": w, "height": h, "format": fmt}
+        if not options.split_panels:
+            rows.append(fig_row)
+            continue
+        panel_rows = _panels(doc, fig, pixels, stem, fid, base, options, force)
+        rows.extend(panel_rows if panel_rows else [fig_row])
+    return rows
+
+
+def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, base: dict,
+            options: ExtractOptions, force: bool) -> list[dict]:
+    rows = []
+    imgs = _image_panels(fig)
+    if imgs:
+        for k, img in enumerate(imgs, 1):
+            pstem = stem.parent / f"{fid}_panel{k}"
+            got = _write_native(doc, img, pstem, force, False)
+            if got is None:
+                continue
+            path, fmt, _pix, (w, h) = got
+            rows.append({**base, "id": pstem.name, "path": str(path), "panel": k,
+                         "bbox": format_box(img.bbox), "width": w, "height": h, "format": fmt})
+        return rows if len(rows) >= 2 else []
+    if pixels is None:
+        return []
+    boxes = split_panels(pixels, options.panels)
+    if len(boxes) < 2:
+        return []
+    b = fig.region.bbox
+    if _native_single(fig):
+        b = fig.region.images[0].bbox
+    sx, sy = (b[2] - b[0]) / pixels.shape[1], (b[3] - b[1]) / pixels.shape[0]
+    for k, (x0, y0, x1, y1) in enumerate(boxes, 1):
+        pstem = stem.parent / f"{fid}_panel{k}"
+        crop = np.ascontiguousarray(pixels[y0:y1, x0:x1])
+        path = pstem.with_suffix(".png")
+        write_image(path, crop, force=force)
+        page_box: Box = (b[0] + x0 * sx, b[1] + y0 * sy, b[0] + x1 * sx, b[1] + y1 * sy)
+        rows.append({**base, "id": pstem.name, "path": str(path), "panel": k, "bbox": format_box(page_box),
+                     "width": x1 - x0, "height": y1 - y0, "format": "png"})
+    return rows
+
+
+def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = False) -> PdfResult:
+    """Extract one PDF into ``outdir/<key>/``, or reuse that folder when it is complete.
+
+    Never raises for a bad PDF: the reason comes back in ``PdfResult.error`` (the caller decides
+    whether to stop). Safe to run in a worker process.
+    """
+    try:
+        key = pdf_key(path)
+    except OSError as exc:
+        return PdfResult(path, [], error=describe(exc))
+    folder = Path(outdir) / key
+    done = folder / DONE
+    fingerprint = options.fingerprint()
+    if done.exists() and not force:
+        try:
+            stored = json.loads(done.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = {}
+        if stored.get("options") == fingerprint and (folder / PARTIAL).exists():
+            df = read_manifest(folder / PARTIAL, unique_ids=False)
+            rows = df.to_dict("records")
+            for r in rows:
+                r["source"] = path
+            return PdfResult(path, rows, int(stored.get("pages", 0)), reused=True)
+        if stored.get("options") not in (None, fingerprint):
+            return PdfResult(path, [], error=f"{folder} holds an extraction with other options "
+                                             "(use --force, or another -d)")
+    try:
+        doc = document.open_pdf(path)
+    except CovtoolError as exc:
+        return PdfResult(path, [], error=exc.message)
+    try:
+        n_pages = doc.page_count
+        figures, pages = analyze(doc, options)
+        title, doi = document.doc_title_doi(doc, pages[0] if pages else None)
+        folder.mkdir(parents=True, exist_ok=True)
+        done.unlink(missing_ok=True)
+        # files of an unfinished earlier attempt in this folder are ours to replace
+        rows = export_figures(doc, figures, folder, key, options,
+                              {"source": path, "doi": doi, "title": title}, force=True)
+    except CovtoolError as exc:
+        return PdfResult(path, [], error=exc.message)
+    except Exception as exc:  # MuPDF errors on damaged content streams
+        return PdfResult(path, [], error=f"damaged PDF ({describe(exc)})")
+    finally:
+        doc.close()
+    write_manifest(new_manifest(rows, ROW_COLUMNS), folder / PARTIAL, force=True)
+    atomic_write_text(done, json.dumps({"options": fingerprint, "pages": n_pages,
+                                        "covtool": __version__}, indent=1), force=True)
+    return PdfResult(path, rows, n_pages)
+
+
+def caption_filter(rows: list[dict], pattern: str | None) -> list[dict]:
+    """Rows whose caption matches ``pattern`` (``re.search``, case-sensitive; use ``(?i)`` for
+    case-insensitive). Failed-PDF rows (with an error) are kept."""
+    if not pattern:
+        return rows
+    rx = re.compile(pattern)
+    return [r for r in rows if r.get("error") or rx.search(str(r.get("caption", "") or ""))]

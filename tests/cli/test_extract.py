@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from covtool.cli.app import app
+from covtool.core.manifest import read_manifest
+from covtool.synth.pdf import make_paper
+
+ROOT = Path(__file__).resolve().parents[2]
+# ../shared/data beside the repository (or beside the worktrees' folder, for a worktree)
+REAL = next((p / "shared" / "data" / "pdfs" for p in (ROOT.parent, ROOT.parent.parent)
+             if (p / "shared" / "data" / "pdfs").is_dir()), ROOT.parent / "shared" / "data" / "pdfs")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def papers(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pdfs")
+    truth = {}
+    for k in range(2):
+        name = f"paper_{k}.pdf"
+        truth[name] = make_paper(folder / "sub" / name if k else folder / name, seed=10 + k)
+    return folder, truth
+
+
+def test_extract_folder_with_split_panels_and_caption_match(papers, tmp_path):
+    folder, truth = papers
+    out = tmp_path / "figs.csv"
+    res = runner.invoke(app, ["extract", str(folder), "-d", str(tmp_path / "img"), "-o", str(out),
+                              "--split-panels", "--caption-match", "CT"])
+    assert res.exit_code == 0, res.output
+    df = read_manifest(out, unique_ids=True)
+    assert list(df.columns[:6]) == ["id", "path", "source", "page", "figure", "panel"]
+    # figure 2 (a bar chart) has no "CT" in its caption; the CT figures give their panels
+    assert set(df["figure"]) == {"1", "3", "4", "5"}
+    assert len(df) == 2 * (4 + 3 + 1 + 3)
+    assert all(Path(p).exists() for p in df["path"])
+    assert not df["caption"].str.contains("\n").any()
+    assert set(df["doi"]) == {"10.5555/covtool.synth.10", "10.5555/covtool.synth.11"}
+
+
+def test_output_exists_needs_force_and_rerun_resumes(papers, tmp_path):
+    folder, _ = papers
+    pdf = str(folder / "paper_0.pdf")
+    out = tmp_path / "figs.csv"
+    args = ["extract", pdf, "-d", str(tmp_path / "img"), "-o", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    before = out.read_text()
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "already exists" in res.output
+    out.unlink()
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and out.read_text() == before
+    assert "reused" in res.output
+
+
+def test_bad_pdf_stops_or_is_recorded(papers, tmp_path):
+    folder, _ = papers
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"not a pdf at all")
+    out = tmp_path / "figs.csv"
+    base = ["extract", str(bad), str(folder / "paper_0.pdf"), "-d", str(tmp_path / "img"), "-o", str(out)]
+    res = runner.invoke(app, base)
+    assert res.exit_code == 1 and "broken.pdf: not a PDF" in res.output and not out.exists()
+    res = runner.invoke(app, [*base, "--skip-bad", "--jobs", "2"])
+    assert res.exit_code == 0, res.output
+    df = read_manifest(out, unique_ids=False)
+    failed = df[df["error"] != ""]
+    assert len(failed) == 1 and failed["source"].iloc[0] == str(bad)
+    assert len(df) == 1 + 5
+
+
+def test_manifest_of_pdfs_and_shard(papers, tmp_path):
+    folder, _ = papers
+    man = tmp_path / "pdfs.csv"
+    man.write_text(f"path\n{folder / 'paper_0.pdf'}\n{folder / 'sub' / 'paper_1.pdf'}\n")
+    out = tmp_path / "s1.csv"
+    res = runner.invoke(app, ["extract", str(man), "-d", str(tmp_path / "img"), "-o", str(out), "--shard", "1/2"])
+    assert res.exit_code == 0, res.output
+    df = read_manifest(out)
+    assert set(Path(s).name for s in df["source"]) == {"paper_1.pdf"}
+
+
+def test_usage_errors(tmp_path):
+    res = runner.invoke(app, ["extract", str(tmp_path / "nope.pdf"), "-d", str(tmp_path), "-o", "-"])
+    assert res.exit_code == 1 and "no such file" in res.output
+    res = runner.invoke(app, ["extract", str(tmp_path), "-d", str(tmp_path), "-o", "-", "--caption-match", "("])
+    assert res.exit_code == 1 and "not a valid regex" in res.output
+
+
+def test_subprocess_pipe_to_stdout(papers, tmp_path):
+    folder, _ = papers
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "covtool", "--quiet", "extract", str(folder / "paper_0.pdf"),
+                           "-d", str(tmp_path / "img"), "-o", "-"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("id,path,source,page,figure,panel,bbox,caption")
+    assert len(lines) == 1 + 5
+    assert all(line.split(",")[1].startswith("img/") for line in lines[1:])
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (REAL / "expected.json").exists(), reason="../shared/data/pdfs is absent")
+def test_real_papers_match_the_counted_figures(tmp_path):
+    expected = json.loads((REAL / "expected.json").read_text())
+    out = tmp_path / "figs.csv"
+    res = runner.invoke(app, ["extract", str(REAL), "-d", str(tmp_path / "img"), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    df = read_manifest(out)
+    for name, info in expected.items():
+        rows = df[df["source"].map(lambda s: Path(s).name) == name]
+        main = rows[~rows["figure"].str.startswith("S") & (rows["figure"] != "")]
+        got = {(r.figure, int(r.page)): r.caption for r in main.itertuples()}
+        want = {(f["name"], f["page"]): f["caption_start"] for f in info["figures"]}
+        assert set(got) == set(want), name
+        for key, start in want.items():
+            assert got[key].startswith(start), (name, key, got[key][:80])

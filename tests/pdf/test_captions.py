@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+
+from covtool.pdf.captions import (
+    Caption,
+    deduplicate,
+    find_captions,
+    join_lines,
+    match_caption_start,
+)
+from covtool.pdf.layout import PageLayout, TextLine
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Figure 1. Chest CT", ("figure", "1")),
+    ("Fig. 2 Axial slice", ("figure", "2")),
+    ("FIGURE 3: Results", ("figure", "3")),
+    ("Fig 4 Bar chart", ("figure", "4")),
+    ("Figure S1 Query fragment", ("figure", "S1")),
+    ("Supplementary Figure 2. More", ("figure", "S2")),
+    ("Extended Data Fig. 5 | Maps", ("figure", "ED5")),
+    ("Table 2 Patients", ("table", "2")),
+    ("Figure 7", ("figure", "7")),
+])
+def test_caption_starts(text, expected):
+    kind, name, _ = match_caption_start(text)
+    assert (kind, name) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Figure 3 shows the opacities",
+    "Fig. 2A and B are from day 5",
+    "Figure 2 (...continued)",
+    "Table 2 (continued)",
+    "Figures are shown below",
+    "In Figure 1 we see",
+])
+def test_body_mentions_and_continuations_are_not_captions(text):
+    assert match_caption_start(text) is None
+
+
+def test_punctuation_scores_higher():
+    assert match_caption_start("Figure 1. Text")[2] > match_caption_start("Figure 1 Text")[2]
+
+
+def test_join_lines_dehyphenates_words_only():
+    assert join_lines(["Crystal structure with com-", "pound 33RE"]) == "Crystal structure with compound 33RE"
+    assert join_lines(["relative 33RE-", "binding affinity"]) == "relative 33RE-binding affinity"
+    assert join_lines(["a  \ufb01eld", "  next\tline "]) == "a field next line"
+
+
+def _page(lines):
+    return PageLayout(0, 600, 800, lines=lines)
+
+
+def test_find_captions_grows_paragraph_and_stops_at_gap():
+    lines = [
+        TextLine((50, 100, 300, 110), "Figure 1. First line of the caption that goes on", 9, True, 0),
+        TextLine((50, 111, 300, 121), "and on to a second line.", 9, False, 0),
+        TextLine((50, 122, 300, 132), "A third line in the next block.", 9, False, 1),
+        TextLine((50, 160, 300, 170), "Body text far below, not caption.", 9, False, 2),
+    ]
+    caps = find_captions(_page(lines))
+    assert len(caps) == 1
+    c = caps[0]
+    assert (c.kind, c.name) == ("figure", "1")
+    assert c.text == ("Figure 1. First line of the caption that goes on and on to a second line. "
+                      "A third line in the next block.")
+    assert c.bbox[3] == pytest.approx(132)
+
+
+def test_label_and_text_on_the_same_baseline_are_joined():
+    lines = [TextLine((50, 100, 90, 110), "Figure 2", 9, True, 0),
+             TextLine((95, 100, 300, 110), "Fragment suggested to bind", 9, False, 0)]
+    caps = find_captions(_page(lines))
+    assert caps[0].text == "Figure 2 Fragment suggested to bind"
+
+
+def test_deduplicate_keeps_the_strongest_label():
+    strong = Caption("figure", "1", 2, (0, 0, 1, 1), "Figure 1. x", score=3)
+    weak = Caption("figure", "1", 0, (0, 0, 1, 1), "Figure 1 x", score=1)
+    other = Caption("table", "1", 0, (0, 0, 1, 1), "Table 1 x", score=0)
+    assert deduplicate([weak, strong, other]) == [strong, other]

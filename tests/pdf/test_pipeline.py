@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from covtool.core.imageio import read_image
+from covtool.pdf import document
+from covtool.pdf.layout import iou
+from covtool.pdf.pipeline import DONE, ExtractOptions, analyze, caption_filter, extract_pdf
+
+
+def test_analyze_finds_every_synthetic_figure_with_its_caption(paper):
+    path, truth = paper
+    doc = document.open_pdf(path)
+    figures, pages = analyze(doc, ExtractOptions())
+    title, doi = document.doc_title_doi(doc, pages[0])
+    doc.close()
+    assert title.startswith("Chest CT findings in synthetic patients")
+    assert doi == "10.5555/covtool.synth.3"
+    found = {(f.page + 1, f.caption.name): f for f in figures if f.caption}
+    assert len(figures) == len(truth)          # no logo, rule, table or body mention
+    for t in truth:
+        f = found[(t.page, t.name)]
+        assert f.caption.text == t.caption
+        assert iou(f.region.bbox, t.bbox) >= 0.85, (t.name, f.region.bbox, t.bbox)
+        assert f.region.kind == t.kind
+
+
+def test_extract_pdf_writes_native_images_and_panels(paper, tmp_path):
+    path, truth = paper
+    res = extract_pdf(str(path), str(tmp_path), ExtractOptions(split_panels=True))
+    assert res.error is None and res.pages == 3
+    by_fig: dict[str, list[dict]] = {}
+    for r in res.rows:
+        by_fig.setdefault(r["figure"], []).append(r)
+    for t in truth:
+        assert len(by_fig[t.name]) == t.panels, t.name
+    # figure 4 is one embedded JPEG: kept byte for byte
+    (row4,) = by_fig["4"]
+    assert row4["format"] == "jpg" and row4["panel"] == ""
+    doc = document.open_pdf(path)
+    xref = [i for i in document.read_page(doc[2]).images if i.width == 170][0].xref
+    assert open(row4["path"], "rb").read() == doc.extract_image(xref)["image"]
+    doc.close()
+    # figure 3's panels are its three embedded images, top to bottom
+    ys = [float(r["bbox"].split(",")[1]) for r in by_fig["3"]]
+    assert ys == sorted(ys) and [r["panel"] for r in by_fig["3"]] == [1, 2, 3]
+    # figure 1's panels are cut from one image along black gutters: four CT panels
+    for r in by_fig["1"]:
+        img = read_image(r["path"])
+        assert img.shape == (r["height"], r["width"]) and 60 <= img.shape[0] <= 128
+        assert np.mean(img > 12) > 0.3          # a body, not a gutter
+    assert all(r["kind"] == "vector" and r["format"] == "png" for r in by_fig["2"])
+
+
+def test_resume_reuses_done_pdfs_and_redo_with_force(paper, tmp_path):
+    path, _ = paper
+    first = extract_pdf(str(path), str(tmp_path), ExtractOptions())
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    marker = json.loads((folder / DONE).read_text())
+    assert marker["pages"] == 3
+    again = extract_pdf(str(path), str(tmp_path), ExtractOptions())
+    assert again.reused and [r["id"] for r in again.rows] == [r["id"] for r in first.rows]
+    assert [str(r["path"]) for r in again.rows] == [str(r["path"]) for r in first.rows]
+    other = extract_pdf(str(path), str(tmp_path), ExtractOptions(dpi=72))
+    assert other.error and "other options" in other.error
+    forced = extract_pdf(str(path), str(tmp_path), ExtractOptions(dpi=72), force=True)
+    assert forced.error is None and not forced.reused
+
+
+def test_interrupted_folder_is_redone(paper, tmp_path):
+    path, _ = paper
+    extract_pdf(str(path), str(tmp_path), ExtractOptions())
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (folder / DONE).unlink()
+    res = extract_pdf(str(path), str(tmp_path), ExtractOptions())
+    assert not res.reused and res.error is None and (folder / DONE).exists()
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty file"),
+    (b"hello, not a pdf", "not a PDF"),
+    (b"%PDF-1.7\n1 0 obj garbage", "PDF"),
+])
+def test_bad_files_give_a_reason(tmp_path, content, reason):
+    p = tmp_path / "bad.pdf"
+    p.write_bytes(content)
+    res = extract_pdf(str(p), str(tmp_path / "out"), ExtractOptions())
+    assert res.error and reason in res.error and res.rows == []
+
+
+def test_encrypted_pdf(tmp_path):
+    import pymupdf
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((50, 50), "secret")
+    p = tmp_path / "locked.pdf"
+    doc.save(p, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="u", owner_pw="o")
+    res = extract_pdf(str(p), str(tmp_path / "out"), ExtractOptions())
+    assert res.error == "encrypted PDF (needs a password)"
+
+
+def test_caption_filter():
+    rows = [{"caption": "Figure 1. Chest CT"}, {"caption": "Figure 2. Bar chart of cases"},
+            {"caption": "", "error": "empty file"}]
+    assert caption_filter(rows, r"CT|computed tomography") == [rows[0], rows[2]]
+    assert caption_filter(rows, r"(?i)bar chart") == rows[1:]

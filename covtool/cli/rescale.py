@@ -1,7 +1,8 @@
 """Resample TEM images to one pixel size (Lanczos-3, antialiased) with their annotations.
 
 Rows need 'path' and 'pixel_size_nm' (or --source-pixel-size), and optionally 'annotation'.
-Every image is written to OUTDIR as '<id>.tif' (dtype kept), its annotation as '<id>.txt';
+Every image is written to OUTDIR as '<id>.tif' (dtype kept), its annotation as '<id>.txt'
+and its particle 'mask' (if any) as '<id>_mask.png';
 the row's 'pixel_size_nm' becomes the target and 'source_pixel_size_nm', 'scale' are added.
 """
 
@@ -36,6 +37,11 @@ def _scaled(value, scale: float) -> object:
     return value if math.isnan(v) else round((v + 0.5) * scale - 0.5, 4)
 
 
+def _cell(df: pd.DataFrame, idx, column: str) -> str:
+    value = str(df.at[idx, column]).strip() if column in df.columns else ""
+    return "" if value == "nan" else value
+
+
 def rescale_command(
     manifest: Annotated[str, typer.Argument(metavar="MANIFEST", help="Image manifest ('-' for stdin).")],
     outdir: OutDir = ...,
@@ -61,7 +67,6 @@ def rescale_command(
         todo = shard_.select(todo)
     df = df.iloc[todo].copy()
     ids = [ids[i] for i in todo]
-    has_ann = "annotation" in df.columns
     failed = failed_rows(df)
     outdir = Path(outdir)
     records = {idx: {**df.loc[idx].to_dict(), "id": iid} for idx, iid in zip(df.index, ids)}
@@ -79,20 +84,24 @@ def rescale_command(
             records[idx]["error"] = str(exc)
             n_bad += 1
             continue
-        ann = str(df.at[idx, "annotation"]).strip() if has_ann else ""
-        t_img, t_ann = outdir / f"{iid}.tif", (outdir / f"{iid}.txt" if ann else None)
-        for t in (t_img, t_ann):
+        ann = _cell(df, idx, "annotation")
+        mask = _cell(df, idx, "mask")
+        t_img = outdir / f"{iid}.tif"
+        t_ann = outdir / f"{iid}.txt" if ann else None
+        t_mask = outdir / f"{iid}_mask.png" if mask else None
+        for t in (t_img, t_ann, t_mask):
             if t is not None:
                 check_writable(t, force)
-        targets[idx] = (Path(str(df.at[idx, "path"])), Path(ann) if ann else None, t_img, t_ann)
+        targets[idx] = (Path(str(df.at[idx, "path"])), Path(ann) if ann else None, t_img, t_ann,
+                        Path(mask) if mask else None, t_mask)
 
     written: list[Path] = []
     for idx in track(list(targets), "rescale"):
-        image, ann, t_img, t_ann = targets[idx]
+        image, ann, t_img, t_ann, mask, t_mask = targets[idx]
         px = sizes[idx]
         try:
-            res = rescale_file(image, ann, px, pixel_size_nm, t_img, t_ann, force)
-            written.extend(t for t in (t_img, t_ann) if t is not None)
+            res = rescale_file(image, ann, px, pixel_size_nm, t_img, t_ann, force, mask, t_mask)
+            written.extend(t for t in (t_img, t_ann, t_mask) if t is not None)
         except CovtoolError as exc:
             if not skip_bad:
                 remove_files(written)
@@ -105,6 +114,8 @@ def rescale_command(
         rec["path"] = str(t_img)
         if t_ann is not None:
             rec["annotation"] = str(t_ann)
+        if t_mask is not None:
+            rec["mask"] = str(t_mask)
         rec.update(pixel_size_nm=pixel_size_nm, source_pixel_size_nm=px, scale=round(res.scale, 10),
                    width=res.width, height=res.height)
         for c in ("center_x", "center_y"):

@@ -8,7 +8,8 @@ be added beside them in :data:`READERS` without touching the stages.
 **Text** (``.txt``, any other suffix): one object per line, whitespace or comma separated numbers,
 ``x y`` for a point, ``x1 y1 x2 y2 ...`` for a centre line; ``#`` starts a comment; blank lines are
 ignored. **CSV** (``.csv``): a header ``object,vertex,x,y`` (other columns are ignored), one vertex
-per row; the vertices of an object are ordered by ``vertex``.
+per row; objects are ordered by ``object`` (natural order: 2 before 10), the vertices of an
+object by ``vertex``.
 
 Coordinates are pixels of the image, 0-based, with the *pixel-centre* convention: the centre of
 the top-left pixel is ``(0, 0)`` and the image covers ``-0.5 .. W-0.5`` horizontally.
@@ -29,6 +30,7 @@ import numpy as np
 
 from covtool.core.atomic import atomic_open
 from covtool.core.errors import CovtoolError
+from covtool.core.naming import natural_key
 
 
 class AnnotationError(CovtoolError):
@@ -112,7 +114,7 @@ def parse_annotation_csv(text: str, name: str = "<annotation>") -> list[Particle
             raise AnnotationError("vertex, x and y must be finite numbers", name, lineno)
         objects.setdefault(obj, []).append((vertex, x, y, lineno))
     particles = []
-    for obj, rows in objects.items():
+    for obj, rows in sorted(objects.items(), key=lambda kv: natural_key(kv[0])):
         rows.sort(key=lambda r: r[0])
         vs = [r[0] for r in rows]
         if len(set(vs)) != len(vs):

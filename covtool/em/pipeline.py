@@ -23,7 +23,7 @@ from covtool.em.annotations import (
     write_annotations,
 )
 from covtool.em.patches import DEFAULT_SIZE, PatchCentre, crop_patch, patch_centres, patch_origin
-from covtool.em.resample import rescale_to_pixel_size
+from covtool.em.resample import resample_mask, rescale_to_pixel_size
 
 
 def load_em_image(path: Path) -> np.ndarray:
@@ -52,15 +52,25 @@ class RescaleResult:
 
 
 def rescale_file(image: Path, annotation: Path | None, pixel_size_nm: float, target_nm: float,
-                 out_image: Path, out_annotation: Path | None, force: bool = False) -> RescaleResult:
-    """Resample ``image`` to ``target_nm`` per pixel (Lanczos-3) and map its annotation with it."""
+                 out_image: Path, out_annotation: Path | None, force: bool = False,
+                 mask: Path | None = None, out_mask: Path | None = None) -> RescaleResult:
+    """Resample ``image`` to ``target_nm`` per pixel (Lanczos-3) and map its annotation (and
+    particle mask) with it."""
     img = load_em_image(image)
     particles = load_particles(annotation, img.shape) if annotation is not None else None
+    m = None
+    if mask is not None and out_mask is not None:
+        m = load_em_image(mask)
+        if m.shape[:2] != img.shape[:2]:
+            raise ImageError(f"mask size {m.shape[1]}x{m.shape[0]} differs from the image's "
+                             f"{img.shape[1]}x{img.shape[0]}", mask)
     try:
         out, scale = rescale_to_pixel_size(img, pixel_size_nm, target_nm)
     except ValueError as exc:
         raise ImageError(describe(exc), image) from None
     write_image(out_image, out, force=force)
+    if m is not None:
+        write_image(out_mask, resample_mask(m, scale, out.shape[:2]), force=force)
     if particles is not None and out_annotation is not None:
         header = (f"rescaled from {image.name} ({annotation.name}): {pixel_size_nm:g} -> "
                   f"{target_nm:g} nm/px, scale {scale:g}, x' = (x + 0.5) * scale - 0.5")

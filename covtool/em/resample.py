@@ -138,3 +138,21 @@ def rescale_to_pixel_size(img: np.ndarray, pixel_size_nm: float, target_nm: floa
         _raise(ValueError(f"target pixel size must be a positive number of nm, got {target_nm}"))
     scale = float(pixel_size_nm) / float(target_nm)
     return lanczos3_resize(img, scale, a=a), scale
+
+
+def resample_mask(mask: np.ndarray, scale: float, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Resample a binary mask with the image's geometry: Lanczos-3 on 0/1, then ``>= 0.5``.
+
+    Parameters
+    ----------
+    mask : ndarray (H, W), bool or integer (non-zero = inside)
+
+    Returns
+    -------
+    ndarray (H', W'), ``mask.dtype``: 0 outside, the mask's largest value inside (True for bool).
+    """
+    on = mask.max() if mask.size else 1
+    inside = lanczos3_resize((mask != 0).astype(np.float32), scale, out_shape) >= 0.5
+    if mask.dtype == bool:
+        return inside
+    return np.where(inside, on if on else 1, 0).astype(mask.dtype)

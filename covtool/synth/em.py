@@ -42,7 +42,7 @@ DEFAULT_CLASSES: tuple[EMClass, ...] = (
     EMClass("adeno", "round", 80.0, rim="dark"),
     EMClass("corona", "round", 100.0, rim="bright", spikes=True),
     EMClass("orf", "oval", 145.0, (240.0, 280.0), rim="bright"),
-    EMClass("ebola", "filament", 80.0, (400.0, 900.0), rim="dark"),
+    EMClass("ebola", "filament", 80.0, (250.0, 600.0), rim="dark"),
 )
 
 #: Representative-split stand-in for the demo: the paper's repeating sequence per class.
@@ -156,6 +156,11 @@ def render_em_image(cls: EMClass, shape: tuple[int, int] = (256, 256), pixel_siz
                               [cx + e * math.cos(th), cy + e * math.sin(th)]])
         elif cls.shape == "filament":
             path = _filament_path(rng, cx, cy, rng.uniform(*cls.length_nm) * nm)
+            # slide the filament into the image where it fits, so its centre line stays whole
+            lo, hi = path.min(axis=0), path.max(axis=0)
+            room = np.array([w - 1, h - 1]) - (hi - lo)
+            shift = np.where(room >= 0, np.clip(lo, 0, np.maximum(room, 0)) - lo, 0)
+            path = path + shift
             d = _segment_distance(xx, yy, path) - r
             verts = _polyline_vertices(path, rng.uniform(60, 100) * nm)
         else:

@@ -174,6 +174,17 @@ def scale_particles(particles: Sequence[Particle], scale_x: float, scale_y: floa
     return [Particle((p.vertices + 0.5) * s - 0.5, p.lines) for p in particles]
 
 
+def clamp_particles(particles: Sequence[Particle], shape: tuple[int, ...]) -> list[Particle]:
+    """Keep vertices on an image of ``shape`` (H, W[, C]): clip to ``-0.5 .. W-0.5``.
+
+    A resampled image has ``round(W * scale)`` pixels, so a vertex near the border of the
+    source can land up to half an output pixel past the new border; it is moved onto it.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    lo, hi = np.array([-0.5, -0.5]), np.array([w - 0.5, h - 0.5])
+    return [Particle(np.clip(p.vertices, lo, hi), p.lines) for p in particles]
+
+
 def format_annotation_text(particles: Sequence[Particle], header: str = "") -> str:
     """The text form of ``particles`` (one object per line), with an optional ``#`` header."""
     out = [f"# {h}" for h in header.splitlines()] if header else []

@@ -18,6 +18,7 @@ from covtool.core.imageio import is_colour, read_image, to_gray, write_image
 from covtool.em.annotations import (
     Particle,
     check_inside,
+    clamp_particles,
     read_annotations,
     scale_particles,
     write_annotations,
@@ -74,7 +75,8 @@ def rescale_file(image: Path, annotation: Path | None, pixel_size_nm: float, tar
     if particles is not None and out_annotation is not None:
         header = (f"rescaled from {image.name} ({annotation.name}): {pixel_size_nm:g} -> "
                   f"{target_nm:g} nm/px, scale {scale:g}, x' = (x + 0.5) * scale - 0.5")
-        write_annotations(out_annotation, scale_particles(particles, scale), header, force=force)
+        scaled = clamp_particles(scale_particles(particles, scale), out.shape)
+        write_annotations(out_annotation, scaled, header, force=force)
     return RescaleResult(scale, out.shape[1], out.shape[0], None if particles is None else len(particles))
 
 

@@ -7,6 +7,7 @@ from covtool.em.annotations import (
     AnnotationError,
     Particle,
     check_inside,
+    clamp_particles,
     format_annotation_text,
     parse_annotation_text,
     read_annotations,
@@ -87,3 +88,10 @@ def test_scaling_uses_pixel_centres_and_round_trips():
     np.testing.assert_allclose(back[0].vertices, parts[0].vertices)
     again = parse_annotation_text(format_annotation_text(up, "hdr"))
     np.testing.assert_allclose(again[0].vertices, up[0].vertices)
+
+
+def test_clamp_moves_vertices_onto_the_image():
+    parts = [Particle(np.array([[133.55, -0.7], [3.0, 4.0]]), (1, 1))]
+    out = clamp_particles(parts, (100, 134))
+    np.testing.assert_allclose(out[0].vertices, [[133.5, -0.5], [3, 4]])
+    check_inside(out, (100, 134))

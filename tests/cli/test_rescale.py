@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from covtool.cli.app import app
+from covtool.core import console
 from covtool.core.imageio import read_image, write_image
 from covtool.core.manifest import read_manifest
 from covtool.em.annotations import read_annotations
@@ -55,11 +58,14 @@ def test_target_option_center_columns_and_stdout(em_data, tmp_path):
     m["center_x"] = [10.0]
     m["center_y"] = [""]
     m.to_csv(tmp_path / "one.csv", index=False)
-    res = runner.invoke(app, ["--quiet", "rescale", str(tmp_path / "one.csv"), "-d", str(tmp_path / "r"),
-                              "-o", "-", "--pixel-size", "2"])
+    try:
+        res = runner.invoke(app, ["--quiet", "rescale", str(tmp_path / "one.csv"), "-d", str(tmp_path / "r"),
+                                  "-o", "-", "--pixel-size", "2"])
+    finally:
+        console.state.quiet = False   # --quiet must not leak into later in-process runs
     assert res.exit_code == 0, res.output
     line = res.stdout.splitlines()
-    df = pd.read_csv(__import__("io").StringIO(res.stdout))
+    df = pd.read_csv(io.StringIO(res.stdout))
     assert len(line) == 2 and float(df["pixel_size_nm"][0]) == 2.0
     scale = float(truth["pixel_size_nm"][0]) / 2
     assert df["center_x"][0] == pytest.approx((10 + 0.5) * scale - 0.5, abs=1e-4)

@@ -84,9 +84,12 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import demo, extract, manifest, select
+    from covtool.cli import balance, crop, demo, extract, manifest, rescale, select
 
     app.command("select", help=select.__doc__)(select.select_command)
+    app.command("rescale", help=rescale.__doc__)(rescale.rescale_command)
+    app.command("crop", help=crop.__doc__)(crop.crop_command)
+    app.command("balance", help=balance.__doc__)(balance.balance_command)
     app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.add_typer(manifest.manifest_app, name="manifest")
     app.command("demo", help=demo.__doc__)(demo.demo_command)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from covtool.ct.pipeline import SelectOptions
+from covtool.ct.series import find_series
+from covtool.ct.system import diagnose_patients, group_by_patient
+
+
+def test_selected_slices_go_to_the_classifier_in_order(ct_patients):
+    root, truth = ct_patients
+    patients = group_by_patient(find_series(root))
+    seen: list = []
+    covid_paths = set(truth.loc[truth.lesion_pixels > 0, "path"].astype(str))
+
+    def classify(paths):
+        seen.append(list(paths))
+        # a perfect "lesion detector": P(covid) = 1 where the generator drew a lesion
+        p = np.array([1.0 if str(p) in covid_paths else 0.0 for p in paths])
+        return np.stack([p, 1 - p], axis=1)
+
+    results = list(diagnose_patients(patients, classify, n_classes=2))
+    assert [r.group for r in results] == ["patient001", "patient002", "patient003"]
+    for r, paths in zip(results, seen):
+        assert r.selected_paths == paths
+        assert r.n_selected == sum(sl.selected for s in r.series for sl in s.slices)
+        assert r.probs.shape == (r.n_selected, 2)
+        assert r.n_slices == (truth.group == r.group).sum()
+        label = truth.loc[truth.group == r.group, "label"].iloc[0]
+        positive = int((r.probs[:, 0] > 0.5).sum())
+        assert (positive > 0) == (label == "covid")
+
+
+def test_selection_of_the_next_patient_overlaps_inference(ct_patients):
+    root, _ = ct_patients
+    patients = group_by_patient(find_series(root))
+    started_next = threading.Event()
+    slices_seen = []
+
+    def on_slice():
+        slices_seen.append(threading.current_thread().name)
+
+    def classify(paths):
+        # while patient 1 is being classified, patient 2's slices are being read elsewhere
+        if not started_next.is_set():
+            n = len(slices_seen)
+            for _ in range(200):
+                if len(slices_seen) > n:
+                    started_next.set()
+                    break
+                threading.Event().wait(0.01)
+        return np.tile([0.5, 0.5], (len(paths), 1))
+
+    list(diagnose_patients(patients, classify, n_classes=2, on_slice=on_slice))
+    assert started_next.is_set()
+    assert threading.main_thread().name not in slices_seen
+
+
+def test_patient_without_selected_slices_is_not_sent_to_the_classifier(tmp_path):
+    from covtool.core.imageio import write_image
+
+    for k in range(3):  # bright slices: no dark pixel, nothing selected
+        write_image(tmp_path / "P1" / "S" / f"{k}.tif", np.full((64, 64), 1000, np.uint16))
+    calls = []
+    res = list(diagnose_patients(group_by_patient(find_series(tmp_path)),
+                                 lambda p: calls.append(p) or np.zeros((len(p), 2)), 2,
+                                 SelectOptions(), prefetch=False))
+    assert calls == [] and res[0].n_selected == 0 and res[0].probs.shape == (0, 2)

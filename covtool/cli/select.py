@@ -20,15 +20,13 @@ from covtool.core.manifest import (
     STDIO,
     check_output,
     order_columns,
-    read_manifest,
     write_manifest,
 )
-from covtool.core.naming import natural_key
 from covtool.core.progress import make_progress
 from covtool.core.shard import parse_shard
 from covtool.ct.pipeline import SelectOptions, SeriesResult, result_rows, select_series
 from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
-from covtool.ct.series import Series, find_series
+from covtool.ct.series import collect_series
 
 SELECT_COLUMNS = ["id", "path", "group", "series", "slice", "dark_pixels", "threshold", "selected"]
 
@@ -42,43 +40,6 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
     if not (0 <= x0 < x1 and 0 <= y0 < y1):
         raise UsageError(f"--region {text}: need 0 <= X0 < X1 and 0 <= Y0 < Y1")
     return x0, y0, x1, y1
-
-
-def is_manifest_arg(arg: str) -> bool:
-    return arg == STDIO or Path(arg).suffix.lower() in {".csv", ".tsv"} and not Path(arg).is_dir()
-
-
-def series_from_manifest(df: pd.DataFrame) -> list[Series]:
-    """Group a slice manifest into series; slices in natural order of their file names."""
-    has_series = "series" in df.columns
-    groups: dict[tuple[str, str], list] = {}
-    for idx, g, p, s in zip(df.index, df["group"], df["path"], df["series"] if has_series else df["group"]):
-        groups.setdefault((str(g), str(s) if s != "" else str(g)), []).append((Path(p), idx))
-    out = []
-    for (g, s), items in groups.items():
-        items.sort(key=lambda t: natural_key(t[0].name))
-        out.append(Series(g, s, items[0][0].parent, [p for p, _ in items], [i for _, i in items]))
-    return out
-
-
-def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], pd.DataFrame | None]:
-    series: list[Series] = []
-    frames = []
-    for arg in inputs:
-        if is_manifest_arg(arg):
-            df = read_manifest(arg, required=["path", "group"])
-            offset = sum(len(f) for f in frames)
-            df = df.assign(_src=range(offset, offset + len(df)))
-            frames.append(df)
-            for s in series_from_manifest(df):
-                s.rows = [int(df.at[i, "_src"]) for i in s.rows]
-                series.append(s)
-        else:
-            series.extend(find_series(arg, group))
-    source = None
-    if frames:
-        source = pd.concat(frames, ignore_index=True)
-    return series, source
 
 
 def write_plot(result: SeriesResult, folder: Path, force: bool) -> None:

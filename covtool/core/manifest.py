@@ -32,7 +32,7 @@ from covtool.core.atomic import atomic_open, check_writable
 from covtool.core.errors import ManifestError
 
 #: Columns whose values are file paths, relative to the manifest's folder.
-PATH_COLUMNS: tuple[str, ...] = ("path", "mask", "annotation")
+PATH_COLUMNS: tuple[str, ...] = ("path", "mask", "annotation", "heatmap")
 
 #: Columns of the core schema (docs/manifest.md), in the order covtool writes them first.
 CORE_COLUMNS: tuple[str, ...] = ("id", "path", "label", "group", "split", "fold", "source")

@@ -18,8 +18,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from covtool.core.errors import CovtoolError
 from covtool.core.imageio import is_image_file
+from covtool.core.manifest import STDIO, read_manifest
 from covtool.core.naming import natural_key, natural_sorted
 
 
@@ -67,3 +70,40 @@ def find_series(root: str | os.PathLike, group: str | None = None) -> list[Serie
                             natural_sorted(images, key=lambda p: p.name)))
     found.sort(key=lambda s: natural_key(str(s.folder.relative_to(root))))
     return found
+
+
+def is_manifest_arg(arg: str) -> bool:
+    return arg == STDIO or Path(arg).suffix.lower() in {".csv", ".tsv"} and not Path(arg).is_dir()
+
+
+def series_from_manifest(df: pd.DataFrame) -> list[Series]:
+    """Group a slice manifest into series; slices in natural order of their file names."""
+    has_series = "series" in df.columns
+    groups: dict[tuple[str, str], list] = {}
+    for idx, g, p, s in zip(df.index, df["group"], df["path"], df["series"] if has_series else df["group"]):
+        groups.setdefault((str(g), str(s) if s != "" else str(g)), []).append((Path(p), idx))
+    out = []
+    for (g, s), items in groups.items():
+        items.sort(key=lambda t: natural_key(t[0].name))
+        out.append(Series(g, s, items[0][0].parent, [p for p, _ in items], [i for _, i in items]))
+    return out
+
+
+def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], pd.DataFrame | None]:
+    series: list[Series] = []
+    frames = []
+    for arg in inputs:
+        if is_manifest_arg(arg):
+            df = read_manifest(arg, required=["path", "group"])
+            offset = sum(len(f) for f in frames)
+            df = df.assign(_src=range(offset, offset + len(df)))
+            frames.append(df)
+            for s in series_from_manifest(df):
+                s.rows = [int(df.at[i, "_src"]) for i in s.rows]
+                series.append(s)
+        else:
+            series.extend(find_series(arg, group))
+    source = None
+    if frames:
+        source = pd.concat(frames, ignore_index=True)
+    return series, source

@@ -70,13 +70,14 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import balance, crop, demo, rescale, select
+    from covtool.cli import balance, crop, demo, ingest, rescale, select
 
     app.command("select", help=select.__doc__)(select.select_command)
     app.command("rescale", help=rescale.__doc__)(rescale.rescale_command)
     app.command("crop", help=crop.__doc__)(crop.crop_command)
     app.command("balance", help=balance.__doc__)(balance.balance_command)
     app.command("demo", help=demo.__doc__)(demo.demo_command)
+    app.add_typer(ingest.app, name="ingest", help=ingest.__doc__)
 
 
 _register()

@@ -84,7 +84,7 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import balance, crop, demo, extract, manifest, rescale, select
+    from covtool.cli import balance, crop, demo, extract, ingest, manifest, rescale, select
 
     app.command("select", help=select.__doc__)(select.select_command)
     app.command("rescale", help=rescale.__doc__)(rescale.rescale_command)
@@ -92,6 +92,7 @@ def _register() -> None:
     app.command("balance", help=balance.__doc__)(balance.balance_command)
     app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.add_typer(manifest.manifest_app, name="manifest")
+    app.add_typer(ingest.app, name="ingest", help=ingest.__doc__)
     app.command("demo", help=demo.__doc__)(demo.demo_command)
 
 

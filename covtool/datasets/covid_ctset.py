@@ -1,0 +1,224 @@
+"""COVID-CTset (Rahimzadeh et al., mr7495/COVID-CTset) in its published layout.
+
+Both parts of the release are read, alone or together, from anywhere under DIR::
+
+    <part>/<patientN>/SR_2|SR_3|SR_4/IM00010.tif     COVID-CTset.zip: raw 16-bit series
+    <any folder>/137covid_patient1_SR_2_IM00010.tif  Training&Validation.zip: flattened names
+    train{k}.csv, validation{k}.csv, test{k}.csv     fold lists: filename,class
+    all.csv                                          filename,class (optional)
+    Patient_details.csv                              Patient ID, SEX, AGE, Date,
+                                                     COVID-19 Infection, SR_k Folder thickness(mm)
+
+A slice is known by its canonical name ``<part>_<patient>_<series>_<IM>.tif`` (the name the fold
+lists use); ``group`` is the patient (``patient1``), ``series`` the sequence
+``<part>_<patient>_<series>`` (one slice thickness), so ``covtool select`` reads the manifest
+directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from covtool.core.imageio import is_image_file
+from covtool.core.naming import natural_key
+from covtool.datasets.common import (
+    DatasetError,
+    Ingested,
+    Tally,
+    check_image,
+    find_column,
+    find_files,
+    read_table,
+    split_name,
+)
+
+FLAT_NAME = re.compile(r"^(?P<part>[A-Za-z0-9]+)_(?P<patient>patient\d+)_(?P<series>SR_\d+)_(?P<im>IM\d+)\.tiff?$",
+                       re.IGNORECASE)
+SLICE_NAME = re.compile(r"^(?P<im>IM\d+)\.tiff?$", re.IGNORECASE)
+PATIENT_DIR = re.compile(r"^patient\d+$", re.IGNORECASE)
+SERIES_DIR = re.compile(r"^SR_\d+$", re.IGNORECASE)
+FOLD_LIST = re.compile(r"^(train|validation|val|test)(\d+)\.csv$", re.IGNORECASE)
+#: Patient_details' "COVID-19 Infection" -> label.
+INFECTION = {"positive": "covid", "negative": "normal"}
+COLUMNS = ["id", "path", "label", "group", "split", "fold", "source", "series", "patientid",
+           "sex", "age", "date", "infection", "thickness_mm"]
+TABLES = {"patient_details.csv", "patients_metadata.csv", "all.csv"}
+
+
+def slice_key(path: Path, root: Path) -> tuple[str, str, str, str] | None:
+    """``(part, patient, series, IM)`` from a flattened name or from the raw folder layout."""
+    m = FLAT_NAME.match(path.name)
+    if m:
+        return m["part"], m["patient"].lower(), m["series"].upper(), m["im"].upper()
+    m = SLICE_NAME.match(path.name)
+    parts = path.relative_to(root).parts
+    if m and len(parts) >= 4 and SERIES_DIR.match(parts[-2]) and PATIENT_DIR.match(parts[-3]):
+        return parts[-4], parts[-3].lower(), parts[-2].upper(), m["im"].upper()
+    return None
+
+
+def canonical_name(key: tuple[str, str, str, str]) -> str:
+    return "{}_{}_{}_{}.tif".format(*key)
+
+
+def read_details(path: Path) -> dict[str, dict]:
+    """``{patient: {sex, age, date, infection, SR_2: mm, ...}}`` from Patient_details.csv."""
+    df = read_table(path)
+    pcol = find_column(df.columns, "Patient ID", "patient", "patientid")
+    icol = find_column(df.columns, "COVID-19 Infection", "infection")
+    if pcol is None or icol is None:
+        raise DatasetError(f"expected columns 'Patient ID' and 'COVID-19 Infection' (columns: "
+                           f"{', '.join(df.columns)})", path, 1)
+    out = {}
+    for idx, rec in df.iterrows():
+        pid = str(rec[pcol]).strip().lower()
+        if not pid:
+            continue
+        info = {"_line": idx, "infection": str(rec[icol]).strip()}
+        for name, cands in (("sex", ("SEX", "sex")), ("age", ("AGE", "age")), ("date", ("Date",))):
+            col = find_column(df.columns, *cands)
+            info[name] = str(rec[col]).strip() if col else ""
+        for col in df.columns:
+            m = re.match(r"^\s*(SR_\d+)\s+folder\s+thickness", str(col), re.IGNORECASE)
+            if m:
+                value = str(rec[col]).strip()
+                info[m[1].upper()] = "" if value.upper() in ("N/A", "NA", "") else value
+        out[pid] = info
+    return out
+
+
+def parse_age(text: str) -> str:
+    """DICOM age strings (``053Y``) as whole years (``53``); anything else unchanged."""
+    m = re.fullmatch(r"0*(\d+)\s*Y", text.strip(), re.IGNORECASE)
+    return str(int(m[1])) if m else text
+
+
+def read_lists(root: Path, tally: Tally) -> tuple[dict[str, str], dict[int, dict[str, str]]]:
+    """Classes of the listed slices, and each fold's split per slice.
+
+    Returns ``({name: class}, {fold: {name: split}})``; names are lower-case canonical names.
+    """
+    classes: dict[str, str] = {}
+    splits: dict[int, dict[str, str]] = {}
+    lists = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        lists += [Path(dirpath) / f for f in sorted(filenames) if FOLD_LIST.match(f) or f.lower() == "all.csv"]
+    for f in lists:
+        m = FOLD_LIST.match(f.name)
+        fold_splits = splits.setdefault(int(m[2]), {}) if m else None
+        df = read_table(f)
+        ncol, ccol = find_column(df.columns, "filename"), find_column(df.columns, "class")
+        if ncol is None or ccol is None:
+            raise DatasetError(f"expected columns filename,class (columns: {', '.join(df.columns)})", f, 1)
+        for idx, name, cls in zip(df.index, df[ncol], df[ccol]):
+            name, cls = str(name).strip().lower(), str(cls).strip().lower()
+            if not name:
+                continue
+            if name in classes and classes[name] != cls:
+                tally.bad(f, "class conflict", f"'{name}' is '{classes[name]}' in another list", idx)
+                continue
+            classes[name] = cls
+            if fold_splits is not None:
+                split = split_name(m[1])
+                if name in fold_splits and fold_splits[name] != split:
+                    tally.bad(f, "slice in two splits",
+                              f"'{name}' is also in the {fold_splits[name]} list of fold {m[2]}", idx)
+                    continue
+                fold_splits[name] = split
+    return classes, splits
+
+
+def ingest_covid_ctset(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
+                       fold: int | None = None, listed_only: bool = False,
+                       details: Path | None = None) -> Ingested:
+    """Read COVID-CTset's slices, fold lists and patient details into manifest rows.
+
+    Parameters
+    ----------
+    root : path
+        The folder holding the unzipped parts and the tables (at any depth).
+    fold : int, optional
+        The fold whose train/validation/test lists give ``split`` (1..5); default: the lowest
+        fold found, when there are fold lists.
+    listed_only : bool
+        Keep only slices named in a fold list or all.csv (the expert-labelled training data);
+        the others are counted as removed.
+    details : path, optional
+        Patient_details.csv, where it is not under ``root``.
+    skip_bad, verify
+        As for the other readers.
+
+    Returns
+    -------
+    Ingested
+        Columns ``id, path, label, group, split, fold, source, series, patientid, sex, age,
+        date, infection, thickness_mm``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError("no such dataset folder", root)
+    tally = Tally(skip_bad)
+    if details is None:
+        found = find_files(root, ["Patient_details.csv"])
+        details = found[0] if found else None
+    patients = read_details(details) if details is not None else {}
+    classes, fold_splits = read_lists(root, tally)
+    if fold_splits:
+        fold = fold if fold is not None else min(fold_splits)
+        if fold not in fold_splits:
+            raise DatasetError(f"no fold lists for fold {fold} (found folds "
+                               f"{', '.join(map(str, sorted(fold_splits)))})", root)
+    elif fold is not None:
+        raise DatasetError(f"no fold lists (train{fold}.csv, validation{fold}.csv) for --fold {fold}", root)
+    splits = fold_splits.get(fold, {}) if fold is not None else {}
+    rows: list[dict] = []
+    seen: dict[str, Path] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=natural_key)
+        for f in sorted(filenames, key=natural_key):
+            p = Path(dirpath) / f
+            if f.startswith(".") or f.lower() in TABLES or FOLD_LIST.match(f):
+                continue
+            key = slice_key(p, root) if is_image_file(p) else None
+            if key is None:
+                tally.bad(p, "unknown file", "not a COVID-CTset slice (<part>_patientN_SR_k_IMnnnnn.tif "
+                          "or <part>/patientN/SR_k/IMnnnnn.tif)")
+                continue
+            name = canonical_name(key)
+            if name.lower() in seen:
+                tally.bad(p, "duplicate slice", f"same slice as {seen[name.lower()]}")
+                continue
+            seen[name.lower()] = p
+            listed = name.lower() in classes
+            if listed_only and not listed:
+                tally.drop("not in a fold list")
+                continue
+            part, patient, series, _ = key
+            info = patients.get(patient)
+            from_details = INFECTION.get(info["infection"].lower()) if info else None
+            label = classes.get(name.lower()) or from_details
+            if label is None:
+                tally.bad(p, "no label", f"{patient} is in neither Patient_details.csv nor a fold list")
+                continue
+            if listed and from_details and from_details != label:
+                tally.bad(p, "class conflict", f"listed as '{label}' but {patient} is "
+                          f"'{info['infection']}' in Patient_details.csv")
+                continue
+            if verify and not check_image(p, tally):
+                continue
+            split = splits.get(name.lower(), "")
+            rows.append({
+                "id": Path(name).stem, "path": str(p), "label": label, "group": patient,
+                "split": split, "fold": fold if split else "", "source": part,
+                "series": f"{part}_{patient}_{series}", "patientid": patient,
+                "sex": info["sex"] if info else "", "age": parse_age(info["age"]) if info else "",
+                "date": info["date"] if info else "", "infection": info["infection"] if info else "",
+                "thickness_mm": info.get(series, "") if info else "",
+            })
+    listed_missing = sorted(set(classes) - set(seen))
+    if listed_missing:
+        tally.drop("listed, not on disk", len(listed_missing))
+    return tally.result(rows, COLUMNS)

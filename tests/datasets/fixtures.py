@@ -1,0 +1,108 @@
+"""Tiny datasets written in each release's own layout, for the reader and CLI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from covtool.core.imageio import write_image
+
+
+def png(path: Path, value: int = 100, shape=(12, 10)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, np.full(shape, value, dtype=np.uint8))
+    return path
+
+
+def tif16(path: Path, value: int = 1000, shape=(8, 8)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, np.full(shape, value, dtype=np.uint16))
+    return path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def covid_ct(root: Path) -> Path:
+    """COVID-CT: 4 COVID images of 2 patients, 3 non-COVID, the split lists, the MetaInfo CSV."""
+    cov = root / "Images-processed" / "CT_COVID"
+    non = root / "Images-processed" / "CT_NonCOVID"
+    for name in ("2020.01.24-p1-1.png", "2020.01.24-p1-2.png", "2020.02.10-p3-1.png", "2020.02.10-p3-2%0.png"):
+        png(cov / name)
+    for name in ("0.jpg", "1.jpg", "2.png"):
+        png(non / name)
+    split = root / "Data-split"
+    write(split / "COVID" / "trainCT_COVID.txt", "2020.01.24-p1-1.png\n2020.01.24-p1-2.png\n\n")
+    write(split / "COVID" / "valCT_COVID.txt", "2020.02.10-p3-1.png\n")
+    write(split / "COVID" / "testCT_COVID.txt", "2020.02.10-p3-2%0.png\n")
+    write(split / "NonCOVID" / "trainCT_NonCOVID.txt", "0.jpg\n1.jpg\n")
+    write(split / "NonCOVID" / "testCT_NonCOVID.txt", "2.png\n")
+    write(split / "NonCOVID" / "valCT_NonCOVID.txt", "")
+    write(root / "COVID-CT-MetaInfo.csv",
+          "File name,Patient ID,DOI,Captions,Age\n"
+          "2020.01.24-p1-1.png,Patient 1,10.1101/2020.01.24,\"Fig 1a, GGO\",45\n"
+          "2020.01.24-p1-2.png,Patient 1,10.1101/2020.01.24,Fig 1b,45\n"
+          "2020.02.10-p3-1.png,Patient 7,10.1101/2020.02.10,Fig 3,\n"
+          "2020.02.10-p3-2%0.png,Patient 7,10.1101/2020.02.10,Fig 3 right,\n")
+    return root
+
+
+def covid_cxr(root: Path) -> Path:
+    """The COVID-19 image collection: 6 rows (X-ray PA/AP/L, a CT), 3 patients."""
+    header = ("patientid,offset,sex,age,finding,survival,view,modality,date,location,filename,doi,url,"
+              "license,clinical notes,other notes\n")
+    rows = [
+        "2,0,M,65,Pneumonia/Viral/COVID-19,Y,PA,X-ray,2020,Wuhan,a.png,10.1/x,http://a,CC BY,\"cough, fever\",",
+        "2,3,M,65,Pneumonia/Viral/COVID-19,Y,AP,X-ray,2020,Wuhan,b.jpg,10.1/x,http://a,CC BY,,",
+        "5,,F,40,No Finding,,PA,X-ray,,,c.png,,http://c,,,",
+        "5,,F,40,No Finding,,L,X-ray,,,d.png,,http://c,,,",
+        "9,1,M,70,Pneumonia/Bacterial/Streptococcus,N,PA,X-ray,,,e.png,,http://e,,,",
+        "2,5,M,65,Pneumonia/Viral/COVID-19,Y,Axial,CT,,,f.png,10.1/x,http://a,,,",
+    ]
+    write(root / "metadata.csv", header + "\n".join(rows) + "\n")
+    for name in "abcdef":
+        png(root / "images" / (f"{name}.jpg" if name == "b" else f"{name}.png"))
+    return root
+
+
+def covid_ctset(root: Path, detail_rows: list[str] | None = None) -> Path:
+    """COVID-CTset: raw series of two patients, flattened training slices, fold-1 lists, details."""
+    for sr in ("SR_2", "SR_3"):
+        for i in (1, 2, 10):
+            tif16(root / "COVID-CTset" / "137covid" / "patient1" / sr / f"IM{i:05d}.tif")
+    for i in (3, 4):
+        tif16(root / "COVID-CTset" / "normal1" / "patient168" / "SR_2" / f"IM{i:05d}.tif")
+    tv = root / "Training&Validation"
+    tif16(tv / "train1" / "157covid_patient3_SR_4_IM00020.tif")
+    tif16(tv / "train1" / "157covid_patient3_SR_4_IM00021.tif")
+    tif16(tv / "validation1" / "normal2_patient200_SR_2_IM00005.tif")
+    write(tv / "CSV" / "train1.csv", "filename,class\n137covid_patient1_SR_2_IM00010.tif,covid\n"
+          "157covid_patient3_SR_4_IM00020.tif,covid\n157covid_patient3_SR_4_IM00021.tif,covid\n")
+    write(tv / "CSV" / "validation1.csv", "filename,class\nnormal2_patient200_SR_2_IM00005.tif,normal\n")
+    head = ("Patient ID,SEX,AGE,Date,COVID-19 Infection,SR_2 Folder thickness(mm),"
+            "SR_3 Folder thickness(mm),SR_4 Folder thickness(mm)\n")
+    rows = detail_rows or ["patient1,F,053Y,20200407,Positive,4,6,1.5",
+                           "patient3,M,066Y,20200418,Positive,5,5,5",
+                           "patient168,F,052Y,20200314,Negative,6,1.5,1.5",
+                           "patient200,M,031Y,20200320,Negative,6,N/A,8"]
+    write(root / "Patient_details.csv", head + "\n".join(rows) + "\n")
+    return root
+
+
+def tem(root: Path) -> Path:
+    """TEM: train/test folders of two classes, annotations (points, a centre line), pixel sizes."""
+    spec = {("train", "Adenovirus"): {"a1": "10 10\n20 20\n", "a2": "# centre points\n5 5\n"},
+            ("test", "Adenovirus"): {"a3": "1 1\n2 2\n3 3\n"},
+            ("train", "Ebola"): {"e1": "1 1 10 10 20 5\n"}}
+    sizes = ["image,pixel_size_nm"]
+    for (split, cls), images in spec.items():
+        for stem, ann in images.items():
+            png(root / split / cls / f"{stem}.png", shape=(32, 40))
+            write(root / split / cls / f"{stem}.txt", ann)
+            sizes.append(f"{stem}.png,{0.5 + len(sizes)}")
+    write(root / "pixel_sizes.csv", "\n".join(sizes) + "\n")
+    return root

@@ -84,12 +84,13 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import balance, crop, demo, extract, ingest, manifest, rescale, select
+    from covtool.cli import balance, crop, demo, extract, ingest, manifest, rescale, select, split
 
     app.command("select", help=select.__doc__)(select.select_command)
     app.command("rescale", help=rescale.__doc__)(rescale.rescale_command)
     app.command("crop", help=crop.__doc__)(crop.crop_command)
     app.command("balance", help=balance.__doc__)(balance.balance_command)
+    app.add_typer(split.split_app, name="split", help=split.__doc__)
     app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.add_typer(manifest.manifest_app, name="manifest")
     app.add_typer(ingest.app, name="ingest", help=ingest.__doc__)

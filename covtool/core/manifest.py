@@ -53,6 +53,13 @@ def row_error(df: pd.DataFrame, index, message: str) -> ManifestError:
     return ManifestError(message, manifest_name(df), line if manifest_name(df) else None)
 
 
+def row_error_like(df: pd.DataFrame, index) -> int | None:
+    """The source line of a row, when ``df`` was read from a named manifest."""
+    if manifest_name(df) and isinstance(index, (int, np.integer)):
+        return int(index)
+    return None
+
+
 def read_manifest(source: str | os.PathLike, required: Sequence[str] = (),
                   unique_ids: bool = True) -> pd.DataFrame:
     """Read a manifest from a file or stdin (``-``).

@@ -71,8 +71,13 @@ def root(
 
 def _register() -> None:
     from covtool.cli import demo, select
+    from covtool.cli import eval as eval_cli
+    from covtool.cli import train as train_cli
 
     app.command("select", help=select.__doc__)(select.select_command)
+    app.command("models", help=train_cli.MODELS_DOC)(train_cli.models_command)
+    app.command("train", help=train_cli.__doc__)(train_cli.train_command)
+    app.command("eval", help=eval_cli.__doc__)(eval_cli.eval_command)
     app.command("demo", help=demo.__doc__)(demo.demo_command)
 
 

@@ -404,3 +404,11 @@ def translate_tf_error(exc: BaseException) -> ImageError | None:
             first = text.strip().splitlines()[0][:200]
             return ImageError(f"could not decode an image ({first})")
     return None
+
+
+def probe_shape(path: str) -> tuple[int, int, int]:
+    """``(H, W, channels)`` of an image as the pipeline would feed it (1 for grey, 3 for colour)."""
+    from covtool.core.imageio import is_colour, read_image
+
+    img = read_image(path)
+    return int(img.shape[0]), int(img.shape[1]), 3 if is_colour(img) else 1

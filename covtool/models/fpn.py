@@ -57,7 +57,7 @@ def build_fpn(config):
     p7 = layers.Activation("relu", name="C6_relu")(p6)
     p7 = layers.Conv2D(n, 3, strides=2, padding="same", name="P7")(p7)
     outs = []
-    for level, p in zip((3, 4, 5, 6, 7), (p3, p4, p5, p6, p7)):
+    for level, p in zip((3, 4, 5, 6, 7), (p3, p4, p5, p6, p7), strict=True):
         y = layers.Flatten(name=f"P{level}_flatten")(p)
         y = layers.Dropout(config.dropout, name=f"P{level}_dropout")(y)
         y = layers.Dense(2, activation="relu", name=f"P{level}_dense",

@@ -190,7 +190,7 @@ def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool
     transforms = df["transform"] if "transform" in df.columns else [""] * len(df)
     row_ids = df["id"] if "id" in df.columns else [Path(p).stem for p in df["path"]]
     for idx, rid, path, transform, label in zip(df.index, row_ids, df["path"], transforms,
-                                                df["label"] if has_label else [""] * len(df)):
+                                                df["label"] if has_label else [""] * len(df), strict=True):
         if not path or not os.path.isfile(path):
             raise row_error(df, idx, f"no such image file {path}")
         try:

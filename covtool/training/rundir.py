@@ -122,7 +122,7 @@ def plot_history(path: Path, rows: list[dict]) -> None:
 
     df = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=False):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
             if key in df.columns and df[key].notna().any():
                 ax.plot(df["epoch"], df[key], style, marker="o", label=key)

@@ -148,6 +148,8 @@ def train_command(
     head_units: Annotated[str, typer.Option("--head-units", help="Units of the head's two hidden dense layers.")] = "1024,1024",
     dropout: Annotated[float, typer.Option("--dropout", help="Dropout of the head / the FPN outputs.")] = 0.5,
     block_dropout: Annotated[float, typer.Option("--block-dropout", help="custom: dropout after each residual block.")] = 0.25,
+    bn_momentum: Annotated[float, typer.Option(
+        "--bn-momentum", help="custom: batch-norm moving-average momentum (Keras 0.99; 0.9 suits very short runs).")] = 0.99,
     backbone: Annotated[str, typer.Option("--backbone", help="fpn: resnet50v2, resnet101v2 or resnet152v2.")] = "resnet50v2",
     mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="float16 compute (GPU).")] = False,
     strategy: Annotated[str, typer.Option("--strategy", help="auto, mirrored or multiworker (TF_CONFIG or Slurm).")] = "auto",
@@ -192,7 +194,7 @@ def train_command(
         mcfg = ModelConfig(name=model, input_shape=(*size, c), classes=2, weights=weights, freeze=freeze,
                            filters=parse_ints(filters, "--filters"), final_filters=final_filters,
                            head_units=parse_ints(head_units, "--head-units"), dropout=dropout,
-                           block_dropout=block_dropout, backbone=backbone)
+                           block_dropout=block_dropout, bn_momentum=bn_momentum, backbone=backbone)
         validate(mcfg)
         cfg = TrainConfig(model=mcfg, pipeline=pipeline, augment=aug, optimizer=optimizer,
                           learning_rate=lr, momentum=momentum, cosine_period=cosine_period,

@@ -40,6 +40,9 @@ class ModelConfig:
         Dropout rate of the head (between its first two dense layers) and of the FPN outputs.
     block_dropout : float
         custom: dropout after each residual block's max-pooling.
+    bn_momentum : float
+        custom: momentum of the batch-normalisation moving statistics (Keras's 0.99; a lower value
+        lets very short runs, such as the demo's, reach usable inference statistics).
     backbone : str
         fpn: the ResNet V2 backbone (resnet50v2, resnet101v2, resnet152v2).
     fpn_channels : int
@@ -56,6 +59,7 @@ class ModelConfig:
     head_units: list[int] = field(default_factory=lambda: [1024, 1024])
     dropout: float = 0.5
     block_dropout: float = 0.25
+    bn_momentum: float = 0.99
     backbone: str = "resnet50v2"
     fpn_channels: int = 256
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from covtool.models.layers import classification_head
 
 
-def residual_block(x, filters: int, dropout: float, name: str):
+def residual_block(x, filters: int, dropout: float, name: str, bn_momentum: float = 0.99):
     """Two 3x3 convolutions with batch normalisation, a projected shortcut, pooling, dropout.
 
     (H, W, C) -> (H // 2, W // 2, filters).
@@ -29,12 +29,12 @@ def residual_block(x, filters: int, dropout: float, name: str):
     from keras import layers
 
     shortcut = layers.Conv2D(filters, 1, padding="same", name=f"{name}_shortcut_conv")(x)
-    shortcut = layers.BatchNormalization(name=f"{name}_shortcut_bn")(shortcut)
+    shortcut = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_shortcut_bn")(shortcut)
     y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv1")(x)
-    y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn1")(y)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
     y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(y)
-    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    y = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn2")(y)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     y = layers.Activation("relu", name=f"{name}_relu2")(y)
     y = layers.MaxPooling2D(2, name=f"{name}_pool")(y)
@@ -49,9 +49,10 @@ def build_custom(config):
     inputs = keras.Input(shape=config.input_shape, name="image")
     x = inputs
     for i, f in enumerate(config.filters, start=1):
-        x = residual_block(x, int(f), config.block_dropout, name=f"block{i}")
+        x = residual_block(x, int(f), config.block_dropout, name=f"block{i}",
+                           bn_momentum=config.bn_momentum)
     x = layers.Conv2D(config.final_filters, 3, padding="same", name="final_conv")(x)
-    x = layers.BatchNormalization(name="final_bn")(x)
+    x = layers.BatchNormalization(momentum=config.bn_momentum, name="final_bn")(x)
     x = layers.Activation("relu", name="final_relu")(x)
     outputs = classification_head(x, config)
     return keras.Model(inputs, outputs, name="custom")

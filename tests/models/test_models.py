@@ -86,3 +86,10 @@ def test_fpn_concatenates_five_pyramid_outputs_of_two_units():
         assert dense.units == 2 and dense.activation.__name__ == "relu"
     assert model.get_layer("P4_merged").output.shape[-1] == 512  # concatenation, not addition
     assert model.get_layer("predictions").activation.__name__ == "softmax"
+
+
+def test_custom_batch_norm_momentum_is_an_option():
+    cfg = ModelConfig(name="custom", input_shape=(32, 32, 1), classes=2, filters=[4, 4, 4, 4],
+                      final_filters=2, head_units=[4, 4], bn_momentum=0.8)
+    bns = [layer for layer in build_model(cfg).layers if "bn" in layer.name]
+    assert len(bns) == 13 and all(layer.momentum == 0.8 for layer in bns)

@@ -85,12 +85,17 @@ def root(
 
 def _register() -> None:
     from covtool.cli import balance, crop, demo, extract, ingest, manifest, rescale, select, split
+    from covtool.cli import eval as eval_cli
+    from covtool.cli import train as train_cli
 
     app.command("select", help=select.__doc__)(select.select_command)
     app.command("rescale", help=rescale.__doc__)(rescale.rescale_command)
     app.command("crop", help=crop.__doc__)(crop.crop_command)
     app.command("balance", help=balance.__doc__)(balance.balance_command)
     app.add_typer(split.split_app, name="split", help=split.__doc__)
+    app.command("models", help=train_cli.MODELS_DOC)(train_cli.models_command)
+    app.command("train", help=train_cli.__doc__)(train_cli.train_command)
+    app.command("eval", help=eval_cli.__doc__)(eval_cli.eval_command)
     app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.add_typer(manifest.manifest_app, name="manifest")
     app.add_typer(ingest.app, name="ingest", help=ingest.__doc__)

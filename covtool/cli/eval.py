@@ -1,0 +1,62 @@
+"""Evaluate a trained run on a manifest's test rows: predictions, the papers' metrics, confusion.
+
+Writes predictions.csv (the rows with 'pred' and 'prob_<class>'), metrics.json (accuracy, macro
+precision/recall/F1, per-class TP/FP/FN/TN/sensitivity/specificity/precision, ROC AUC),
+confusion.csv and confusion.png into OUTDIR (default: the run folder).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from covtool.cli.common import Force
+from covtool.core import console
+from covtool.core.errors import ManifestError, OutputExistsError
+from covtool.core.manifest import read_manifest, write_manifest
+
+
+def eval_command(
+    run: Annotated[Path, typer.Argument(metavar="RUNDIR", help="A run folder written by 'covtool train'.")],
+    manifest: Annotated[str, typer.Argument(help="Manifest with path and label ('-' for stdin).")],
+    outdir: Annotated[Path | None, typer.Option(
+        "-o", "--outdir", metavar="OUTDIR", help="Folder for the outputs (default: RUNDIR).")] = None,
+    split: Annotated[str, typer.Option(
+        "--split", help="Evaluate the rows with this split value; 'all' for every row.")] = "test",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Default: the run's.")] = None,
+    force: Force = False,
+) -> None:
+    from covtool.evaluation import report
+
+    outdir = outdir or run
+    if not force:
+        for name in report.OUTPUTS:
+            if (outdir / name).exists():
+                raise OutputExistsError(outdir / name)
+    df = read_manifest(manifest, required=["path", "label"])
+    if split != "all":
+        if "split" not in df.columns:
+            raise ManifestError("missing column split (use --split all to evaluate every row)",
+                                df.attrs.get("manifest"), 1)
+        df = df[df["split"].astype(str).str.strip() == split]
+        if df.empty:
+            raise ManifestError(f"no rows with split '{split}'", df.attrs.get("manifest"))
+
+    from covtool.evaluation.metrics import classification_metrics
+    from covtool.evaluation.predict import load_run, predict_probs
+
+    cfg, model = load_run(run)
+    probs, labels = predict_probs(model, cfg, df, batch_size)
+    metrics = classification_metrics(labels, probs, cfg.classes)
+    metrics = {"run": str(run), "split": split, **metrics}
+    outdir.mkdir(parents=True, exist_ok=True)
+    write_manifest(report.predictions_frame(df, probs, cfg.classes), outdir / report.PREDICTIONS, force=force)
+    report.write_metrics(outdir / report.METRICS, metrics, force=force)
+    report.write_confusion_csv(outdir / report.CONFUSION_CSV, metrics["confusion"], cfg.classes, force=force)
+    report.plot_confusion(outdir / report.CONFUSION_PNG, metrics["confusion"], cfg.classes, force=force,
+                          title=f"{cfg.model.name} - {split}")
+    if not console.state.quiet:
+        console.stderr.print(report.metrics_table(metrics))
+    console.info(f"{len(df)} images evaluated -> {outdir}")

@@ -1,0 +1,1 @@
+"""Evaluation: the papers' metrics from predictions, prediction of a trained run, reports."""

@@ -1,0 +1,62 @@
+"""Run a trained model (a run folder) over manifest rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covtool.core.errors import CovtoolError
+from covtool.training import rundir
+from covtool.training.pipeline import image_table, make_dataset, translate_tf_error
+from covtool.training.train import TrainConfig
+
+
+def load_run(run_dir: str | Path):
+    """``(TrainConfig, keras.Model)`` of a run folder, checked against each other."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CovtoolError("no such run folder", run_dir)
+    cfg = TrainConfig.from_dict(rundir.read_config(run_dir))
+    if not cfg.classes:
+        raise CovtoolError("config.json lists no classes", run_dir / rundir.CONFIG)
+    model_path = run_dir / rundir.MODEL
+    if not model_path.is_file():
+        raise CovtoolError("no model.keras (training has not finished; resume it with --resume)", run_dir)
+    model = rundir.load_model(model_path)
+    out_units = int(model.outputs[0].shape[-1])
+    in_shape = tuple(int(v) for v in model.inputs[0].shape[1:])
+    if out_units != len(cfg.classes) or in_shape != tuple(cfg.model.input_shape):
+        raise CovtoolError(f"model.keras (input {in_shape}, {out_units} outputs) does not match "
+                           f"config.json (input {tuple(cfg.model.input_shape)}, "
+                           f"{len(cfg.classes)} classes)", model_path)
+    return cfg, model
+
+
+def predict_probs(model, cfg: TrainConfig, df: pd.DataFrame, batch_size: int | None = None,
+                  require_label: bool = True):
+    """Class probabilities for the rows of ``df``.
+
+    Returns
+    -------
+    probs : ndarray (N, K), float32
+        Columns in ``cfg.classes`` order.
+    labels : ndarray (N,), int32
+        True class indices (-1 where a row has no label).
+    """
+    import tensorflow as tf
+
+    table = image_table(df, cfg.classes, require_label=require_label)
+    if len(table) == 0:
+        return np.zeros((0, len(cfg.classes)), np.float32), table.labels
+    ds = make_dataset(table, cfg.pipeline.__class__(**{**cfg.pipeline.__dict__, "cache": "none"}),
+                      batch_size or cfg.batch_size, with_labels=False)
+    try:
+        probs = model.predict(ds, verbose=0)
+    except tf.errors.OpError as exc:
+        err = translate_tf_error(exc)
+        if err is not None:
+            raise err from None
+        raise
+    return np.asarray(probs, dtype=np.float32), table.labels

@@ -1,0 +1,43 @@
+"""tf.distribute strategies: ``auto``, ``mirrored`` (all local GPUs), ``multiworker``.
+
+``multiworker`` takes its cluster from ``TF_CONFIG`` when set, otherwise from Slurm
+(``SlurmClusterResolver``: one task per node, ``srun`` environment). Only the chief writes the
+run directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+from covtool.core.errors import UsageError
+
+STRATEGIES = ("auto", "mirrored", "multiworker")
+
+
+def make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        resolver_mod = tf.distribute.cluster_resolver
+        if os.environ.get("TF_CONFIG"):
+            resolver = resolver_mod.TFConfigClusterResolver()
+        elif os.environ.get("SLURM_JOB_ID"):
+            resolver = resolver_mod.SlurmClusterResolver()
+        else:
+            raise UsageError("--strategy multiworker needs TF_CONFIG or a Slurm job (SLURM_JOB_ID)")
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, got '{name}'")
+
+
+def is_chief(strategy) -> bool:
+    """True on the worker that writes outputs (always true outside multi-worker training)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)

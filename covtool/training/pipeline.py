@@ -1,0 +1,414 @@
+"""The tf.data input pipeline: manifest rows -> decoded, transformed, augmented, batched images.
+
+Decoding keeps the file's precision: PNG through ``tf.io.decode_png`` as 16-bit (8-bit PNGs are
+brought back to their own 0..255 values), JPEG through ``tf.io.decode_jpeg``, and TIFF (and any
+other format covtool reads) through ``tf.numpy_function`` calling covtool's own
+:func:`covtool.core.imageio.read_image` (tifffile), so a 16-bit CT slice reaches the network as its
+raw 0..~5000 values. Decoding runs in parallel (``num_parallel_calls=AUTOTUNE``, deterministic
+order).
+
+Order of operations per image: decode (float32) -> the row's ``transform`` (D4 symmetry) ->
+optional resize (bilinear) -> [cache] -> geometric augmentation -> normalisation -> photometric
+augmentation. Every random choice is a stateless function of ``(seed, epoch, position)``, so an
+epoch's batches are the same whether training runs through or resumes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covtool.core.errors import ImageError, ManifestError, UsageError
+from covtool.core.manifest import row_error
+from covtool.training.symmetry import parse_symmetry
+
+NORMALIZATIONS = ("standardize", "range", "none")
+KIND_PNG, KIND_JPEG, KIND_OTHER = 0, 1, 2
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class PipelineConfig:
+    """How images become network inputs (stored in ``config.json``).
+
+    Attributes
+    ----------
+    image_size : (H, W)
+        The model's input size.
+    channels : int
+        1 (grey) or 3 (RGB).
+    resize : bool
+        Resize every image to ``image_size`` (bilinear); off, a differently sized image is an error.
+    normalize : str
+        ``standardize`` (per image: zero mean, unit variance; TEM), ``range`` (``(x - lo) / (hi - lo)``
+        with the fixed ``value_range``; CT) or ``none`` (raw values, as the COVID-CTset authors).
+    value_range : (lo, hi)
+        For ``normalize="range"``.
+    cache : str
+        ``none``, ``memory`` or a file prefix for ``tf.data.Dataset.cache``.
+    """
+
+    image_size: tuple[int, int] = (256, 256)
+    channels: int = 1
+    resize: bool = False
+    normalize: str = "standardize"
+    value_range: tuple[float, float] = (0.0, 5000.0)
+    cache: str = "none"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["image_size"], d["value_range"] = list(self.image_size), list(self.value_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PipelineConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("image_size", "value_range"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+
+@dataclass
+class AugmentConfig:
+    """On-the-fly augmentation of training images (stored in ``config.json``).
+
+    COVID-CTset (preset ``covid-ctset``): flips, rotation 0-360 degrees, zoom 5 %, shifts 5 %.
+    COVID-CT (preset ``covid-ct``): random crop at scale 0.5 (area 0.5-1, aspect 3/4-4/3, resized
+    back), horizontal flip, brightness and contrast 0.2.
+
+    Attributes
+    ----------
+    hflip, vflip : bool
+        Mirror left-right / up-down with probability 1/2.
+    rotation : float
+        Degrees; the angle is uniform in [-rotation, rotation] (Keras ``rotation_range``).
+    zoom : float
+        Scale uniform in [1 - zoom, 1 + zoom] (Keras ``zoom_range``).
+    shift : float
+        Translation uniform in [-shift, shift] of the width and height.
+    shear : float
+        Shear angle in radians, uniform in [-shear, shear] (the COVID-CTset code used 0.05).
+    crop_scale : float
+        Random resized crop of area fraction in [crop_scale, 1]; 0 is off.
+    brightness, contrast : float
+        Factors uniform in [1 - b, 1 + b] (torchvision ``ColorJitter``), applied after normalisation.
+    """
+
+    hflip: bool = False
+    vflip: bool = False
+    rotation: float = 0.0
+    zoom: float = 0.0
+    shift: float = 0.0
+    shear: float = 0.0
+    crop_scale: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+
+    @property
+    def geometric(self) -> bool:
+        return bool(self.rotation or self.zoom or self.shift or self.shear)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.hflip or self.vflip or self.geometric or self.crop_scale
+                    or self.brightness or self.contrast)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+AUGMENT_PRESETS: dict[str, AugmentConfig] = {
+    "none": AugmentConfig(),
+    "covid-ctset": AugmentConfig(hflip=True, vflip=True, rotation=360.0, zoom=0.05, shift=0.05),
+    "covid-ct": AugmentConfig(hflip=True, crop_scale=0.5, brightness=0.2, contrast=0.2),
+    "tem": AugmentConfig(),  # the TEM paper augments offline, by the balance stage's transforms
+}
+
+
+@dataclass
+class ImageTable:
+    """The rows a dataset is made of, checked up front (every file exists, every label known).
+
+    Attributes
+    ----------
+    ids, paths : list of str
+    labels : ndarray (N,), int32
+        Index into the class list; -1 where the row has no label.
+    flips, turns : ndarray (N,), int32
+        The row's D4 symmetry (mirror 0/1, quarter turns 0..3).
+    kinds : ndarray (N,), int32
+        Decoder: PNG, JPEG or other (tifffile/OpenCV through numpy_function).
+    png8 : ndarray (N,), int32
+        1 for 8-bit PNGs (decoded as 16-bit by TensorFlow, then divided by 257).
+    lines : list of int
+        Manifest line of each row, for error messages.
+    """
+
+    ids: list[str]
+    paths: list[str]
+    labels: np.ndarray
+    flips: np.ndarray
+    turns: np.ndarray
+    kinds: np.ndarray
+    png8: np.ndarray
+    lines: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _probe(path: str) -> tuple[int, int]:
+    """``(kind, png8)`` from the file's name and, for PNG, its IHDR bit depth."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+        if len(head) < 26 or not head.startswith(_PNG_MAGIC):
+            raise ImageError("not a PNG file (bad signature)", path)
+        return KIND_PNG, int(head[24] <= 8)
+    if suffix in (".jpg", ".jpeg"):
+        return KIND_JPEG, 0
+    return KIND_OTHER, 0
+
+
+def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool = True) -> ImageTable:
+    """Check a manifest's rows and turn them into arrays for :func:`make_dataset`.
+
+    Raises a :class:`~covtool.core.errors.ManifestError` naming the manifest line for a missing
+    file, a label outside ``classes`` or an unknown ``transform``.
+    """
+    has_label = "label" in df.columns
+    if require_label and not has_label:
+        raise ManifestError("missing column label", df.attrs.get("manifest"), 1)
+    index = {c: i for i, c in enumerate(classes or [])}
+    ids, paths, labels, flips, turns, kinds, png8, lines = [], [], [], [], [], [], [], []
+    transforms = df["transform"] if "transform" in df.columns else [""] * len(df)
+    row_ids = df["id"] if "id" in df.columns else [Path(p).stem for p in df["path"]]
+    for idx, rid, path, transform, label in zip(df.index, row_ids, df["path"], transforms,
+                                                df["label"] if has_label else [""] * len(df), strict=True):
+        if not path or not os.path.isfile(path):
+            raise row_error(df, idx, f"no such image file {path}")
+        try:
+            kind, is8 = _probe(path)
+        except OSError as exc:
+            raise row_error(df, idx, f"cannot read {path}: {exc.strerror}") from None
+        except ImageError as exc:
+            raise row_error(df, idx, f"{exc.message}: {path}") from None
+        try:
+            flip, k = parse_symmetry(transform)
+        except ValueError as exc:
+            raise row_error(df, idx, str(exc)) from None
+        if classes is not None and (label != "" or require_label):
+            if label not in index:
+                raise row_error(df, idx, f"label '{label}' is not one of the model's classes "
+                                         f"({', '.join(classes)})")
+            labels.append(index[label])
+        else:
+            labels.append(-1)
+        ids.append(str(rid))
+        paths.append(str(path))
+        flips.append(int(flip))
+        turns.append(k)
+        kinds.append(kind)
+        png8.append(is8)
+        lines.append(int(idx) if isinstance(idx, (int, np.integer)) else 0)
+    as32 = lambda v: np.asarray(v, dtype=np.int32)  # noqa: E731
+    return ImageTable(ids, paths, as32(labels), as32(flips), as32(turns), as32(kinds), as32(png8), lines)
+
+
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W) or (H, W, C) -> (H, W, channels); colour to grey by ITU-R 601 luma (as decode_png)."""
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.shape[2] == channels:
+        return img
+    if channels == 3:
+        return np.repeat(img[:, :, :1], 3, axis=2)
+    if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]):
+        return img[:, :, :1]
+    luma = img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
+    return luma[:, :, None].astype(np.float32)
+
+
+def _read_other(path, channels) -> np.ndarray:
+    from covtool.core.imageio import read_image
+
+    img = read_image(path.decode() if isinstance(path, bytes) else str(path))
+    return to_channels(img, int(channels)).astype(np.float32)
+
+
+def decode(path, kind, png8, channels: int):
+    """Read one image as float32 (H, W, channels) with its stored values (graph function)."""
+    import tensorflow as tf
+
+    def png():
+        raw = tf.io.decode_png(tf.io.read_file(path), channels=channels, dtype=tf.uint16)
+        img = tf.cast(raw, tf.float32)
+        # TensorFlow widens 8-bit PNGs to 16 bits by x * 257; undo it exactly
+        return tf.where(png8 > 0, img / 257.0, img)
+
+    def jpeg():
+        return tf.cast(tf.io.decode_jpeg(tf.io.read_file(path), channels=channels), tf.float32)
+
+    def other():
+        img = tf.numpy_function(_read_other, [path, channels], tf.float32, stateful=False)
+        return tf.reshape(img, tf.stack([tf.shape(img)[0], tf.shape(img)[1], channels]))
+
+    img = tf.switch_case(kind, branch_fns=[png, jpeg, other])
+    img.set_shape([None, None, channels])
+    return img
+
+
+def apply_symmetry_tf(img, flip, turns):
+    """The graph version of :func:`covtool.training.symmetry.apply_symmetry`."""
+    import tensorflow as tf
+
+    img = tf.cond(flip > 0, lambda: tf.image.flip_left_right(img), lambda: img)
+    return tf.image.rot90(img, turns)
+
+
+SIZE_MARK = "covtool-size-mismatch"
+
+
+def load(path, kind, png8, flip, turns, cfg: PipelineConfig):
+    """Decode, apply the row's symmetry, fit the model's input size. -> float32 (H, W, C)."""
+    import tensorflow as tf
+
+    img = decode(path, kind, png8, cfg.channels)
+    img = apply_symmetry_tf(img, flip, turns)
+    h, w = cfg.image_size
+    if cfg.resize:
+        img = tf.image.resize(img, (h, w), method="bilinear", antialias=True)
+    else:
+        ok = tf.reduce_all(tf.equal(tf.shape(img)[:2], tf.constant([h, w])))
+        check = tf.debugging.Assert(ok, [f"{SIZE_MARK}:{h}x{w}", path, tf.shape(img)[:2]], summarize=4)
+        with tf.control_dependencies([check]):
+            img = tf.identity(img)
+    return tf.ensure_shape(img, [h, w, cfg.channels])
+
+
+def normalise(img, cfg: PipelineConfig):
+    import tensorflow as tf
+
+    if cfg.normalize == "standardize":
+        return tf.image.per_image_standardization(img)
+    if cfg.normalize == "range":
+        lo, hi = cfg.value_range
+        return (img - lo) / (hi - lo)
+    if cfg.normalize == "none":
+        return img
+    raise UsageError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}, got '{cfg.normalize}'")
+
+
+def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
+                 augment: AugmentConfig | None = None, shuffle: bool = False, seed: int = 0,
+                 epoch: int = 0, with_labels: bool = True, base=None):
+    """A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)`` (or images only).
+
+    Parameters
+    ----------
+    table : ImageTable
+    cfg : PipelineConfig
+    batch_size : int
+    augment : AugmentConfig, optional
+        Training augmentation; ``None`` or all-off for validation and prediction.
+    shuffle : bool
+        Order rows by a permutation drawn from ``(seed, epoch)``.
+    seed, epoch : int
+        Make the epoch's order and augmentation reproducible (and resumable).
+    base : tf.data.Dataset, optional
+        A cached dataset from :func:`cached_base` to reuse across epochs (with ``cfg.cache``).
+
+    Returns
+    -------
+    tf.data.Dataset
+        Elements ``(float32 (B, H, W, C), int32 (B,))``.
+    """
+    import tensorflow as tf
+
+    from covtool.training.augment import augment_geometric, augment_photometric
+
+    aug = augment if augment is not None and augment.any else None
+    n = len(table)
+    epoch_seed = int(seed) * 100_003 + int(epoch)
+    order = (np.random.default_rng([int(seed), int(epoch)]).permutation(n) if shuffle
+             else np.arange(n))
+    if base is None and cfg.cache != "none":
+        base = cached_base(table, cfg)
+    if base is not None:
+        ds = base
+        if shuffle:
+            ds = ds.shuffle(n, seed=epoch_seed, reshuffle_each_iteration=False)
+        ds = ds.enumerate()
+
+        def fetch(i, elem):
+            img, label = elem
+            return i, img, label
+        ds = ds.map(fetch)
+    else:
+        cols = (table.paths, table.kinds, table.png8, table.flips, table.turns, table.labels)
+        cols = tuple(np.asarray(c)[order] for c in cols)
+        ds = tf.data.Dataset.from_tensor_slices(cols).enumerate()
+
+        def fetch(i, elem):
+            path, kind, png8, flip, turns, label = elem
+            return i, load(path, kind, png8, flip, turns, cfg), label
+        ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def finish(i, img, label):
+        if aug is not None:
+            s = tf.stack([tf.constant(epoch_seed, tf.int64), tf.cast(i, tf.int64)])
+            seeds = tf.random.experimental.stateless_split(s, num=2)
+            img = augment_geometric(img, aug, seeds[0])
+            img = normalise(img, cfg)
+            img = augment_photometric(img, aug, seeds[1])
+        else:
+            img = normalise(img, cfg)
+        return (img, label) if with_labels else img
+
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def cached_base(table: ImageTable, cfg: PipelineConfig):
+    """Decoded images and labels in table order, cached (memory or file) for reuse over epochs."""
+    import tensorflow as tf
+
+    cols = (table.paths, table.kinds, table.png8, table.flips, table.turns, table.labels)
+    ds = tf.data.Dataset.from_tensor_slices(cols)
+    ds = ds.map(lambda p, k, b, f, t, y: (load(p, k, b, f, t, cfg), y),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.cache("" if cfg.cache == "memory" else cfg.cache)
+
+
+def translate_tf_error(exc: BaseException) -> ImageError | None:
+    """A one-line covtool error for TensorFlow's errors about our images, else ``None``."""
+    text = str(exc)
+    if SIZE_MARK in text:
+        import re
+
+        m = re.search(SIZE_MARK + r":(\d+x\d+)'?\]\s*\[(?:b')?(.+?)'?\]\s*\[(\d+) (\d+)\]", text)
+        if m:
+            return ImageError(f"image is {m.group(3)}x{m.group(4)} but the model takes "
+                              f"{m.group(1)} (--resize resizes images)", m.group(2))
+        return ImageError("an image's size does not match the model's input (use --resize)")
+    for marker in ("Input is empty", "Invalid PNG", "Invalid JPEG", "jpeg", "png", "ImageError"):
+        if marker in text:
+            first = text.strip().splitlines()[0][:200]
+            return ImageError(f"could not decode an image ({first})")
+    return None
+
+
+def probe_shape(path: str) -> tuple[int, int, int]:
+    """``(H, W, channels)`` of an image as the pipeline would feed it (1 for grey, 3 for colour)."""
+    from covtool.core.imageio import is_colour, read_image
+
+    img = read_image(path)
+    return int(img.shape[0]), int(img.shape[1]), 3 if is_colour(img) else 1

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from covtool.cli.app import app
+from tests.conftest import covtool_cmd, covtool_env
+from tests.training.toy import TINY, write_toy
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run trained through the command line, shared by the eval tests."""
+    root = tmp_path_factory.mktemp("cli")
+    manifest = write_toy(root / "data")
+    result = invoke("train", str(manifest), "-r", str(root / "run"), *TINY, "--epochs", "4",
+                    "--monitor", "val_loss")
+    assert result.exit_code == 0, result.output
+    return manifest, root / "run"
+
+
+def test_models_lists_name_then_trainable_count():
+    result = invoke("models", "--input-size", "32", "--classes", "3", "--model", "custom",
+                    "--model", "mobilenetv2")
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.strip().splitlines()]
+    assert [r[0] for r in rows] == ["custom", "mobilenetv2"]
+    counts = {r[0]: int(r[1]) for r in rows}  # MobileNetV2: 2,223,872 trainable without its top
+    assert counts["custom"] == 6_195_363
+    assert counts["mobilenetv2"] == 2_223_872 + 1280 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 3 + 3
+
+
+def test_starting_the_deep_learning_commands_does_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from covtool.cli.app import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['eval', '--help'], ['models', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "bad = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=covtool_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_train_writes_the_run_folder_and_refuses_to_overwrite(trained):
+    manifest, run = trained
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["optimizer"] == "adam" and cfg["batch_size"] == 8 and cfg["epochs"] == 4
+    assert cfg["pipeline"]["image_size"] == [32, 32] and cfg["pipeline"]["channels"] == 1
+    assert len(pd.read_csv(run / "history.csv")) == 4
+    result = invoke("train", str(manifest), "-r", str(run), *TINY)
+    assert result.exit_code == 1 and "already exists (use --force" in result.output
+
+
+def test_eval_writes_predictions_metrics_and_confusion(trained, tmp_path):
+    manifest, run = trained
+    result = invoke("eval", str(run), str(manifest), "-o", str(tmp_path / "ev"))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "per_class", "auc"):
+        assert key in metrics
+    assert metrics["n"] == 12 and metrics["accuracy"] >= 0.9
+    assert set(metrics["per_class"]["covid"]) >= {"tp", "fp", "fn", "tn", "sensitivity",
+                                                  "specificity", "precision"}
+    pred = pd.read_csv(tmp_path / "ev" / "predictions.csv")
+    assert {"id", "label", "pred", "prob_covid", "prob_normal"} <= set(pred.columns)
+    assert (pred[["prob_covid", "prob_normal"]].sum(axis=1) - 1).abs().max() < 1e-4
+    conf = pd.read_csv(tmp_path / "ev" / "confusion.csv", index_col=0)
+    assert conf.to_numpy().sum() == 12
+    assert (tmp_path / "ev" / "confusion.png").stat().st_size > 1000
+
+
+def test_eval_rejects_unseen_labels_and_corrupt_models(trained, tmp_path):
+    manifest, run = trained
+    df = pd.read_csv(manifest)
+    df.loc[3, "label"] = "influenza"  # a test row
+    bad = manifest.parent / "unseen.csv"
+    df.to_csv(bad, index=False)
+    result = invoke("eval", str(run), str(bad), "-o", str(tmp_path / "a"))
+    assert result.exit_code == 1
+    assert "unseen.csv:5: label 'influenza' is not one of the model's classes (covid, normal)" in result.output
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    (broken / "model.keras").write_bytes(b"not a zip file")
+    result = invoke("eval", str(broken), str(manifest))
+    assert result.exit_code == 1 and "model.keras: corrupt or unreadable model file" in result.output
+
+
+def test_train_reports_missing_images_and_size_mismatches(tmp_path):
+    manifest = write_toy(tmp_path / "d", n=10)
+    (tmp_path / "d" / "img5.tif").unlink()
+    result = invoke("train", str(manifest), "-r", str(tmp_path / "r"), *TINY, "--epochs", "1")
+    assert result.exit_code == 1 and "manifest.csv:7: no such image file" in result.output
+    odd = write_toy(tmp_path / "e", n=10)
+    write_toy(tmp_path / "e2", n=10, size=48)
+    df = pd.read_csv(odd)
+    df.loc[4, "path"] = str(tmp_path / "e2" / "img4.tif")
+    df.to_csv(odd, index=False)
+    result = invoke("train", str(odd), "-r", str(tmp_path / "r2"), *TINY, "--epochs", "1")
+    assert result.exit_code == 1
+    assert "img4.tif: image is 48x48 but the model takes 32x32" in result.output
+
+
+@pytest.mark.slow
+def test_pipe_through_real_processes(tmp_path):
+    manifest = write_toy(tmp_path / "data", n=30)
+    text = manifest.read_text()
+    proc = subprocess.run(covtool_cmd("train", "-", "-r", str(tmp_path / "run"), *TINY, "--epochs", "1",
+                                      "--augment", "covid-ctset"),
+                          input=text, env=covtool_env(), capture_output=True, text=True,
+                          cwd=manifest.parent)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(covtool_cmd("eval", str(tmp_path / "run"), str(manifest), "-o", str(tmp_path / "ev")),
+                          env=covtool_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""  # people's text goes to stderr
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n"] == 6

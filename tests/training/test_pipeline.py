@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covtool.core.errors import ImageError, ManifestError
+from covtool.core.imageio import write_image
+from covtool.core.manifest import read_manifest
+from covtool.training.pipeline import (
+    AUGMENT_PRESETS,
+    AugmentConfig,
+    PipelineConfig,
+    image_table,
+    make_dataset,
+    translate_tf_error,
+)
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """8-bit PNG, 16-bit PNG, 16-bit TIFF (with a transform), JPEG; values kept as references."""
+    rng = np.random.default_rng(1)
+    specs = [("a.png", np.uint8, 255, ""), ("b.png", np.uint16, 5000, "flip"),
+             ("c.tif", np.uint16, 5000, "rot90_k1"), ("d.jpg", np.uint8, 0, "")]
+    refs, rows = {}, []
+    for i, (name, dtype, top, transform) in enumerate(specs):
+        img = rng.integers(0, top + 1, (6, 6)).astype(dtype) if top else np.full((6, 6), 77, dtype)
+        write_image(tmp_path / name, img)
+        refs[name] = img
+        rows.append({"id": name, "path": name, "label": "xy"[i % 2], "transform": transform})
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    return read_manifest(tmp_path / "m.csv"), refs
+
+
+def test_decoding_keeps_stored_values_and_applies_the_transform(mixed):
+    df, refs = mixed
+    table = image_table(df, ["x", "y"])
+    x, y = next(iter(make_dataset(table, PipelineConfig((6, 6), normalize="none"), 4)))
+    x = x.numpy()[..., 0]
+    assert np.array_equal(x[0], refs["a.png"].astype(np.float32))
+    assert np.array_equal(x[1], np.fliplr(refs["b.png"]).astype(np.float32))
+    assert x[1].max() > 255  # 16 bits survive
+    assert np.array_equal(x[2], np.rot90(refs["c.tif"]).astype(np.float32))
+    assert np.allclose(x[3], 77, atol=1)  # JPEG is lossy
+    assert y.numpy().tolist() == [0, 1, 0, 1]
+
+
+def test_normalisations(mixed):
+    df, refs = mixed
+    table = image_table(df.iloc[1:3], ["x", "y"])
+    x = next(iter(make_dataset(table, PipelineConfig((6, 6)), 2)))[0].numpy()
+    assert np.allclose(x.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+    assert np.allclose(x.std(axis=(1, 2, 3)), 1, atol=1e-3)
+    x = next(iter(make_dataset(table, PipelineConfig((6, 6), normalize="range",
+                                                     value_range=(0, 5000)), 2)))[0].numpy()
+    assert np.allclose(x[1, ..., 0], np.rot90(refs["c.tif"]) / 5000.0, atol=1e-6)
+
+
+def test_bad_rows_name_the_manifest_line(mixed, tmp_path):
+    df, _ = mixed
+    (tmp_path / "c.tif").unlink()
+    with pytest.raises(ManifestError, match=r"m\.csv:4: no such image file"):
+        image_table(df, ["x", "y"])
+    with pytest.raises(ManifestError, match=r"m\.csv:2: label 'x' is not one of the model's classes"):
+        image_table(df.iloc[:1], ["p", "q"])
+    bad = df.iloc[:1].copy()
+    bad["transform"] = "rot45"
+    with pytest.raises(ManifestError, match="unknown transform 'rot45'"):
+        image_table(bad, ["x", "y"])
+
+
+def test_size_mismatch_is_a_clear_error_and_resize_fits(mixed):
+    df, _ = mixed
+    table = image_table(df.iloc[:1], ["x", "y"])
+    with pytest.raises(Exception) as err:
+        list(make_dataset(table, PipelineConfig((8, 8)), 1))
+    msg = translate_tf_error(err.value)
+    assert isinstance(msg, ImageError)
+    assert str(msg).endswith("a.png: image is 6x6 but the model takes 8x8 (--resize resizes images)")
+    x = next(iter(make_dataset(table, PipelineConfig((8, 8), resize=True), 1)))[0]
+    assert x.shape == (1, 8, 8, 1)
+
+
+def test_shuffle_and_augmentation_are_functions_of_seed_and_epoch(mixed):
+    df, _ = mixed
+    table = image_table(df.iloc[:3], ["x", "y"])
+    cfg = PipelineConfig((6, 6))
+    aug = AUGMENT_PRESETS["covid-ctset"]
+
+    def batch(epoch, cache="none"):
+        c = PipelineConfig(**{**cfg.__dict__, "cache": cache})
+        return next(iter(make_dataset(table, c, 3, augment=aug, shuffle=True, seed=5, epoch=epoch)))
+
+    a, b, c = batch(2), batch(2), batch(3)
+    assert np.array_equal(a[0].numpy(), b[0].numpy()) and np.array_equal(a[1].numpy(), b[1].numpy())
+    assert not np.array_equal(a[0].numpy(), c[0].numpy())
+    plain = next(iter(make_dataset(table, cfg, 3)))[0].numpy()
+    cached = next(iter(make_dataset(table, PipelineConfig(**{**cfg.__dict__, "cache": "memory"}), 3)))[0]
+    assert np.array_equal(plain, cached.numpy())
+
+
+def test_affine_rotation_by_90_degrees_is_a_quarter_turn():
+    import tensorflow as tf
+
+    from covtool.training.augment import affine_matrix
+
+    img = np.arange(25, dtype=np.float32).reshape(5, 5)
+    m = affine_matrix(tf.constant(math.pi / 2), 1.0, 1.0, 0.0, 0.0, tf.constant(0.0), 5, 5)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=img[None, :, :, None], transforms=m[None], output_shape=[5, 5], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="NEAREST")[0, :, :, 0].numpy()
+    assert any(np.allclose(out, np.rot90(img, k), atol=1e-3) for k in (1, 3))
+    ident = affine_matrix(tf.constant(0.0), 1.0, 1.0, 0.0, 0.0, tf.constant(0.0), 5, 5).numpy()
+    assert np.allclose(ident, [1, 0, 0, 0, 1, 0, 0, 0], atol=1e-6)
+
+
+def test_covid_ct_preset_crops_and_jitters_within_bounds(mixed):
+    df, _ = mixed
+    table = image_table(df.iloc[1:3], ["x", "y"])
+    aug = AUGMENT_PRESETS["covid-ct"]
+    assert aug.crop_scale == 0.5 and aug.brightness == 0.2 and aug.contrast == 0.2
+    x = next(iter(make_dataset(table, PipelineConfig((6, 6)), 2, augment=aug, shuffle=True)))[0]
+    assert x.shape == (2, 6, 6, 1) and np.isfinite(x.numpy()).all()
+    flips = AugmentConfig(hflip=True)
+    plain = next(iter(make_dataset(table, PipelineConfig((6, 6)), 2)))[0].numpy()
+    got = next(iter(make_dataset(table, PipelineConfig((6, 6)), 2, augment=flips, epoch=1)))[0].numpy()
+    for i in range(2):
+        assert np.array_equal(got[i], plain[i]) or np.array_equal(got[i], plain[i][:, ::-1])

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from covtool.training.symmetry import SYMMETRIES, apply_symmetry, parse_symmetry, symmetry_name
+
+
+def test_names_and_balance_aliases():
+    assert parse_symmetry("") == (False, 0) and parse_symmetry("identity") == (False, 0)
+    assert parse_symmetry("rot270") == (False, 3)
+    assert parse_symmetry("flip_rot90") == (True, 1)
+    assert parse_symmetry("flip") == (True, 0)
+    assert parse_symmetry("flip_rot90_k2") == (True, 2) and parse_symmetry("rot90_k1") == (False, 1)
+    assert [symmetry_name(*parse_symmetry(n)) for n in SYMMETRIES] == list(SYMMETRIES)
+    with pytest.raises(ValueError, match="unknown transform"):
+        parse_symmetry("rot45")
+
+
+def test_the_eight_symmetries_are_distinct_and_match_tensorflow():
+    import tensorflow as tf
+
+    from covtool.training.pipeline import apply_symmetry_tf
+
+    img = np.arange(12, dtype=np.uint16).reshape(3, 4)[:3, :3]
+    outs = {apply_symmetry(img, n).tobytes() for n in SYMMETRIES}
+    assert len(outs) == 8
+    assert np.array_equal(apply_symmetry(img, "flip_rot90"), np.rot90(np.fliplr(img)))
+    for name in SYMMETRIES:
+        flip, k = parse_symmetry(name)
+        got = apply_symmetry_tf(tf.constant(img[:, :, None]), tf.constant(int(flip)), tf.constant(k))
+        assert np.array_equal(got.numpy()[:, :, 0], apply_symmetry(img, name)), name

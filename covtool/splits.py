@@ -36,10 +36,12 @@ class Groups:
         return self.table[self.table["label"] == label]
 
 
-def group_table(df: pd.DataFrame, count_column: str | None = "particles") -> Groups:
+def group_table(df: pd.DataFrame, count_column: str | None = "particles",
+                class_column: str = "label") -> Groups:
     """Reduce an item manifest to its groups.
 
-    A group's class is its rows' ``label`` (one label per group, or an error naming the group).
+    A group's class is its rows' ``class_column`` (one per group, or an error naming the group);
+    CT slices are stratified by the patient's label, not the slice's.
     Its count is its rows' ``count_column`` value (equal across the group's rows), or, when that
     column is absent, the number of rows of the group (patches per source image).
     """
@@ -48,7 +50,7 @@ def group_table(df: pd.DataFrame, count_column: str | None = "particles") -> Gro
     rows = []
     for g, idx in groups.groupby(groups, sort=False).groups.items():
         sub = df.loc[idx]
-        labels = sub["label"].unique()
+        labels = sub[class_column].unique()
         if len(labels) != 1:
             raise ManifestError(f"group '{g}' has more than one label ({', '.join(map(str, labels))})",
                                 name, row_error_like(df, idx[0]))
@@ -161,9 +163,10 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return f  # type: ignore[return-value]
 
 
-def split_table(df: pd.DataFrame, count_column: str | None = "particles") -> pd.DataFrame:
+def split_table(df: pd.DataFrame, count_column: str | None = "particles",
+                class_column: str = "label") -> pd.DataFrame:
     """TEM Table 1 style: per class, groups (images) and counts (particles) per split and total."""
-    g = group_table(df, count_column).table
+    g = group_table(df, count_column, class_column).table
     split_of = df.groupby(df["group"] if "group" in df.columns else df["id"])["split"].first()
     g["split"] = g["group"].map(split_of)
     rows = []

@@ -53,3 +53,26 @@ def shared_data(*parts: str) -> Path:
     if not p.exists():
         pytest.skip(f"real data not present: {p}")
     return p
+
+
+@pytest.fixture(scope="session")
+def ct_run(ct_patients, tmp_path_factory):
+    """A tiny slice classifier trained on the synthetic patients (a run folder), once per session."""
+    from typer.testing import CliRunner
+
+    from covtool.cli.app import app
+
+    root, truth = ct_patients
+    work = tmp_path_factory.mktemp("ctrun")
+    m = work / "slices.csv"
+    t = truth.copy()
+    t["split"] = ["train" if g != "patient003" else "val" for g in t["group"]]
+    t.to_csv(m, index=False)
+    run = work / "run"
+    r = CliRunner().invoke(app, [
+        "train", str(m), "-r", str(run), "--model", "custom", "--input-size", "32",
+        "--filters", "4,4,8,8", "--final-filters", "4", "--head-units", "8,8", "--dropout", "0",
+        "--block-dropout", "0", "--bn-momentum", "0.8", "--optimizer", "adam", "--lr", "3e-3",
+        "--batch-size", "16", "--epochs", "2", "--normalize", "range"])
+    assert r.exit_code == 0, r.output
+    return run

@@ -6,6 +6,7 @@ Command modules are imported here; none of them imports TensorFlow at module lev
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -14,6 +15,10 @@ from typer.core import TyperGroup
 from covtool import __version__
 from covtool.core import console
 from covtool.core.errors import CovtoolError
+
+# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) is not for people; a user's
+# own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class CovtoolGroup(TyperGroup):
@@ -84,7 +89,19 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import balance, crop, demo, extract, ingest, manifest, rescale, select, split
+    from covtool.cli import (
+        balance,
+        crop,
+        demo,
+        diagnose,
+        explain,
+        extract,
+        ingest,
+        manifest,
+        rescale,
+        select,
+        split,
+    )
     from covtool.cli import eval as eval_cli
     from covtool.cli import train as train_cli
 
@@ -96,6 +113,8 @@ def _register() -> None:
     app.command("models", help=train_cli.MODELS_DOC)(train_cli.models_command)
     app.command("train", help=train_cli.__doc__)(train_cli.train_command)
     app.command("eval", help=eval_cli.__doc__)(eval_cli.eval_command)
+    app.command("patient-diagnose", help=diagnose.__doc__)(diagnose.diagnose_command)
+    app.command("explain", help=explain.__doc__)(explain.explain_command)
     app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.add_typer(manifest.manifest_app, name="manifest")
     app.add_typer(ingest.app, name="ingest", help=ingest.__doc__)

@@ -17,3 +17,11 @@ ShardOpt = Annotated[str | None, typer.Option(
 OutManifest = Annotated[str, typer.Option(
     "-o", "--output", metavar="OUT.csv", help="Output manifest ('-' for stdout).")]
 OutDir = Annotated[Path, typer.Option("-d", "--outdir", metavar="OUTDIR", help="Folder for the files written.")]
+
+
+def load_tensorflow() -> None:
+    """First thing in a deep-learning command: import TensorFlow without its C++ chatter."""
+    from covtool.core import console
+    from covtool.models.runtime import import_tensorflow
+
+    import_tensorflow(quiet=not console.state.debug)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force
+from covtool.cli.common import Force, load_tensorflow
 from covtool.core import console
 from covtool.core.errors import ManifestError, OutputExistsError
 from covtool.core.manifest import read_manifest, write_manifest
@@ -28,6 +28,7 @@ def eval_command(
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Default: the run's.")] = None,
     force: Force = False,
 ) -> None:
+    load_tensorflow()
     from covtool.evaluation import report
 
     outdir = outdir or run

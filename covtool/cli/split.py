@@ -93,6 +93,7 @@ def split_command(
     manifest: Annotated[str, typer.Argument(metavar="MANIFEST", help="Item manifest with 'label' and 'group' ('-' for stdin).")],
     output: OutManifest = ...,
     strategy: Annotated[str | None, typer.Option("--strategy", help=f"One of {', '.join(STRATEGIES)}.")] = None,
+    class_column: Annotated[str, typer.Option("--stratify", metavar="COLUMN", help="The class of a group, for stratification and the table (CT slices: the patient's label).")] = "label",
     count_column: Annotated[str, typer.Option("--count-column", help="Column to order groups by (per group; rows of a group when absent).")] = "particles",
     fractions: Annotated[str, typer.Option("--fractions", metavar="TRAIN,VAL,TEST", help="Proportions for bad and random.")] = "0.6,0.2,0.2",
     folds: Annotated[int, typer.Option("--folds", min=2, help="Number of folds for kfold.")] = 5,
@@ -107,7 +108,7 @@ def split_command(
     check_output(output, force)
     if table_file is not None:
         check_output(table_file, force)
-    df = read_manifest(manifest, required=["label"] if source is None else [])
+    df = read_manifest(manifest, required=[class_column] if source is None else [])
     if source is not None:
         if strategy is not None:
             raise UsageError("--from inherits a split; do not give --strategy too")
@@ -117,7 +118,7 @@ def split_command(
             raise UsageError(f"--strategy is required (one of {', '.join(STRATEGIES)}), or --from IMAGES.csv")
         if strategy not in STRATEGIES:
             raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-        groups = group_table(df, count_column)
+        groups = group_table(df, count_column, class_column)
         gcol = df["group"] if "group" in df.columns else df["id"]
         out = df.copy()
         if strategy == "kfold":
@@ -140,16 +141,16 @@ def split_command(
     write_manifest(out, output, force)
     if "split" in out.columns:
         counted = count_column if count_column in df.columns else None
-        table = split_table(out, counted)
+        table = split_table(out, counted, class_column if class_column in out.columns else "label")
         if table_file is not None:
             write_manifest(table, table_file, force)
         if not console.state.quiet:
             print_table(table, "split per class (groups = images/patients; "
                                f"{counted or 'rows per group'})")
     elif not console.state.quiet and "fold" in out.columns:
-        per = out.groupby([out["label"], out["fold"]])["group" if "group" in out.columns else "id"].nunique().unstack(fill_value=0)
+        per = out.groupby([out[class_column], out["fold"]])["group" if "group" in out.columns else "id"].nunique().unstack(fill_value=0)
         per.columns = [f"fold {c}" for c in per.columns]
-        print_table(per.reset_index().rename(columns={"label": "class"}), "groups per class and fold")
+        print_table(per.reset_index().rename(columns={class_column: "class"}), "groups per class and fold")
     dest = "stdout" if output == STDIO else output
     console.info(f"{len(out)} rows -> {dest}")
 

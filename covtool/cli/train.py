@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force
+from covtool.cli.common import Force, load_tensorflow
 from covtool.core import console
 from covtool.core.errors import UsageError
 from covtool.core.manifest import read_manifest
@@ -45,6 +45,7 @@ def models_command(
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Only this model (repeatable); default: every model.")] = None,
 ) -> None:
+    load_tensorflow()
     from covtool.models.build import MODEL_NAMES, ModelConfig, build_model, count_trainable
 
     names = model or list(MODEL_NAMES)
@@ -160,6 +161,7 @@ def train_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoints (its stored options win).")] = False,
     force: Force = False,
 ) -> None:
+    load_tensorflow()
     from covtool.models.build import ModelConfig, validate
     from covtool.training.pipeline import AUGMENT_PRESETS, AugmentConfig, PipelineConfig
     from covtool.training.train import TrainConfig

@@ -21,6 +21,8 @@ import pandas as pd
 from covtool.core.imageio import write_image
 
 SIZE = 512
+#: a slice is labelled covid when at least this many pixels belong to a lesion
+LESION_VISIBLE_PIXELS = 50
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,9 @@ def write_ct_dataset(root: str | os.PathLike, n_patients: int = 6, slices: tuple
     """Write patients as ``root/<patient>/<series>/<patient>_<series>_IM00001.tif``.
 
     Returns the ground truth, one row per slice: ``id, path, group, series, slice, label,
-    lung_open, lesion_pixels``; also written as ``root/truth.csv``. Patients alternate COVID and
+    patient_label, lung_open, lesion_pixels``; also written as ``root/truth.csv``. ``label`` is
+    the slice's (``covid`` where a lesion is visible, else ``normal``), ``patient_label`` the
+    patient's; ``root/patients.csv`` lists ``group, label`` per patient. Patients alternate COVID and
     normal so that any ``n_patients >= 2`` has both classes (``covid_fraction`` sets the share).
     """
     from covtool.core.manifest import write_manifest
@@ -141,10 +145,15 @@ def write_ct_dataset(root: str | os.PathLike, n_patients: int = 6, slices: tuple
             for k, (img, truth) in enumerate(patient_series(spec, seed * 1000 + i * 10 + s_i)):
                 path = root / pid / sname / f"{pid}_{sname}_IM{k + 1:05d}.tif"
                 write_image(path, img, force=force)
+                # slice-level label as COVID-CTset's: covid where an infection is visible
+                visible = truth["lesion_pixels"] >= LESION_VISIBLE_PIXELS
                 rows.append({"id": f"{pid}_{sname}_IM{k + 1:05d}", "path": str(path), "group": pid,
-                             "series": sname, "slice": k + 1, "label": label,
+                             "series": sname, "slice": k + 1,
+                             "label": "covid" if visible else "normal", "patient_label": label,
                              "lung_open": round(truth["lung_open"], 4),
                              "lesion_pixels": truth["lesion_pixels"]})
     truth = pd.DataFrame(rows)
     write_manifest(truth, root / "truth.csv", force=force)
+    patients = truth.groupby("group", sort=False)["patient_label"].first().reset_index()
+    write_manifest(patients.rename(columns={"patient_label": "label"}), root / "patients.csv", force=force)
     return truth

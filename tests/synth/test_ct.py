@@ -27,10 +27,15 @@ def test_lungs_open_and_close_along_the_series():
 
 def test_dataset_truth(ct_patients):
     root, truth = ct_patients
-    assert set(truth["label"]) == {"covid", "normal"}
-    assert truth.groupby("group")["label"].nunique().eq(1).all()
-    covid_lesions = truth[truth.label == "covid"]["lesion_pixels"].sum()
-    assert covid_lesions > 0 and truth[truth.label == "normal"]["lesion_pixels"].sum() == 0
+    assert set(truth["patient_label"]) == {"covid", "normal"}
+    assert truth.groupby("group")["patient_label"].nunique().eq(1).all()
+    covid_lesions = truth[truth.patient_label == "covid"]["lesion_pixels"].sum()
+    assert covid_lesions > 0 and truth[truth.patient_label == "normal"]["lesion_pixels"].sum() == 0
+    # slice labels: covid exactly where a lesion is visible, only in covid patients
+    assert ((truth.label == "covid") == (truth.lesion_pixels >= 50)).all()
+    assert set(truth.loc[truth.label == "covid", "patient_label"]) == {"covid"}
+    pats = (root / "patients.csv").read_text().splitlines()
+    assert pats[0] == "group,label" and len(pats) == 1 + truth.group.nunique()
     first = truth.iloc[0]
     assert read_image(first["path"]).dtype == np.uint16
     assert (root / "truth.csv").exists()

@@ -1,0 +1,233 @@
+"""Diagnose whole patients: select lung slices, classify them, and apply COVID-CTset's patient rule.
+
+INPUT is a folder of patients or a slice manifest ('group', 'series', 'path'). A patient is
+positive when more than THRESHOLD of its selected slices are classified positive (0: one slice
+suffices), or, for a fraction such as 0.1, when at least that share is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+
+from covtool.cli.common import Force, OutManifest, ShardOpt, SkipBad, load_tensorflow
+from covtool.cli.select import parse_region
+from covtool.core import console
+from covtool.core.atomic import atomic_open
+from covtool.core.errors import CovtoolError, ManifestError, UsageError
+from covtool.core.manifest import STDIO, check_output, read_manifest, write_manifest
+from covtool.core.progress import make_progress
+from covtool.core.shard import parse_shard
+from covtool.ct.diagnose import (
+    RULES,
+    UNDETERMINED,
+    default_sweep,
+    parse_threshold,
+    patient_counts,
+    patient_decision,
+    threshold_sweep,
+)
+from covtool.ct.pipeline import SelectOptions, slice_id
+from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
+from covtool.ct.series import collect_series
+from covtool.ct.system import PatientResult, diagnose_patients, group_by_patient
+
+PATIENT_COLUMNS = ["group", "slices", "selected", "positive", "fraction", "mean_prob", "score",
+                   "decision", "seconds", "select_seconds", "infer_seconds"]
+
+
+def positive_class(classes: list[str], given: str | None) -> str:
+    """The class whose slices count as positive: given, or the one whose name contains 'covid'."""
+    if given is not None:
+        if given not in classes:
+            raise UsageError(f"--positive-class {given!r} is not one of the model's classes ({', '.join(classes)})")
+        return given
+    hits = [c for c in classes if "covid" in c.lower()]
+    if len(hits) != 1:
+        raise UsageError(f"cannot tell the positive class among {', '.join(classes)}: pass --positive-class")
+    return hits[0]
+
+
+def negative_name(classes: list[str], positive: str) -> str:
+    """The decision for a patient who is not positive: the other class of a two-class model."""
+    others = [c for c in classes if c != positive]
+    return others[0] if len(others) == 1 else f"not-{positive}"
+
+
+def patient_labels(source: pd.DataFrame | None, labels_file: str | None) -> dict[str, str]:
+    """Known patient labels: from ``--labels FILE`` (group,label) or the manifest's ``label`` column."""
+    table = None
+    if labels_file is not None:
+        table = read_manifest(labels_file, required=["group", "label"], unique_ids=False)
+    elif source is not None and "label" in source.columns:
+        table = source
+    if table is None:
+        return {}
+    out: dict[str, str] = {}
+    for idx, g, lab in zip(table.index, table["group"], table["label"]):
+        if lab == "":
+            continue
+        if out.setdefault(g, lab) != lab:
+            raise ManifestError(f"patient {g} has two labels ({out[g]}, {lab})",
+                                table.attrs.get("manifest"), int(idx) if table.attrs.get("manifest") else None)
+    return out
+
+
+def make_classifier(run: Path, batch_size: int | None):
+    """``(classify, classes)`` for a trained run folder (TensorFlow is imported here, not before)."""
+    from covtool.evaluation.predict import load_run, predict_probs
+
+    cfg, model = load_run(run)
+    if len(model.outputs[0].shape) != 2:
+        raise CovtoolError("the run's model is not an image classifier (output is not (N, classes))", run)
+
+    def classify(paths: list[Path]) -> np.ndarray:
+        df = pd.DataFrame({"path": [str(p) for p in paths]})
+        probs, _ = predict_probs(model, cfg, df, batch_size=batch_size, require_label=False)
+        return probs
+
+    return classify, list(cfg.classes)
+
+
+def patient_row(r: PatientResult, classes: list[str], pos: str, neg: str, threshold) -> dict:
+    k = classes.index(pos)
+    n_sel = r.n_selected
+    pred = r.probs.argmax(axis=1) if n_sel else np.zeros(0, int)
+    n_pos = int((pred == k).sum())
+    mean_prob = float(r.probs[:, k].mean()) if n_sel else float("nan")
+    frac = n_pos / n_sel if n_sel else float("nan")
+    return {"group": r.group, "slices": r.n_slices, "selected": n_sel, "positive": n_pos,
+            "fraction": frac, "mean_prob": mean_prob, "score": frac,
+            "decision": patient_decision(n_sel, n_pos, threshold, pos, neg, None if not n_sel else mean_prob),
+            "seconds": round(r.seconds, 4), "select_seconds": round(r.select_seconds, 4),
+            "infer_seconds": round(r.infer_seconds, 4), "error": r.error}
+
+
+def slice_rows(r: PatientResult, classes: list[str]) -> list[dict]:
+    probs = {p: row for p, row in zip(r.selected_paths, r.probs)}
+    rows = []
+    for sr in r.series:
+        for sl in sr.slices:
+            row = {"id": slice_id(sr.series, sl.path), "path": str(sl.path), "group": r.group,
+                   "series": sr.series.series, "slice": sl.slice, "dark_pixels": sl.dark_pixels,
+                   "threshold": sr.threshold, "selected": sl.selected, "pred": "", "error": sl.error}
+            p = probs.get(sl.path)
+            for c_i, c in enumerate(classes):
+                row[f"prob_{c}"] = float(p[c_i]) if p is not None else float("nan")
+            if p is not None:
+                row["pred"] = classes[int(np.argmax(p))]
+            rows.append(row)
+    return rows
+
+
+def evaluation_tables(patients: pd.DataFrame, labels: dict[str, str], pos: str, neg: str, threshold):
+    from rich.table import Table
+
+    known = patients[patients["group"].isin(labels)]
+    truths = [labels[g] for g in known["group"]]
+    counts = patient_counts(known["decision"].tolist(), truths, pos)
+    t = Table(title=f"patients at threshold {threshold} (COVID-CTset Tables 5/6)", title_justify="left")
+    heads = [f"{pos} correct", f"wrong as {neg}", f"{neg} correct", f"wrong as {pos}", "undetermined", "correct", "wrong"]
+    keys = ["positive_correct", "positive_called_negative", "negative_correct", "negative_called_positive",
+            "undetermined", "correct", "wrong"]
+    for h in heads:
+        t.add_column(h, justify="right")
+    t.add_row(*(str(counts[k]) for k in keys))
+    grid = default_sweep()
+    if threshold not in grid:
+        grid.append(threshold)
+    sweep = threshold_sweep(known, truths, pos, neg, grid)
+    s = Table(title="threshold sweep", title_justify="left")
+    for h in ["rule", "threshold", *heads]:
+        s.add_column(h, justify="right")
+    for row in sweep.itertuples(index=False):
+        s.add_row(row.rule, f"{row.threshold:g}", *(str(getattr(row, k)) for k in keys))
+    return counts, sweep, t, s
+
+
+def diagnose_command(
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Patients folder or slice manifest ('-' for stdin).")],
+    run: Annotated[Path, typer.Option("--run", metavar="RUNDIR", help="A trained run folder (covtool train).")] = ...,
+    output: OutManifest = ...,
+    threshold: Annotated[str, typer.Option("--threshold", help="A count (0: one positive slice suffices) or a fraction of the selected slices (0.1).")] = "0",
+    rule: Annotated[str | None, typer.Option("--rule", help=f"One of {', '.join(RULES)}; by default read from the threshold (whole number: count, else fraction).")] = None,
+    positive: Annotated[str | None, typer.Option("--positive-class", help="The positive class (default: the model's class whose name contains 'covid').")] = None,
+    slices: Annotated[str | None, typer.Option("--slices", metavar="FILE", help="Also write the per-slice manifest with probabilities.")] = None,
+    labels_file: Annotated[str | None, typer.Option("--labels", metavar="FILE", help="Patient labels (group,label) for the patient-level evaluation; default: the input manifest's 'label' column.")] = None,
+    sweep_file: Annotated[str | None, typer.Option("--sweep", metavar="FILE", help="Write the threshold sweep (patients right/wrong per threshold) as CSV.")] = None,
+    metrics_file: Annotated[str | None, typer.Option("--metrics", metavar="FILE", help="Write the patient-level counts as JSON.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Inference batch size (default: the run's).")] = None,
+    region: Annotated[str, typer.Option("--region", metavar="X0,Y0,X1,Y1", help="Selection region (see covtool select).")] = ",".join(map(str, DEFAULT_REGION)),
+    dark_level: Annotated[float, typer.Option("--dark-level", help="Selection dark level.")] = DEFAULT_DARK_LEVEL,
+    divisor: Annotated[float, typer.Option("--divisor", min=1e-9, help="Selection divisor.")] = DEFAULT_DIVISOR,
+    group: Annotated[str | None, typer.Option("--group", help="Patient id for every series found (INPUT is one patient's folder).")] = None,
+    skip_bad: SkipBad = False,
+    shard: ShardOpt = None,
+    force: Force = False,
+) -> None:
+    load_tensorflow()
+    for out in (output, slices, sweep_file, metrics_file):
+        if out is not None:
+            check_output(out, force)
+    try:
+        th = parse_threshold(threshold, rule)
+    except ValueError as exc:
+        raise UsageError(f"--threshold: {exc}") from None
+    options = SelectOptions(parse_region(region), dark_level, divisor, skip_bad)
+    series, source = collect_series(inputs, group)
+    labels = patient_labels(source, labels_file)
+    patients = group_by_patient(series)
+    shard_ = parse_shard(shard)
+    if shard_ is not None:
+        patients = shard_.select(patients)
+    classify, classes = make_classifier(run, batch_size)
+    pos = positive_class(classes, positive)
+    neg = negative_name(classes, pos)
+    total = sum(len(s.slices) for _, ss in patients for s in ss)
+    prow, srows = [], []
+    with make_progress() as prog:
+        task = prog.add_task("diagnose", total=total)
+        for r in diagnose_patients(patients, classify, len(classes), options,
+                                   on_slice=lambda: prog.advance(task)):
+            row = patient_row(r, classes, pos, neg, th)
+            if r.group in labels:
+                row["label"] = labels[r.group]
+                row["correct"] = row["decision"] == labels[r.group]
+            prow.append(row)
+            if slices is not None:
+                srows.extend(slice_rows(r, classes))
+    cols = PATIENT_COLUMNS + (["label", "correct"] if labels else []) + (["error"] if skip_bad else [])
+    table = pd.DataFrame(prow, columns=cols)
+    write_manifest(table, output, force)
+    if slices is not None:
+        sdf = pd.DataFrame(srows)
+        if not skip_bad:
+            sdf = sdf.drop(columns=["error"])
+        write_manifest(sdf, slices, force)
+    n_und = int((table["decision"] == UNDETERMINED).sum())
+    summary = {"patients": len(table), "positive": int((table["decision"] == pos).sum()),
+               "negative": int((table["decision"] == neg).sum()), "undetermined": n_und,
+               "threshold": {"rule": th.rule, "value": th.value}, "positive_class": pos,
+               "seconds_per_patient": float(table["seconds"].mean()) if len(table) else 0.0}
+    if labels and len(table):
+        counts, sweep, t_counts, t_sweep = evaluation_tables(table, labels, pos, neg, th)
+        summary["evaluation"] = counts
+        if sweep_file is not None:
+            write_manifest(sweep, sweep_file, force)
+        if not console.state.quiet:
+            console.stderr.print(t_counts)
+            console.stderr.print(t_sweep)
+    elif sweep_file is not None:
+        raise UsageError("--sweep needs patient labels (a 'label' column or --labels)")
+    if metrics_file is not None:
+        with atomic_open(metrics_file, "w", force=force) as fh:
+            json.dump(summary, fh, indent=2)
+            fh.write("\n")
+    dest = "stdout" if output == STDIO else output
+    console.info(f"{summary['positive']} {pos}, {summary['negative']} {neg}, {n_und} undetermined "
+                 f"of {len(table)} patients ({summary['seconds_per_patient']:.2f} s per patient) -> {dest}")

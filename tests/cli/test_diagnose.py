@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from covtool.cli.app import app
+from covtool.core.imageio import write_image
+from covtool.core.manifest import read_manifest
+from tests.conftest import covtool_cmd, covtool_env
+
+runner = CliRunner()
+
+
+def test_patient_diagnose_end_to_end(ct_patients, ct_run, tmp_path):
+    root, truth = ct_patients
+    out, slices, sweep, metrics = (tmp_path / n for n in ("p.csv", "s.csv", "sweep.csv", "m.json"))
+    r = runner.invoke(app, ["patient-diagnose", str(root), "--run", str(ct_run), "-o", str(out),
+                            "--slices", str(slices), "--labels", str(root / "patients.csv"),
+                            "--sweep", str(sweep), "--metrics", str(metrics), "--threshold", "0.1"])
+    assert r.exit_code == 0, r.output
+    p = read_manifest(out)
+    assert p["group"].tolist() == ["patient001", "patient002", "patient003"]
+    for col in ("group", "slices", "selected", "positive", "fraction", "decision", "score", "seconds"):
+        assert col in p.columns
+    s = read_manifest(slices)
+    assert len(s) == len(truth)
+    for g, row in p.set_index("group").iterrows():
+        sg = s[s.group == g]
+        assert int(row["slices"]) == len(sg)
+        assert int(row["selected"]) == (sg.selected == "true").sum()
+        sel = sg[sg.selected == "true"]
+        n_pos = (sel.pred == "covid").sum()
+        assert int(row["positive"]) == n_pos
+        # the paper's 0.1 rule, recomputed from the per-slice table
+        expected = "covid" if n_pos > 0 and n_pos >= 0.1 * len(sel) else "normal"
+        assert row["decision"] == expected
+        probs = sel[["prob_covid", "prob_normal"]].astype(float).to_numpy()
+        assert np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+        assert (sg.loc[sg.selected == "false", "pred"] == "").all()
+    m = json.loads(metrics.read_text())
+    assert m["patients"] == 3 and m["threshold"] == {"rule": "fraction", "value": 0.1}
+    ev = m["evaluation"]
+    assert ev["correct"] + ev["wrong"] + ev["undetermined"] == 3
+    sw = pd.read_csv(sweep)
+    assert {"rule", "threshold", "correct", "wrong"} <= set(sw.columns) and len(sw) >= 11
+    assert "Tables 5/6" in r.output
+
+
+def test_threshold_changes_the_decision(ct_patients, ct_run, tmp_path):
+    root, _ = ct_patients
+    out0, out_hi = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert runner.invoke(app, ["patient-diagnose", str(root), "--run", str(ct_run), "-o", str(out0), "--threshold", "0"]).exit_code == 0
+    assert runner.invoke(app, ["patient-diagnose", str(root), "--run", str(ct_run), "-o", str(out_hi), "--threshold", "1000"]).exit_code == 0
+    a, b = read_manifest(out0), read_manifest(out_hi)
+    assert (a["decision"] == np.where(a["positive"].astype(int) > 0, "covid", "normal")).all()
+    assert (b["decision"] == "normal").all()
+
+
+def test_no_selected_slice_is_undetermined_and_bad_slices(ct_run, tmp_path):
+    pats = tmp_path / "pats"
+    for k in range(3):
+        write_image(pats / "P1" / "S" / f"IM{k}.tif", np.full((64, 64), 1000, np.uint16))
+    (pats / "P2" / "S").mkdir(parents=True)
+    write_image(pats / "P2" / "S" / "IM0.tif", np.zeros((64, 64), np.uint16))
+    (pats / "P2" / "S" / "IM1.tif").write_bytes(b"II*\x00broken")
+    out = tmp_path / "o.csv"
+    r = runner.invoke(app, ["patient-diagnose", str(pats), "--run", str(ct_run), "-o", str(out)])
+    assert r.exit_code == 1 and f"{pats / 'P2' / 'S' / 'IM1.tif'}: unreadable TIFF" in r.output
+    assert not out.exists()
+    r = runner.invoke(app, ["patient-diagnose", str(pats), "--run", str(ct_run), "-o", str(out), "--skip-bad"])
+    assert r.exit_code == 0, r.output
+    p = read_manifest(out).set_index("group")
+    assert p.at["P1", "decision"] == "undetermined" and p.at["P1", "selected"] == "0"
+
+
+def test_run_and_class_errors(ct_patients, ct_run, tmp_path):
+    root, _ = ct_patients
+    r = runner.invoke(app, ["patient-diagnose", str(root), "--run", str(tmp_path), "-o", str(tmp_path / "o.csv")])
+    assert r.exit_code == 1 and "not a run folder" in r.output
+    r = runner.invoke(app, ["patient-diagnose", str(root), "--run", str(ct_run), "-o", str(tmp_path / "o.csv"),
+                            "--positive-class", "flu"])
+    assert r.exit_code == 1 and "not one of the model's classes (covid, normal)" in r.output
+
+
+def test_explain_writes_overlays(ct_patients, ct_run, tmp_path):
+    root, truth = ct_patients
+    out = tmp_path / "cams"
+    r = runner.invoke(app, ["explain", str(ct_run), str(root / "truth.csv"), "-d", str(out), "--limit", "3", "--npy"])
+    assert r.exit_code == 0, r.output
+    m = read_manifest(out / "explain.csv")
+    assert len(m) == 3 and (m["label"].isin(["covid", "normal"])).all()
+    heat = np.load(m["heatmap"].iloc[0])
+    assert heat.shape == (32, 32) and 0 <= heat.min() and heat.max() <= 1
+    from covtool.core.imageio import read_image
+    png = read_image(m["path"].iloc[0])
+    assert png.shape == (32, 32, 3) and png.dtype == np.uint8
+
+
+def test_subprocess_pipe(ct_patients, ct_run, tmp_path):
+    root, _ = ct_patients
+    cmd = (subprocess.list2cmdline(covtool_cmd("--quiet", "select", str(root), "-o", "-"))
+           + " | " + subprocess.list2cmdline(covtool_cmd("--quiet", "patient-diagnose", "-", "--run", str(ct_run), "-o", "-")))
+    proc = subprocess.run(cmd, shell=True, env=covtool_env(), capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # no TensorFlow chatter
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("group,slices,selected,positive,fraction") and len(lines) == 4

@@ -84,7 +84,18 @@ def root(
 
 
 def _register() -> None:
-    from covtool.cli import balance, crop, demo, extract, ingest, manifest, rescale, select, split
+    from covtool.cli import (
+        balance,
+        crop,
+        demo,
+        extract,
+        features,
+        ingest,
+        manifest,
+        rescale,
+        select,
+        split,
+    )
 
     app.command("select", help=select.__doc__)(select.select_command)
     app.command("rescale", help=rescale.__doc__)(rescale.rescale_command)
@@ -94,6 +105,7 @@ def _register() -> None:
     app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.add_typer(manifest.manifest_app, name="manifest")
     app.add_typer(ingest.app, name="ingest", help=ingest.__doc__)
+    app.command("features", help=features.__doc__)(features.features_command)
     app.command("demo", help=demo.__doc__)(demo.demo_command)
 
 

@@ -156,13 +156,13 @@ def features_command(
                 continue
             image_path, mask_path = Path(str(df.at[idx, "path"])), Path(str(df.at[idx, "mask"]))
             try:
-                image, mask = load_item(image_path, mask_path)
                 extra: dict = {}
+                if scale_bar_nm is None:
+                    s = _row_scale(df, idx, pixel_size_nm)
+                image, mask = load_item(image_path, mask_path)
                 if scale_bar_nm is not None:
                     s, bar = measure_scale(image, scale_bar_nm, image_path)
                     extra["scale_bar_px"] = bar.length_px
-                else:
-                    s = _row_scale(df, idx, pixel_size_nm)
                 objects: list[ObjectFeatures] = item_features(image, mask, s, per_object, masked_texture)
             except CovtoolError as exc:
                 if not skip_bad:

@@ -41,3 +41,12 @@ def test_bad_options():
         build_extractor("resnet", "none", 64)
     with pytest.raises(CovtoolError, match="no such weights file"):
         build_extractor("vgg16", "/nonexistent/w.h5", 32)
+
+
+def test_local_weights_file_is_loaded(tmp_path):
+    a = build_extractor("vgg16", "none", 32)
+    path = tmp_path / "vgg16_notop.weights.h5"
+    a.save_weights(path)
+    b = build_extractor("vgg16", str(path), 32)
+    x = prepare_batch([np.arange(1600, dtype=np.float32).reshape(40, 40)], "vgg16", 32)
+    np.testing.assert_allclose(deep_features(a, x)[0], deep_features(b, x)[0], rtol=1e-5, atol=1e-6)

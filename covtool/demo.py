@@ -81,9 +81,23 @@ def step_em(work: Path, seed: int, force: bool) -> list[str]:
     return [str(root / "rescaled.csv"), str(root / "patches.csv"), str(root / "balanced.csv")]
 
 
+def step_features(work: Path, seed: int, force: bool) -> list[str]:
+    from covtool.synth.em import DEFAULT_CLASSES, write_em_dataset
+
+    root = work / "features"
+    console.info("generating 4 synthetic TEM images with ground-truth masks ...")
+    write_em_dataset(root / "images", n_per_class=2, shape=(128, 128), pixel_sizes=(0.45, 0.55),
+                     particles=(1, 2), classes=DEFAULT_CLASSES[:2], masks=True, seed=seed, force=force)
+    out = root / "features.csv"
+    covtool("features", root / "images" / "manifest.csv", "-o", out, "--per-object",
+            *(["--force"] if force else []))
+    return [str(out)]
+
+
 STEPS: list[Step] = [Step("CT slice selection (COVID-CTset)", step_ct),
                      Step("figures and captions from PDFs (COVID-CT)", step_extract),
-                     Step("TEM virus patches: rescale -> crop -> balance", step_em)]
+                     Step("TEM virus patches: rescale -> crop -> balance", step_em),
+                     Step("SC2-MID features", step_features)]
 
 
 def run_demo(workdir: Path, seed: int = 0, force: bool = False) -> None:

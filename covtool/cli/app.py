@@ -96,6 +96,7 @@ def _register() -> None:
         diagnose,
         explain,
         extract,
+        features,
         ingest,
         manifest,
         rescale,
@@ -118,6 +119,7 @@ def _register() -> None:
     app.command("extract", help=extract.__doc__)(extract.extract_command)
     app.add_typer(manifest.manifest_app, name="manifest")
     app.add_typer(ingest.app, name="ingest", help=ingest.__doc__)
+    app.command("features", help=features.__doc__)(features.features_command)
     app.command("demo", help=demo.__doc__)(demo.demo_command)
 
 

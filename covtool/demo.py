@@ -40,16 +40,58 @@ def covtool(*args: str) -> None:
         pass
 
 
+#: a tiny slice classifier that trains in about half a minute on two cores (the papers' own
+#: settings are the commands' defaults; see docs/train.md)
+TINY_CUSTOM = ["--model", "custom", "--filters", "8,8,16,16", "--final-filters", "8",
+               "--head-units", "32,32", "--dropout", "0.1", "--block-dropout", "0",
+               "--bn-momentum", "0.8", "--optimizer", "adam", "--lr", "3e-3", "--batch-size", "16",
+               "--monitor", "val_loss"]
+
+
+def _f(force: bool) -> list[str]:
+    return ["--force"] if force else []
+
+
 def step_ct(work: Path, seed: int, force: bool) -> list[str]:
     from covtool.synth.ct import write_ct_dataset
 
-    patients = work / "ct" / "patients"
-    console.info("generating 6 synthetic CT patients (16-bit TIFF) ...")
-    write_ct_dataset(patients, n_patients=6, slices=(30, 45), seed=seed, force=force)
-    sel = work / "ct" / "selected.csv"
-    args = ["select", str(patients), "-o", str(sel), "--plot", str(work / "ct" / "plots")]
-    covtool(*args, *(["--force"] if force else []))
-    return [str(sel), str(work / "ct" / "plots")]
+    ct = work / "ct"
+    console.info("generating 10 synthetic CT patients for training and 6 new ones to diagnose (16-bit TIFF) ...")
+    write_ct_dataset(ct / "patients", n_patients=10, slices=(24, 30), seed=seed + 1, force=force)
+    write_ct_dataset(ct / "new-patients", n_patients=6, slices=(24, 30), seed=seed + 2, force=force)
+    sel = ct / "selected.csv"
+    covtool("select", ct / "patients", "-o", sel, "--plot", ct / "plots", *_f(force))
+    return [str(sel), str(ct / "plots")]
+
+
+def step_ct_system(work: Path, seed: int, force: bool) -> list[str]:
+    import pandas as pd
+
+    from covtool.core.manifest import read_manifest, write_manifest
+
+    ct = work / "ct"
+    f = _f(force)
+    # slice labels travel with the ground-truth manifest through select and split
+    covtool("select", ct / "patients" / "truth.csv", "-o", ct / "train-slices.csv", "--only-selected", *f)
+    covtool("split", ct / "train-slices.csv", "-o", ct / "split.csv", "--strategy", "random",
+            "--stratify", "patient_label", "--seed", str(seed), *f)
+    console.info("training a tiny slice classifier (96x96, 10 epochs) ...")
+    covtool("train", ct / "split.csv", "-r", ct / "run", *TINY_CUSTOM, "--input-size", "96",
+            "--epochs", "10", "--normalize", "range", "--hflip", "--seed", str(seed), *f)
+    covtool("eval", ct / "run", ct / "split.csv", "-o", ct / "eval", *f)
+    new = ct / "new-patients"
+    covtool("patient-diagnose", new, "--run", ct / "run", "-o", ct / "patients-diagnosed.csv",
+            "--labels", new / "patients.csv", "--slices", ct / "patient-slices.csv",
+            "--sweep", ct / "threshold-sweep.csv", "--metrics", ct / "patient-metrics.json",
+            "--threshold", "0", *f)
+    # Grad-CAM on a few selected slices the model calls covid, and a few it calls normal
+    slices = read_manifest(ct / "patient-slices.csv")
+    sel = slices[slices["selected"] == "true"]
+    pick = pd.concat([sel[sel["pred"] == "covid"].head(3), sel[sel["pred"] == "normal"].head(2)])
+    write_manifest(pick, ct / "explain-slices.csv", force=True)
+    covtool("explain", ct / "run", ct / "explain-slices.csv", "-d", ct / "gradcam", *f)
+    return [str(ct / "eval"), str(ct / "patients-diagnosed.csv"), str(ct / "threshold-sweep.csv"),
+            str(ct / "gradcam")]
 
 
 def step_extract(work: Path, seed: int, force: bool) -> list[str]:
@@ -68,17 +110,32 @@ def step_em(work: Path, seed: int, force: bool) -> list[str]:
     from covtool.synth.em import write_em_dataset
 
     root = work / "em"
-    console.info("generating 8 synthetic TEM images (4 classes, 0.6-1.8 nm/px, 16-bit TIFF) ...")
-    write_em_dataset(root / "images", n_per_class=2, shape=(192, 192), pixel_sizes=(0.6, 1.8),
+    f = _f(force)
+    console.info("generating 16 synthetic TEM images (4 classes, 0.6-1.8 nm/px, 16-bit TIFF) ...")
+    write_em_dataset(root / "images", n_per_class=4, shape=(192, 192), pixel_sizes=(0.6, 1.8),
                      masks=True, seed=seed, force=force)
-    f = ["--force"] if force else []
-    covtool("rescale", root / "images" / "manifest.csv", "-d", root / "rescaled",
-            "-o", root / "rescaled.csv", *f)
+    covtool("split", root / "images" / "manifest.csv", "-o", root / "images-split.csv",
+            "--strategy", "representative", "--table", root / "split-table.csv", *f)
+    covtool("rescale", root / "images-split.csv", "-d", root / "rescaled", "-o", root / "rescaled.csv", *f)
     covtool("crop", root / "rescaled.csv", "-d", root / "patches", "-o", root / "patches.csv", *f)
-    # a few patches per class here: 24 (3 x 8 symmetries) instead of the paper's 736 keeps it small
+    covtool("split", "check", root / "patches.csv")
+    # 24 per class (3 x 8 symmetries) instead of the paper's 736 keeps the demo small
     covtool("balance", root / "patches.csv", "-o", root / "balanced.csv", "--per-class", "24",
             "--seed", str(seed), *f)
-    return [str(root / "rescaled.csv"), str(root / "patches.csv"), str(root / "balanced.csv")]
+    console.info("training a tiny custom CNN on the patches (32x32, 5 epochs) ...")
+    covtool("train", root / "balanced.csv", "-r", root / "run", *TINY_CUSTOM, "--input-size", "32",
+            "--epochs", "5", "--seed", str(seed), *f)
+    covtool("eval", root / "run", root / "balanced.csv", "-o", root / "eval", *f)
+    return [str(root / "images-split.csv"), str(root / "patches.csv"), str(root / "balanced.csv"),
+            str(root / "eval")]
+
+
+def step_report(work: Path, seed: int, force: bool) -> list[str]:
+    from covtool.demo_report import write_report
+
+    out = work / "report.md"
+    write_report(work, out, force=True)
+    return [str(out)]
 
 
 def step_features(work: Path, seed: int, force: bool) -> list[str]:
@@ -95,9 +152,10 @@ def step_features(work: Path, seed: int, force: bool) -> list[str]:
 
 
 STEPS: list[Step] = [Step("CT slice selection (COVID-CTset)", step_ct),
+                     Step("TEM virus patches: split -> rescale -> crop -> balance -> train -> eval", step_em),
                      Step("figures and captions from PDFs (COVID-CT)", step_extract),
-                     Step("TEM virus patches: rescale -> crop -> balance", step_em),
-                     Step("SC2-MID features", step_features)]
+                     Step("SC2-MID features", step_features),
+                     Step("CT system: split -> train -> eval -> patient-diagnose -> explain", step_ct_system)]
 
 
 def run_demo(workdir: Path, seed: int = 0, force: bool = False) -> None:
@@ -110,8 +168,10 @@ def run_demo(workdir: Path, seed: int = 0, force: bool = False) -> None:
     for step in STEPS:
         console.info(f"[bold]== {step.name}[/bold]")
         shown.append((step.name, step.run(workdir, seed, force)))
+    report = step_report(workdir, seed, force)
     console.info(f"\ndemo finished in {time.perf_counter() - t0:.1f} s; outputs:")
     for name, outs in shown:
         console.info(f"  {name}:")
         for o in outs:
             console.info(f"    {o}")
+    console.info(f"  report: {report[0]}")

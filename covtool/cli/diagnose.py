@@ -161,6 +161,7 @@ def diagnose_command(
     labels_file: Annotated[str | None, typer.Option("--labels", metavar="FILE", help="Patient labels (group,label) for the patient-level evaluation; default: the input manifest's 'label' column.")] = None,
     sweep_file: Annotated[str | None, typer.Option("--sweep", metavar="FILE", help="Write the threshold sweep (patients right/wrong per threshold) as CSV.")] = None,
     metrics_file: Annotated[str | None, typer.Option("--metrics", metavar="FILE", help="Write the patient-level counts as JSON.")] = None,
+    prefetch: Annotated[bool, typer.Option("--prefetch/--no-prefetch", help="Read and select the next patient while the current one is classified.")] = True,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Inference batch size (default: the run's).")] = None,
     region: Annotated[str, typer.Option("--region", metavar="X0,Y0,X1,Y1", help="Selection region (see covtool select).")] = ",".join(map(str, DEFAULT_REGION)),
     dark_level: Annotated[float, typer.Option("--dark-level", help="Selection dark level.")] = DEFAULT_DARK_LEVEL,
@@ -193,7 +194,7 @@ def diagnose_command(
     with make_progress() as prog:
         task = prog.add_task("diagnose", total=total)
         for r in diagnose_patients(patients, classify, len(classes), options,
-                                   on_slice=lambda: prog.advance(task)):
+                                   on_slice=lambda: prog.advance(task), prefetch=prefetch):
             row = patient_row(r, classes, pos, neg, th)
             if r.group in labels:
                 row["label"] = labels[r.group]

@@ -28,7 +28,7 @@ def test_selected_slices_go_to_the_classifier_in_order(ct_patients):
         assert r.n_selected == sum(sl.selected for s in r.series for sl in s.slices)
         assert r.probs.shape == (r.n_selected, 2)
         assert r.n_slices == (truth.group == r.group).sum()
-        label = truth.loc[truth.group == r.group, "label"].iloc[0]
+        label = truth.loc[truth.group == r.group, "patient_label"].iloc[0]
         positive = int((r.probs[:, 0] > 0.5).sum())
         assert (positive > 0) == (label == "covid")
 

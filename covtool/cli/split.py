@@ -88,6 +88,28 @@ def print_table(table: pd.DataFrame, title: str) -> None:
     console.stderr.print(t)
 
 
+def _assign(out, gcol, groups, strategy, fractions, folds, fold, val_fold, seed):
+    """Apply one strategy; ``split`` (and ``fold``) columns added to ``out``."""
+    if strategy == "kfold":
+        if fold is not None and fold >= folds:
+            raise UsageError(f"--fold {fold} is outside 0..{folds - 1}")
+        if val_fold is not None and (fold is None or val_fold >= folds or val_fold == fold):
+            raise UsageError("--val-fold needs --fold and must be another fold in 0.." + str(folds - 1))
+        assign = kfold_split(groups, folds, seed)
+        out["fold"] = [assign[g] for g in gcol]
+        if fold is not None:
+            out["split"] = [fold_to_split(assign[g], folds, fold, val_fold) for g in gcol]
+    else:
+        if strategy == "representative":
+            assign = representative_split(groups)
+        elif strategy == "bad":
+            assign = bad_split(groups, parse_fractions(fractions))
+        else:
+            assign = random_split(groups, parse_fractions(fractions), seed)
+        out["split"] = [assign[g] for g in gcol]
+    return out
+
+
 @split_app.command("make", hidden=True)
 def split_command(
     manifest: Annotated[str, typer.Argument(metavar="MANIFEST", help="Item manifest with 'label' and 'group' ('-' for stdin).")],
@@ -121,23 +143,12 @@ def split_command(
         groups = group_table(df, count_column, class_column)
         gcol = df["group"] if "group" in df.columns else df["id"]
         out = df.copy()
-        if strategy == "kfold":
-            if fold is not None and fold >= folds:
-                raise UsageError(f"--fold {fold} is outside 0..{folds - 1}")
-            if val_fold is not None and (fold is None or val_fold >= folds or val_fold == fold):
-                raise UsageError("--val-fold needs --fold and must be another fold in 0.." + str(folds - 1))
-            assign = kfold_split(groups, folds, seed)
-            out["fold"] = [assign[g] for g in gcol]
-            if fold is not None:
-                out["split"] = [fold_to_split(assign[g], folds, fold, val_fold) for g in gcol]
-        else:
-            if strategy == "representative":
-                assign = representative_split(groups)
-            elif strategy == "bad":
-                assign = bad_split(groups, parse_fractions(fractions))
-            else:
-                assign = random_split(groups, parse_fractions(fractions), seed)
-            out["split"] = [assign[g] for g in gcol]
+        try:
+            out = _assign(out, gcol, groups, strategy, fractions, folds, fold, val_fold, seed)
+        except CovtoolError as exc:
+            if exc.path is None and not isinstance(exc, UsageError):  # about the data: name the file
+                raise CovtoolError(exc.message, df.attrs.get("manifest")) from None
+            raise
     write_manifest(out, output, force)
     if "split" in out.columns:
         counted = count_column if count_column in df.columns else None

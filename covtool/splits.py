@@ -36,6 +36,17 @@ class Groups:
         return self.table[self.table["label"] == label]
 
 
+def group_ids(df: pd.DataFrame) -> pd.Series:
+    """Each row's group: the ``group`` column, or ``id`` (one item, one group) when there is none."""
+    for col in ("group", "id"):
+        if col in df.columns:
+            return df[col].astype(str)
+    name = df.attrs.get("manifest")
+    have = ", ".join(map(str, df.columns)) or "none"
+    raise ManifestError(f"missing column group (or id, one group per row) (columns: {have})",
+                        name, 1 if name else None)
+
+
 def group_table(df: pd.DataFrame, count_column: str | None = "particles",
                 class_column: str = "label") -> Groups:
     """Reduce an item manifest to its groups.
@@ -46,7 +57,10 @@ def group_table(df: pd.DataFrame, count_column: str | None = "particles",
     column is absent, the number of rows of the group (patches per source image).
     """
     name = df.attrs.get("manifest")
-    groups = df["group"] if "group" in df.columns else df["id"]
+    groups = group_ids(df)
+    if class_column not in df.columns:
+        raise ManifestError(f"missing column {class_column} (the class of each group)",
+                            name, 1 if name else None)
     rows = []
     for g, idx in groups.groupby(groups, sort=False).groups.items():
         sub = df.loc[idx]
@@ -167,7 +181,7 @@ def split_table(df: pd.DataFrame, count_column: str | None = "particles",
                 class_column: str = "label") -> pd.DataFrame:
     """TEM Table 1 style: per class, groups (images) and counts (particles) per split and total."""
     g = group_table(df, count_column, class_column).table
-    split_of = df.groupby(df["group"] if "group" in df.columns else df["id"])["split"].first()
+    split_of = df.groupby(group_ids(df))["split"].first()
     g["split"] = g["group"].map(split_of)
     rows = []
     for label, sub in g.groupby("label", sort=True):
@@ -190,9 +204,13 @@ def split_table(df: pd.DataFrame, count_column: str | None = "particles",
 
 
 def leakage_problems(df: pd.DataFrame) -> list[str]:
-    """Why a split manifest is unsafe: groups in two splits or two folds, classes missing from a split."""
+    """Why a split manifest is unsafe.
+
+    A group in two splits, a group in the test parts of two folds, a class missing from a split
+    (or from a fold's test part) that exists elsewhere in the manifest.
+    """
     problems = []
-    groups = df["group"] if "group" in df.columns else df["id"]
+    groups = group_ids(df)
     for col, what in (("split", "splits"), ("fold", "folds' test parts")):
         if col not in df.columns:
             continue
@@ -201,11 +219,20 @@ def leakage_problems(df: pd.DataFrame) -> list[str]:
         bad = sorted(n[n > 1].index.astype(str))
         if bad:
             problems.append(f"{len(bad)} group(s) in two {what}: {', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}")
-    if "split" in df.columns and "label" in df.columns:
-        present = sorted(s for s in df["split"].unique() if s != "")
-        for label in sorted(df["label"].unique()):
-            have = set(df.loc[df["label"] == label, "split"])
-            missing = [s for s in present if s not in have]
-            if missing:
-                problems.append(f"class '{label}' is missing from {', '.join(missing)}")
+    if "label" in df.columns:
+        for col, what in (("split", ""), ("fold", "the test part of fold ")):
+            if col not in df.columns:
+                continue
+            vals = df[col].astype(str)
+            present = sorted((s for s in vals.unique() if s != ""), key=_split_order)
+            for label in sorted(df["label"].unique()):
+                have = set(vals[df["label"] == label])
+                missing = [s for s in present if s not in have]
+                if missing:
+                    problems.append(f"class '{label}' is missing from {what}{', '.join(missing)}")
     return problems
+
+
+def _split_order(value: str):
+    """Fold numbers numerically (2 before 10), split names alphabetically."""
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)

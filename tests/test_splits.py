@@ -135,3 +135,47 @@ def test_properties_of_every_strategy(data):
         for lab in per_class.index:
             sizes_f = np.bincount([folds[x] for x in g.of_class(lab)["group"]], minlength=k)
             assert sizes_f.max() - sizes_f.min() <= 1
+
+
+# TEM Table 1 (# images: train, val, test, total) for all 22 classes, copied from the paper
+TEM_TABLE1 = {
+    "Adenovirus": (40, 13, 14, 67), "Astrovirus": (46, 15, 15, 76), "CCHF": (44, 15, 15, 74),
+    "Cowpox": (30, 10, 10, 50), "Dengue": (19, 6, 7, 32), "Ebola": (65, 22, 22, 109),
+    "Guanarito": (13, 4, 4, 21), "Influenza": (56, 19, 19, 94), "Lassa": (62, 21, 21, 104),
+    "LCM": (22, 7, 8, 37), "Machupo": (20, 6, 7, 33), "Marburg": (57, 19, 19, 95),
+    "Nipah": (25, 8, 8, 41), "Norovirus": (32, 11, 11, 54), "Orf": (38, 13, 13, 64),
+    "Papilloma": (19, 6, 6, 31), "Pseudocowpox": (20, 7, 7, 34), "Rift Valley": (77, 26, 26, 129),
+    "Rotavirus": (22, 7, 7, 36), "Sapovirus": (8, 3, 3, 14), "TBE": (25, 8, 8, 41),
+    "WestNile": (5, 2, 2, 9),
+}
+
+
+def test_representative_split_reproduces_tem_table1_image_counts():
+    rows = [{"id": f"{c}-{k:03d}", "label": c, "particles": str(k)}
+            for c, (*_, total) in TEM_TABLE1.items() for k in range(total)]
+    df = pd.DataFrame(rows)
+    df["split"] = df["id"].map(representative_split(group_table(df)))
+    t = split_table(df, "particles").set_index("class")
+    for c, want in TEM_TABLE1.items():
+        got = tuple(int(t.at[c, f"images_{s}"]) for s in ("train", "val", "test", "total"))
+        assert got == want, c
+    assert tuple(t.loc["total", [f"images_{s}" for s in ("train", "val", "test", "total")]]) == (745, 248, 252, 1245)
+
+
+def test_no_group_and_no_id_is_a_manifest_error():
+    df = pd.DataFrame({"label": ["x", "x"], "particles": ["1", "2"]}, index=[2, 3])
+    df.attrs["manifest"] = "m.csv"
+    with pytest.raises(ManifestError, match=r"m.csv:1: missing column group \(or id"):
+        group_table(df)
+    with pytest.raises(ManifestError, match="missing column group"):
+        leakage_problems(df.assign(split="train"))
+    with pytest.raises(ManifestError, match=r"m.csv:1: missing column kind"):
+        group_table(df.assign(id=["a", "b"]), class_column="kind")
+
+
+def test_leakage_class_missing_from_a_fold_test_part():
+    # class y has no group in fold 10; folds named in numeric order (2 before 10)
+    df = pd.DataFrame({"id": list("abcdef"), "label": ["x", "x", "x", "y", "y", "y"],
+                       "fold": ["0", "2", "10", "0", "2", "0"]})
+    assert leakage_problems(df) == ["class 'y' is missing from the test part of fold 10"]
+    assert leakage_problems(df.assign(fold=["0", "2", "10", "10", "2", "0"])) == []

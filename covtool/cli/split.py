@@ -11,17 +11,25 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from covtool.cli.common import Force, OutManifest
 from covtool.core import console
 from covtool.core.errors import CovtoolError, ManifestError, UsageError
-from covtool.core.manifest import STDIO, check_output, read_manifest, row_error, write_manifest
+from covtool.core.manifest import (
+    STDIO,
+    check_output,
+    order_columns,
+    read_manifest,
+    row_error,
+    write_manifest,
+)
 from covtool.splits import (
     SPLITS,
     STRATEGIES,
     bad_split,
     fold_to_split,
+    group_ids,
     group_table,
     kfold_split,
     leakage_problems,
@@ -32,12 +40,32 @@ from covtool.splits import (
 
 
 class SplitGroup(TyperGroup):
-    """``split MANIFEST ...`` runs the default subcommand; ``split check ...`` the check."""
+    """``split MANIFEST ...`` runs the default subcommand; ``split check ...`` the check.
+
+    ``split --help`` shows the default subcommand's options (they are the ones people look for),
+    and its usage line and usage errors read ``covtool split``, not the hidden ``make``.
+    """
 
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+        if args and args[0] not in self.commands:
             args = ["make", *args]
         return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name == "make":
+            return None, cmd, rest  # no sub-command name in usage lines and errors
+        return name, cmd, rest
+
+
+class _DefaultContext(typer.Context):
+    @property
+    def command_path(self) -> str:
+        return super().command_path.rstrip()  # "covtool split", not "covtool split "
+
+
+class _DefaultCommand(TyperCommand):
+    context_class = _DefaultContext
 
 
 split_app = typer.Typer(cls=SplitGroup, help=__doc__, no_args_is_help=True)
@@ -55,7 +83,7 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
 
 def inherit(df: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     """Give every row the split (and fold) of its group in ``source`` (an image-level manifest)."""
-    src_groups = source["group"] if "group" in source.columns else source["id"]
+    src_groups = group_ids(source)
     cols = [c for c in ("split", "fold") if c in source.columns]
     if not cols:
         raise ManifestError("has neither a 'split' nor a 'fold' column to inherit", source.attrs.get("manifest"), 1)
@@ -77,6 +105,43 @@ def inherit(df: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _naming(df: pd.DataFrame, strategy, *args):
+    """Run a split strategy; its errors (a class with too few groups) name the manifest."""
+    try:
+        return strategy(*args)
+    except CovtoolError as exc:
+        if exc.path is None:
+            exc.path = df.attrs.get("manifest")
+        raise
+
+
+def summary(out: pd.DataFrame, source: pd.DataFrame | None, class_column: str,
+            count_column: str) -> tuple[pd.DataFrame | None, str]:
+    """The per-class table: TEM Table 1 for a split, groups per fold for k folds.
+
+    A derived manifest without the class column (patches split ``--from`` their images) takes each
+    group's class from the source manifest. ``None`` when no class is known.
+    """
+    frame = out
+    if class_column not in frame.columns:
+        if source is None or class_column not in source.columns:
+            return None, ""
+        class_of = dict(zip(group_ids(source), source[class_column]))
+        frame = out.assign(**{class_column: group_ids(out).map(class_of)})
+    if "split" in frame.columns:
+        counted = count_column if count_column in frame.columns else None
+        return (split_table(frame, counted, class_column),
+                f"split per class (groups = images/patients; {counted or 'rows per group'})")
+    gid = group_ids(frame)
+    fold = frame["fold"].astype(str)
+    if fold.str.isdigit().all():
+        fold = fold.astype(int)  # fold 10 after fold 9
+    per = gid.groupby([frame[class_column], fold]).nunique().unstack(fill_value=0)
+    per.columns = [f"groups_fold_{c}" for c in per.columns]
+    per = per.reset_index().rename(columns={class_column: "class"})
+    return per, "groups per class and fold"
+
+
 def print_table(table: pd.DataFrame, title: str) -> None:
     from rich.table import Table
 
@@ -88,29 +153,7 @@ def print_table(table: pd.DataFrame, title: str) -> None:
     console.stderr.print(t)
 
 
-def _assign(out, gcol, groups, strategy, fractions, folds, fold, val_fold, seed):
-    """Apply one strategy; ``split`` (and ``fold``) columns added to ``out``."""
-    if strategy == "kfold":
-        if fold is not None and fold >= folds:
-            raise UsageError(f"--fold {fold} is outside 0..{folds - 1}")
-        if val_fold is not None and (fold is None or val_fold >= folds or val_fold == fold):
-            raise UsageError("--val-fold needs --fold and must be another fold in 0.." + str(folds - 1))
-        assign = kfold_split(groups, folds, seed)
-        out["fold"] = [assign[g] for g in gcol]
-        if fold is not None:
-            out["split"] = [fold_to_split(assign[g], folds, fold, val_fold) for g in gcol]
-    else:
-        if strategy == "representative":
-            assign = representative_split(groups)
-        elif strategy == "bad":
-            assign = bad_split(groups, parse_fractions(fractions))
-        else:
-            assign = random_split(groups, parse_fractions(fractions), seed)
-        out["split"] = [assign[g] for g in gcol]
-    return out
-
-
-@split_app.command("make", hidden=True)
+@split_app.command("make", hidden=True, cls=_DefaultCommand)
 def split_command(
     manifest: Annotated[str, typer.Argument(metavar="MANIFEST", help="Item manifest with 'label' and 'group' ('-' for stdin).")],
     output: OutManifest = ...,
@@ -126,42 +169,53 @@ def split_command(
     table_file: Annotated[str | None, typer.Option("--table", metavar="FILE", help="Write the per-class summary (TEM Table 1) as CSV.")] = None,
     force: Force = False,
 ) -> None:
-    """Assign train/val/test (or folds) per group."""
+    """Assign train/val/test (or folds) per group; 'covtool split check MANIFEST' checks a split."""
     check_output(output, force)
     if table_file is not None:
         check_output(table_file, force)
     df = read_manifest(manifest, required=[class_column] if source is None else [])
+    source_df = None
     if source is not None:
         if strategy is not None:
             raise UsageError("--from inherits a split; do not give --strategy too")
-        out = inherit(df, read_manifest(source, unique_ids=False))
+        source_df = read_manifest(source, unique_ids=False)
+        out = inherit(df, source_df)
     else:
         if strategy is None:
             raise UsageError(f"--strategy is required (one of {', '.join(STRATEGIES)}), or --from IMAGES.csv")
         if strategy not in STRATEGIES:
             raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         groups = group_table(df, count_column, class_column)
-        gcol = df["group"] if "group" in df.columns else df["id"]
+        gcol = group_ids(df)
         out = df.copy()
-        try:
-            out = _assign(out, gcol, groups, strategy, fractions, folds, fold, val_fold, seed)
-        except CovtoolError as exc:
-            if exc.path is None and not isinstance(exc, UsageError):  # about the data: name the file
-                raise CovtoolError(exc.message, df.attrs.get("manifest")) from None
-            raise
-    write_manifest(out, output, force)
-    if "split" in out.columns:
-        counted = count_column if count_column in df.columns else None
-        table = split_table(out, counted, class_column if class_column in out.columns else "label")
+        if strategy == "kfold":
+            if fold is not None and fold >= folds:
+                raise UsageError(f"--fold {fold} is outside 0..{folds - 1}")
+            if val_fold is not None and (fold is None or val_fold >= folds or val_fold == fold):
+                raise UsageError("--val-fold needs --fold and must be another fold in 0.." + str(folds - 1))
+            assign = _naming(df, kfold_split, groups, folds, seed)
+            out["fold"] = [assign[g] for g in gcol]
+            if fold is not None:
+                out["split"] = [fold_to_split(assign[g], folds, fold, val_fold) for g in gcol]
+        else:
+            if strategy == "representative":
+                assign = _naming(df, representative_split, groups)
+            elif strategy == "bad":
+                assign = _naming(df, bad_split, groups, parse_fractions(fractions))
+            else:
+                assign = _naming(df, random_split, groups, parse_fractions(fractions), seed)
+            out["split"] = [assign[g] for g in gcol]
+    # the summary is made before anything is written: a failure leaves no output behind
+    table, title = summary(out, source_df, class_column, count_column)
+    if table is None and table_file is not None:
+        raise ManifestError(f"no '{class_column}' column here or in --from, so no per-class --table",
+                            df.attrs.get("manifest"), 1)
+    write_manifest(order_columns(out), output, force)
+    if table is not None:
         if table_file is not None:
             write_manifest(table, table_file, force)
         if not console.state.quiet:
-            print_table(table, "split per class (groups = images/patients; "
-                               f"{counted or 'rows per group'})")
-    elif not console.state.quiet and "fold" in out.columns:
-        per = out.groupby([out[class_column], out["fold"]])["group" if "group" in out.columns else "id"].nunique().unstack(fill_value=0)
-        per.columns = [f"fold {c}" for c in per.columns]
-        print_table(per.reset_index().rename(columns={class_column: "class"}), "groups per class and fold")
+            print_table(table, title)
     dest = "stdout" if output == STDIO else output
     console.info(f"{len(out)} rows -> {dest}")
 
@@ -180,5 +234,5 @@ def check_command(
         problems.insert(0, f"unknown split value(s): {', '.join(unknown)}")
     if problems:
         raise CovtoolError("; ".join(problems), df.attrs.get("manifest"))
-    n_groups = (df["group"] if "group" in df.columns else df["id"]).nunique()
+    n_groups = group_ids(df).nunique()
     console.info(f"ok: {len(df)} rows, {n_groups} groups, no group in two splits or folds")

@@ -99,3 +99,79 @@ def test_shell_pipe_round_trip(tmp_path):
     proc = subprocess.run(cmd, shell=True, env=covtool_env(), capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ok: 12 rows" in proc.stderr
+
+
+def test_help_shows_the_default_form_and_both_forms_parse(tmp_path):
+    r = runner.invoke(app, ["split", "--help"])
+    assert r.exit_code == 0
+    assert "Usage: covtool split [OPTIONS]" in r.output and "--strategy" in r.output and "make" not in r.output
+    r = runner.invoke(app, ["split", "check", "--help"])
+    assert r.exit_code == 0 and "Usage: covtool split check [OPTIONS]" in r.output
+    m = tmp_path / "images.csv"
+    write_images(m)
+    # options before the manifest still reach the default form; usage errors name 'covtool split'
+    r = runner.invoke(app, ["split", "--strategy", "bad", "-o", str(tmp_path / "o.csv"), str(m)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["split", str(m)])
+    assert r.exit_code == 2 and "Try 'covtool split -h'" in r.output
+
+
+def test_patches_without_label_take_class_from_images_for_the_table(tmp_path):
+    images = tmp_path / "images.csv"
+    images.write_text("id,label,split\nA,x,train\nB,x,val\nC,x,test\nD,y,train\n")
+    patches = tmp_path / "patches.csv"
+    patches.write_text("id,group\np1,A\np2,A\np3,A\np4,B\np5,C\np6,C\np7,D\n")
+    out, table = tmp_path / "p.csv", tmp_path / "table.csv"
+    r = runner.invoke(app, ["split", str(patches), "-o", str(out), "--from", str(images), "--table", str(table)])
+    assert r.exit_code == 0, r.output
+    assert read_manifest(out)["split"].tolist() == ["train"] * 3 + ["val", "test", "test", "train"]
+    t = pd.read_csv(table).set_index("class")
+    # no 'particles' column: the count is the number of rows (patches) of each group
+    assert t.loc["x", ["images_train", "images_val", "images_test", "count_train", "count_val", "count_test"]].tolist() == [1, 1, 1, 3, 1, 2]
+    assert t.loc["y", ["images_train", "count_train", "count_total"]].tolist() == [1, 1, 1]
+
+
+def test_failure_leaves_no_output(tmp_path):
+    images = tmp_path / "images.csv"
+    images.write_text("id,split\nA,train\nB,test\n")
+    patches = tmp_path / "patches.csv"
+    patches.write_text("id,group\np1,A\np2,B\n")
+    out, table = tmp_path / "p.csv", tmp_path / "table.csv"
+    r = runner.invoke(app, ["split", str(patches), "-o", str(out), "--from", str(images), "--table", str(table)])
+    assert r.exit_code == 1 and "no 'label' column here or in --from" in r.output
+    assert not out.exists() and not table.exists()
+    # without --table the class is not needed
+    r = runner.invoke(app, ["split", str(patches), "-o", str(out), "--from", str(images)])
+    assert r.exit_code == 0, r.output
+    assert read_manifest(out)["split"].tolist() == ["train", "test"]
+
+
+def test_kfold_table_counts_groups_per_fold(tmp_path):
+    m, out, table = tmp_path / "images.csv", tmp_path / "folds.csv", tmp_path / "table.csv"
+    write_images(m, n_per_class=7)
+    r = runner.invoke(app, ["split", str(m), "-o", str(out), "--strategy", "kfold", "--folds", "3", "--table", str(table)])
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(table).set_index("class")
+    assert list(t.columns) == ["groups_fold_0", "groups_fold_1", "groups_fold_2"]
+    assert t.sum(axis=1).tolist() == [7, 7] and (t.max(axis=1) - t.min(axis=1)).max() <= 1
+    df = read_manifest(out)
+    assert t.loc["adeno"].tolist() == [int(((df["label"] == "adeno") & (df["fold"] == str(k))).sum()) for k in range(3)]
+
+
+def test_bad_input_without_traceback(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_text("label,particles\nx,1\nx,2\nx,3\nx,4\n")
+    r = runner.invoke(app, ["split", str(m), "-o", str(tmp_path / "o.csv"), "--strategy", "representative"])
+    assert r.exit_code == 1 and f"{m}:1: missing column group (or id" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    m.write_text("id,label,particles\na,x,1\nb,x,2\nc,x,3\nd,y,4\n")
+    r = runner.invoke(app, ["split", str(m), "-o", str(tmp_path / "o.csv"), "--strategy", "kfold", "--folds", "3"])
+    assert r.exit_code == 1 and f"{m}: class 'y' has 1 group(s)" in r.output
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_check_fold_manifest_with_a_class_missing_from_a_test_part(tmp_path):
+    m = tmp_path / "folds.csv"
+    m.write_text("id,group,label,fold\n1,P1,covid,0\n2,P2,covid,1\n3,P3,normal,0\n4,P4,normal,0\n")
+    r = runner.invoke(app, ["split", "check", str(m)])
+    assert r.exit_code == 1 and "class 'normal' is missing from the test part of fold 1" in r.output

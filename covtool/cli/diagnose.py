@@ -80,16 +80,15 @@ def patient_labels(source: pd.DataFrame | None, labels_file: str | None) -> dict
 
 def make_classifier(run: Path, batch_size: int | None):
     """``(classify, classes)`` for a trained run folder (TensorFlow is imported here, not before)."""
-    from covtool.evaluation.predict import load_run, predict_probs
+    from covtool.evaluation.predict import load_run, make_predictor
 
     cfg, model = load_run(run)
     if len(model.outputs[0].shape) != 2:
         raise CovtoolError("the run's model is not an image classifier (output is not (N, classes))", run)
+    predict = make_predictor(model, cfg, batch_size)
 
     def classify(paths: list[Path]) -> np.ndarray:
-        df = pd.DataFrame({"path": [str(p) for p in paths]})
-        probs, _ = predict_probs(model, cfg, df, batch_size=batch_size, require_label=False)
-        return probs
+        return predict(pd.DataFrame({"path": [str(p) for p in paths]}))
 
     return classify, list(cfg.classes)
 

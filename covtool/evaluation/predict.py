@@ -60,3 +60,32 @@ def predict_probs(model, cfg: TrainConfig, df: pd.DataFrame, batch_size: int | N
             raise err from None
         raise
     return np.asarray(probs, dtype=np.float32), table.labels
+
+
+def make_predictor(model, cfg: TrainConfig, batch_size: int | None = None):
+    """A reusable ``predict(df) -> probs`` for many small calls (one per patient).
+
+    ``model.predict`` builds and traces a new predict function for each call whose last batch
+    has a new size; here one ``tf.function`` with ``reduce_retracing`` serves every call, so the
+    per-call cost is the images' alone.
+    """
+    import tensorflow as tf
+
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    pipe = cfg.pipeline.__class__(**{**cfg.pipeline.__dict__, "cache": "none"})
+    bs = batch_size or cfg.batch_size
+
+    def predict(df: pd.DataFrame) -> np.ndarray:
+        table = image_table(df, cfg.classes, require_label=False)
+        if len(table) == 0:
+            return np.zeros((0, len(cfg.classes)), np.float32)
+        ds = make_dataset(table, pipe, bs, with_labels=False)
+        try:
+            return np.concatenate([np.asarray(forward(batch), np.float32) for batch in ds])
+        except tf.errors.OpError as exc:
+            err = translate_tf_error(exc)
+            if err is not None:
+                raise err from None
+            raise
+
+    return predict

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from covtool.cli.common import Force, OutDir, load_tensorflow
+from covtool.cli.common import Force, OutDir, ShardOpt, load_tensorflow
 from covtool.core import console
 from covtool.core.atomic import atomic_path
 from covtool.core.errors import UsageError
@@ -22,6 +22,7 @@ from covtool.core.imageio import write_image
 from covtool.core.manifest import check_output, read_manifest, write_manifest
 from covtool.core.naming import safe_id
 from covtool.core.progress import make_progress
+from covtool.core.shard import parse_shard
 
 
 def explain_command(
@@ -35,6 +36,7 @@ def explain_command(
     npy: Annotated[bool, typer.Option("--npy", help="Also save each heatmap as a float32 .npy array.")] = False,
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Opacity of the heatmap in the overlay.")] = 0.4,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    shard: ShardOpt = None,
     force: Force = False,
 ) -> None:
     load_tensorflow()
@@ -51,6 +53,9 @@ def explain_command(
         df = df[df["split"] == split]
     if limit is not None:
         df = df.iloc[:limit]
+    shard_ = parse_shard(shard)
+    if shard_ is not None:
+        df = df.iloc[shard_.select(list(range(len(df))))]
     cfg, model = load_run(run)
     classes = list(cfg.classes)
     if class_name is not None and class_name not in classes:

@@ -109,3 +109,15 @@ def test_subprocess_pipe(ct_patients, ct_run, tmp_path):
     assert proc.stderr == ""  # no TensorFlow chatter
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("group,slices,selected,positive,fraction") and len(lines) == 4
+
+
+def test_explain_shards_cover_the_rows_once(ct_patients, ct_run, tmp_path):
+    root, _ = ct_patients
+    ids = []
+    for k in range(2):
+        out = tmp_path / f"cams{k}"
+        r = runner.invoke(app, ["explain", str(ct_run), str(root / "truth.csv"), "-d", str(out),
+                                "--limit", "5", "--shard", f"{k}/2"])
+        assert r.exit_code == 0, r.output
+        ids += read_manifest(out / "explain.csv")["id"].tolist()
+    assert sorted(ids) == sorted(read_manifest(root / "truth.csv")["id"].iloc[:5])

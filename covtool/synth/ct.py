@@ -157,3 +157,57 @@ def write_ct_dataset(root: str | os.PathLike, n_patients: int = 6, slices: tuple
     patients = truth.groupby("group", sort=False)["patient_label"].first().reset_index()
     write_manifest(patients.rename(columns={"patient_label": "label"}), root / "patients.csv", force=force)
     return truth
+
+
+#: the per-patient split cycle of :func:`write_covid_ct_layout` (within each class)
+COVID_CT_SPLITS = ("train", "train", "val", "test")
+
+
+def write_covid_ct_layout(root: str | os.PathLike, n_patients: int = 12, per_patient: int = 4,
+                          size: int = 128, slices: tuple[int, int] = (24, 30), seed: int = 0,
+                          force: bool = False) -> pd.DataFrame:
+    """Write generated CT slices in COVID-CT's release layout (for ``covtool ingest covid-ct``).
+
+    ``root/Images-processed/CT_COVID|CT_NonCOVID/<patient>-<k>.png`` (8-bit, lung window
+    0..1600 stored units, ``size`` x ``size``), ``root/Data-split/COVID|NonCOVID/<split>CT_<class>.txt``
+    lists (patients cycle through :data:`COVID_CT_SPLITS` within each class) and
+    ``root/COVID-CT-MetaInfo.csv`` (``File name, Patient ID``). COVID images are slices with a
+    visible lesion, non-COVID ones open-lung slices of normal patients: up to ``per_patient`` each,
+    evenly spaced. Returns one row per image: ``name, label, group, split``.
+    """
+    import cv2
+
+    from covtool.core.atomic import atomic_write_text
+
+    root = Path(root)
+    rows = []
+    seen = {"covid": 0, "normal": 0}
+    for i in range(n_patients):
+        rng = np.random.default_rng([seed, i])
+        covid = i % 2 == 0
+        label = "covid" if covid else "normal"
+        spec = draw_patient(rng, int(rng.integers(slices[0], slices[1] + 1)), covid)
+        keep = []
+        for k, (img, truth) in enumerate(patient_series(spec, seed * 1000 + i)):
+            if (truth["lesion_pixels"] >= LESION_VISIBLE_PIXELS) if covid else truth["lung_open"] > 0.5:
+                keep.append((k, img))
+        pick = [keep[j] for j in np.linspace(0, len(keep) - 1, min(per_patient, len(keep))).astype(int)]
+        split = COVID_CT_SPLITS[seen[label] % len(COVID_CT_SPLITS)]
+        seen[label] += 1
+        folder = "CT_COVID" if covid else "CT_NonCOVID"
+        for k, img in dict(pick).items():
+            shown = np.clip(img.astype(np.float32) / 1600.0 * 255.0, 0, 255).astype(np.uint8)
+            shown = cv2.resize(shown, (size, size), interpolation=cv2.INTER_AREA)
+            name = f"patient{i + 1:03d}-{k + 1}.png"
+            write_image(root / "Images-processed" / folder / name, shown, force=force)
+            rows.append({"name": name, "label": label, "group": f"patient{i + 1:03d}", "split": split})
+    table = pd.DataFrame(rows)
+    for label, cls in (("covid", "COVID"), ("normal", "NonCOVID")):
+        for split in ("train", "val", "test"):
+            names = table[(table["label"] == label) & (table["split"] == split)]["name"]
+            atomic_write_text(root / "Data-split" / cls / f"{split}CT_{cls}.txt",
+                              "".join(f"{n}\n" for n in names), force=force)
+    covid_rows = table[table["label"] == "covid"]
+    atomic_write_text(root / "COVID-CT-MetaInfo.csv", "File name,Patient ID\n" + "".join(
+        f"{n},{g}\n" for n, g in zip(covid_rows["name"], covid_rows["group"])), force=force)
+    return table

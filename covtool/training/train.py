@@ -193,7 +193,12 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
     from covtool.training.distribute import is_chief, make_strategy
 
     run_dir = Path(run_dir)
-    rundir.prepare(run_dir, force=force, resume=resume)
+    # the strategy first: in multi-worker training only the chief prepares (clears) the run
+    # folder, which the workers share; the others would find the chief's files and refuse
+    strategy = make_strategy(cfg.strategy)
+    chief = is_chief(strategy)
+    if chief or resume:
+        rundir.prepare(run_dir, force=force, resume=resume)
     ckpt = run_dir / rundir.CHECKPOINTS
     state: dict = {}
     if resume:
@@ -230,8 +235,6 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        strategy = make_strategy(cfg.strategy)
-        chief = is_chief(strategy)
         steps = max(1, math.ceil(len(train_table) / cfg.batch_size))
         with strategy.scope():
             if resume:

@@ -73,14 +73,10 @@ def build_extractor(name: str, weights: str = "imagenet", input_size: int = 224,
         if not Path(w).is_file():
             raise CovtoolError("no such weights file", w)
         w_arg = None
+    from covtool.models.weights import imagenet_backbone
+
     build = getattr(keras.applications, spec.builder)
-    try:
-        base = build(include_top=False, weights=w_arg, input_shape=(input_size, input_size, 3), pooling="avg")
-    except Exception as exc:  # keras raises URL/OS/Value errors when the download fails
-        if w_arg == "imagenet":
-            raise CovtoolError(f"could not get the ImageNet weights of {spec.name} ({type(exc).__name__}); "
-                               "offline? pass a local weights file with --weights PATH") from None
-        raise
+    base = imagenet_backbone(build, spec.name, (input_size, input_size, 3), w_arg or "none", pooling="avg")
     if w_arg is None and w.lower() != "none":
         try:
             base.load_weights(w)

@@ -12,11 +12,11 @@ from pathlib import Path
 from covtool.core.errors import CovtoolError
 
 
-def imagenet_backbone(constructor, name: str, input_shape: tuple[int, int, int], weights: str):
-    """``constructor(include_top=False, weights=..., input_shape=...)`` with a clear offline error."""
+def imagenet_backbone(constructor, name: str, input_shape: tuple[int, int, int], weights: str, **kwargs):
+    """``constructor(include_top=False, weights=..., input_shape=..., **kwargs)`` with a clear offline error."""
     w = "imagenet" if weights == "imagenet" else None
     try:
-        return constructor(include_top=False, weights=w, input_shape=input_shape)
+        return constructor(include_top=False, weights=w, input_shape=input_shape, **kwargs)
     except Exception as exc:
         if w is None:
             raise

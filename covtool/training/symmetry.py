@@ -25,10 +25,11 @@ import re
 
 import numpy as np
 
+from covtool.em.balance import apply_transform, parse_transform
+
 SYMMETRIES: tuple[str, ...] = ("identity", "rot90", "rot180", "rot270",
                                "flip", "flip_rot90", "flip_rot180", "flip_rot270")
 _SHORT = re.compile(r"^(flip)?(?:_?rot(90|180|270))?$")
-_BALANCE = re.compile(r"^(flip_)?rot90_k([0-3])$")
 
 
 def parse_symmetry(name: str | None) -> tuple[bool, int]:
@@ -36,9 +37,10 @@ def parse_symmetry(name: str | None) -> tuple[bool, int]:
     text = "" if name is None else str(name).strip().lower()
     if text in ("", "identity", "none", "nan"):
         return False, 0
-    m = _BALANCE.match(text)
-    if m:
-        return bool(m.group(1)), int(m.group(2))
+    try:  # the names the balance stage writes
+        return parse_transform(text)
+    except ValueError:
+        pass
     m = _SHORT.match(text)
     if m and text and (m.group(1) or m.group(2)):
         return bool(m.group(1)), {None: 0, "90": 1, "180": 2, "270": 3}[m.group(2)]
@@ -54,5 +56,4 @@ def symmetry_name(flip: bool, k: int) -> str:
 def apply_symmetry(img: np.ndarray, name: str | None) -> np.ndarray:
     """Apply a named symmetry to ``img`` (H, W) or (H, W, C), any dtype; the reference for tests."""
     flip, k = parse_symmetry(name)
-    out = np.fliplr(img) if flip else img
-    return np.rot90(out, k, axes=(0, 1))
+    return apply_transform(img, f"{'flip_' if flip else ''}rot90_k{k}")

@@ -33,7 +33,9 @@ def test_starting_covtool_does_not_import_tensorflow(tmp_path):
     code = (
         "import sys\n"
         "from covtool.cli.app import main\n"
-        "for argv in (['--help'], ['select', '--help']):\n"
+        "for argv in (['--help'], ['select', '--help'], ['train', '--help'], ['eval', '--help'],\n"
+        "             ['models', '--help'], ['patient-diagnose', '--help'], ['explain', '--help'],\n"
+        "             ['features', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"

@@ -34,10 +34,16 @@ def make_strategy(name: str):
     raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, got '{name}'")
 
 
+def is_multi_worker(strategy) -> bool:
+    """True for a ``MultiWorkerMirroredStrategy`` whose cluster has more than one worker."""
+    extended = getattr(strategy, "extended", None)
+    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
+
+
 def is_chief(strategy) -> bool:
     """True on the worker that writes outputs (always true outside multi-worker training)."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+    if resolver is None or not is_multi_worker(strategy):
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)

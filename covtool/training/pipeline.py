@@ -309,7 +309,8 @@ def normalise(img, cfg: PipelineConfig):
 
 def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
                  augment: AugmentConfig | None = None, shuffle: bool = False, seed: int = 0,
-                 epoch: int = 0, with_labels: bool = True, base=None):
+                 epoch: int = 0, with_labels: bool = True, base=None,
+                 drop_remainder: bool = False):
     """A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)`` (or images only).
 
     Parameters
@@ -374,7 +375,7 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
         return (img, label) if with_labels else img
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def cached_base(table: ImageTable, cfg: PipelineConfig):

@@ -7,6 +7,9 @@ is either in ``checkpoints/last.keras`` (weights, optimizer moments and step cou
 statistics) or in ``checkpoints/state.json`` (epoch, history, best value, patience), and the
 randomness of an epoch (shuffle order, augmentation, dropout) is derived from the seed and the epoch
 number. So ``--resume`` continues exactly where an interrupted run stopped.
+
+Under a multi-worker strategy the epoch is run by ``training.multiworker`` instead of ``fit``
+(Keras 3's ``fit`` does not run there); the loop around it is the same.
 """
 
 from __future__ import annotations
@@ -190,7 +193,7 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
     import tensorflow as tf
 
     from covtool.models.build import build_model
-    from covtool.training.distribute import is_chief, make_strategy
+    from covtool.training.distribute import is_chief, is_multi_worker, make_strategy
 
     run_dir = Path(run_dir)
     # the strategy first: in multi-worker training only the chief prepares (clears) the run
@@ -236,6 +239,8 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         steps = max(1, math.ceil(len(train_table) / cfg.batch_size))
+        if is_multi_worker(strategy):  # whole global batches only (see training.multiworker)
+            steps = max(1, len(train_table) // cfg.batch_size)
         with strategy.scope():
             if resume:
                 model = rundir.load_model(ckpt / rundir.LAST, compile=True)
@@ -246,8 +251,19 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
                               metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
         if chief and not resume:
             rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "versions": rundir.versions()})
+        epochs_runner = None
+        if is_multi_worker(strategy):
+            if len(train_table) < cfg.batch_size:
+                raise UsageError(f"multi-worker training drops a short last batch: --batch-size "
+                                 f"{cfg.batch_size} is more than the {len(train_table)} training "
+                                 "images")
+            from covtool.training.multiworker import MultiWorkerEpochs
+
+            with strategy.scope():
+                model.optimizer.build(model.trainable_variables)
+            epochs_runner = MultiWorkerEpochs(model, strategy)
         return _fit_loop(model, cfg, state, train_table, val_table, run_dir, monitor, steps, chief,
-                         on_epoch, progress_factory, stop_after)
+                         on_epoch, progress_factory, stop_after, epochs_runner)
     except tf.errors.OpError as exc:
         err = translate_tf_error(exc)
         if err is not None:
@@ -259,7 +275,7 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
 
 def _fit_loop(model, cfg: TrainConfig, state: dict, train_table: ImageTable,
               val_table: ImageTable | None, run_dir: Path, monitor: str, steps: int, chief: bool,
-              on_epoch, progress_factory, stop_after) -> TrainResult:
+              on_epoch, progress_factory, stop_after, epochs_runner=None) -> TrainResult:
     ckpt = run_dir / rundir.CHECKPOINTS
     history: list[dict] = list(state.get("history", []))
     best: float | None = state.get("best")
@@ -287,12 +303,19 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, train_table: ImageTable,
             break
         reseed_dropout(model, cfg.seed, epoch)
         ds = make_dataset(train_table, cfg.pipeline, cfg.batch_size, augment=cfg.augment,
-                          shuffle=True, seed=cfg.seed, epoch=epoch, base=train_base)
+                          shuffle=True, seed=cfg.seed, epoch=epoch, base=train_base,
+                          drop_remainder=epochs_runner is not None)
         callbacks = [progress_factory(epoch, steps)] if progress_factory else []
-        fit = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
-                        verbose=0, class_weight=weights, callbacks=callbacks, shuffle=False)
         row = {"epoch": epoch + 1}
-        row.update({k: float(v[-1]) for k, v in fit.history.items()})
+        if epochs_runner is not None:  # multi-worker: Keras 3's fit does not run there
+            row.update(epochs_runner.run(
+                ds, steps, val_ds,
+                math.ceil(len(val_table) / cfg.batch_size) if val_table is not None else 0,
+                weights, callbacks[0] if callbacks else None))
+        else:
+            fit = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
+                            verbose=0, class_weight=weights, callbacks=callbacks, shuffle=False)
+            row.update({k: float(v[-1]) for k, v in fit.history.items()})
         row["lr"] = current_lr(model.optimizer)
         history.append(row)
         value = row.get(monitor)

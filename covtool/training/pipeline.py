@@ -27,7 +27,6 @@ from covtool.core.manifest import row_error
 from covtool.training.symmetry import parse_symmetry
 
 NORMALIZATIONS = ("standardize", "range", "none")
-KIND_PNG, KIND_JPEG, KIND_OTHER = 0, 1, 2
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -141,10 +140,6 @@ class ImageTable:
         Index into the class list; -1 where the row has no label.
     flips, turns : ndarray (N,), int32
         The row's D4 symmetry (mirror 0/1, quarter turns 0..3).
-    kinds : ndarray (N,), int32
-        Decoder: PNG, JPEG or other (tifffile/OpenCV through numpy_function).
-    png8 : ndarray (N,), int32
-        1 for 8-bit PNGs (decoded as 16-bit by TensorFlow, then divided by 257).
     lines : list of int
         Manifest line of each row, for error messages.
     """
@@ -154,26 +149,19 @@ class ImageTable:
     labels: np.ndarray
     flips: np.ndarray
     turns: np.ndarray
-    kinds: np.ndarray
-    png8: np.ndarray
     lines: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
 
 
-def _probe(path: str) -> tuple[int, int]:
-    """``(kind, png8)`` from the file's name and, for PNG, its IHDR bit depth."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".png":
+def _probe(path: str) -> None:
+    """Check what is cheap to check early (a PNG's signature), before any training starts."""
+    if Path(path).suffix.lower() == ".png":
         with open(path, "rb") as fh:
-            head = fh.read(26)
-        if len(head) < 26 or not head.startswith(_PNG_MAGIC):
+            head = fh.read(8)
+        if head != _PNG_MAGIC:
             raise ImageError("not a PNG file (bad signature)", path)
-        return KIND_PNG, int(head[24] <= 8)
-    if suffix in (".jpg", ".jpeg"):
-        return KIND_JPEG, 0
-    return KIND_OTHER, 0
 
 
 def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool = True) -> ImageTable:
@@ -186,7 +174,7 @@ def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool
     if require_label and not has_label:
         raise ManifestError("missing column label", df.attrs.get("manifest"), 1)
     index = {c: i for i, c in enumerate(classes or [])}
-    ids, paths, labels, flips, turns, kinds, png8, lines = [], [], [], [], [], [], [], []
+    ids, paths, labels, flips, turns, lines = [], [], [], [], [], []
     transforms = df["transform"] if "transform" in df.columns else [""] * len(df)
     row_ids = df["id"] if "id" in df.columns else [Path(p).stem for p in df["path"]]
     for idx, rid, path, transform, label in zip(df.index, row_ids, df["path"], transforms,
@@ -194,7 +182,7 @@ def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool
         if not path or not os.path.isfile(path):
             raise row_error(df, idx, f"no such image file {path}")
         try:
-            kind, is8 = _probe(path)
+            _probe(path)
         except OSError as exc:
             raise row_error(df, idx, f"cannot read {path}: {exc.strerror}") from None
         except ImageError as exc:
@@ -214,11 +202,9 @@ def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool
         paths.append(str(path))
         flips.append(int(flip))
         turns.append(k)
-        kinds.append(kind)
-        png8.append(is8)
         lines.append(int(idx) if isinstance(idx, (int, np.integer)) else 0)
     as32 = lambda v: np.asarray(v, dtype=np.int32)  # noqa: E731
-    return ImageTable(ids, paths, as32(labels), as32(flips), as32(turns), as32(kinds), as32(png8), lines)
+    return ImageTable(ids, paths, as32(labels), as32(flips), as32(turns), lines)
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
@@ -237,61 +223,62 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
     return luma[:, :, None].astype(np.float32)
 
 
-def _read_other(path, channels) -> np.ndarray:
+def orient(img: np.ndarray, flip, turns) -> np.ndarray:
+    """A row's D4 symmetry (:mod:`covtool.training.symmetry`): mirror, then quarter turns."""
+    return np.rot90(img[:, ::-1] if flip else img, int(turns))
+
+
+def read_array(path, flip, turns, channels) -> np.ndarray:
+    """One image as float32 (H, W, channels) with its stored values, its symmetry applied."""
     from covtool.core.imageio import read_image
 
     img = read_image(path.decode() if isinstance(path, bytes) else str(path))
-    return to_channels(img, int(channels)).astype(np.float32)
-
-
-def decode(path, kind, png8, channels: int):
-    """Read one image as float32 (H, W, channels) with its stored values (graph function)."""
-    import tensorflow as tf
-
-    def png():
-        raw = tf.io.decode_png(tf.io.read_file(path), channels=channels, dtype=tf.uint16)
-        img = tf.cast(raw, tf.float32)
-        # TensorFlow widens 8-bit PNGs to 16 bits by x * 257; undo it exactly
-        return tf.where(png8 > 0, img / 257.0, img)
-
-    def jpeg():
-        return tf.cast(tf.io.decode_jpeg(tf.io.read_file(path), channels=channels), tf.float32)
-
-    def other():
-        img = tf.numpy_function(_read_other, [path, channels], tf.float32, stateful=False)
-        return tf.reshape(img, tf.stack([tf.shape(img)[0], tf.shape(img)[1], channels]))
-
-    img = tf.switch_case(kind, branch_fns=[png, jpeg, other])
-    img.set_shape([None, None, channels])
-    return img
-
-
-def apply_symmetry_tf(img, flip, turns):
-    """The graph version of :func:`covtool.training.symmetry.apply_symmetry`."""
-    import tensorflow as tf
-
-    img = tf.cond(flip > 0, lambda: tf.image.flip_left_right(img), lambda: img)
-    return tf.image.rot90(img, turns)
+    img = orient(to_channels(img, int(channels)), flip, turns)
+    return np.ascontiguousarray(img, np.float32)
 
 
 SIZE_MARK = "covtool-size-mismatch"
+CHUNK = 8  # images read per call when they need no resizing (a call per image costs more)
 
 
-def load(path, kind, png8, flip, turns, cfg: PipelineConfig):
-    """Decode, apply the row's symmetry, fit the model's input size. -> float32 (H, W, C)."""
+def _read_chunk(paths, flips, turns, channels, height, width) -> np.ndarray:
+    out = np.empty((len(paths), int(height), int(width), int(channels)), np.float32)
+    for j, (path, flip, k) in enumerate(zip(paths, flips, turns)):
+        img = read_array(path, flip, k, channels)
+        if img.shape[:2] != out.shape[1:3]:
+            name = path.decode() if isinstance(path, bytes) else str(path)
+            # translate_tf_error turns this into a one-line ImageError
+            raise ValueError(f"{SIZE_MARK}:{height}x{width}] [{name}] [{img.shape[0]} {img.shape[1]}]")
+        out[j] = img
+    return out
+
+
+def load_images(ds, cfg: PipelineConfig):
+    """``(path, flip, turns, label)`` elements -> ``(float32 (H, W, C), label)`` elements.
+
+    Decoding is covtool's reader (OpenCV, tifffile, pydicom: 8 and 16 bits as stored) through
+    ``numpy_function``; OpenCV releases the GIL, so tf.data's parallel calls run side by side.
+    Images already at the model's size are read ``CHUNK`` at a time (one call per image costs
+    about as much as reading it); others are resized by TensorFlow (bilinear, antialiased).
+    """
     import tensorflow as tf
 
-    img = decode(path, kind, png8, cfg.channels)
-    img = apply_symmetry_tf(img, flip, turns)
     h, w = cfg.image_size
-    if cfg.resize:
+    c = cfg.channels
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+    if not cfg.resize:
+        def read(paths, flips, turns, labels):
+            imgs = tf.numpy_function(_read_chunk, [paths, flips, turns, c, h, w], tf.float32,
+                                     stateful=False)
+            return tf.ensure_shape(imgs, [None, h, w, c]), labels
+        return ds.batch(CHUNK).map(read, **parallel).unbatch()
+
+    def read_one(path, flip, turns, label):
+        img = tf.numpy_function(read_array, [path, flip, turns, c], tf.float32, stateful=False)
+        img = tf.reshape(img, tf.stack([tf.shape(img)[0], tf.shape(img)[1], c]))
         img = tf.image.resize(img, (h, w), method="bilinear", antialias=True)
-    else:
-        ok = tf.reduce_all(tf.equal(tf.shape(img)[:2], tf.constant([h, w])))
-        check = tf.debugging.Assert(ok, [f"{SIZE_MARK}:{h}x{w}", path, tf.shape(img)[:2]], summarize=4)
-        with tf.control_dependencies([check]):
-            img = tf.identity(img)
-    return tf.ensure_shape(img, [h, w, cfg.channels])
+        return tf.ensure_shape(img, [h, w, c]), label
+    return ds.map(read_one, **parallel)
 
 
 def normalise(img, cfg: PipelineConfig):
@@ -334,7 +321,12 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
     """
     import tensorflow as tf
 
-    from covtool.training.augment import augment_geometric, augment_photometric
+    from covtool.training.augment import (
+        apply_photometric,
+        augment_geometric_batch,
+        photometric_factors,
+        random_resized_crop,
+    )
 
     aug = augment if augment is not None and augment.any else None
     n = len(table)
@@ -354,38 +346,46 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
             return i, img, label
         ds = ds.map(fetch)
     else:
-        cols = (table.paths, table.kinds, table.png8, table.flips, table.turns, table.labels)
+        cols = (table.paths, table.flips, table.turns, table.labels)
         cols = tuple(np.asarray(c)[order] for c in cols)
-        ds = tf.data.Dataset.from_tensor_slices(cols).enumerate()
+        ds = load_images(tf.data.Dataset.from_tensor_slices(cols), cfg).enumerate()
 
         def fetch(i, elem):
-            path, kind, png8, flip, turns, label = elem
-            return i, load(path, kind, png8, flip, turns, cfg), label
-        ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            img, label = elem
+            return i, img, label
+        ds = ds.map(fetch)
 
-    def finish(i, img, label):
-        if aug is not None:
-            s = tf.stack([tf.constant(epoch_seed, tf.int64), tf.cast(i, tf.int64)])
-            seeds = tf.random.experimental.stateless_split(s, num=2)
-            img = augment_geometric(img, aug, seeds[0])
-            img = normalise(img, cfg)
-            img = augment_photometric(img, aug, seeds[1])
-        else:
-            img = normalise(img, cfg)
-        return (img, label) if with_labels else img
+    def prepare(i, img, label):  # per image: its seeds, the crop, its photometric factors
+        s = tf.stack([tf.constant(epoch_seed, tf.int64), tf.cast(i, tf.int64)])
+        seeds = tf.random.experimental.stateless_split(s, num=3)
+        img = random_resized_crop(img, aug, seeds[2])
+        return img, seeds[0], photometric_factors(aug, seeds[1]), label
 
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    def finish(imgs, geo_seeds, factors, labels):  # per batch: flips and warp, normalise, jitter
+        imgs = augment_geometric_batch(imgs, geo_seeds, aug)
+        imgs = apply_photometric(normalise(imgs, cfg), factors, aug)
+        return (imgs, labels) if with_labels else imgs
+
+    def plain(imgs, labels):
+        imgs = normalise(imgs, cfg)
+        return (imgs, labels) if with_labels else imgs
+
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+    if aug is not None:
+        ds = ds.map(prepare, **parallel)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(finish, **parallel)
+    else:
+        ds = ds.map(lambda i, img, label: (img, label))
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(plain, **parallel)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def cached_base(table: ImageTable, cfg: PipelineConfig):
     """Decoded images and labels in table order, cached (memory or file) for reuse over epochs."""
     import tensorflow as tf
 
-    cols = (table.paths, table.kinds, table.png8, table.flips, table.turns, table.labels)
-    ds = tf.data.Dataset.from_tensor_slices(cols)
-    ds = ds.map(lambda p, k, b, f, t, y: (load(p, k, b, f, t, cfg), y),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    cols = (table.paths, table.flips, table.turns, table.labels)
+    ds = load_images(tf.data.Dataset.from_tensor_slices(cols), cfg)
     return ds.cache("" if cfg.cache == "memory" else cfg.cache)
 
 

@@ -97,6 +97,10 @@ def test_shuffle_and_augmentation_are_functions_of_seed_and_epoch(mixed):
     a, b, c = batch(2), batch(2), batch(3)
     assert np.array_equal(a[0].numpy(), b[0].numpy()) and np.array_equal(a[1].numpy(), b[1].numpy())
     assert not np.array_equal(a[0].numpy(), c[0].numpy())
+    # per-image seeds: the batching does not change any image
+    ones = np.concatenate([x.numpy() for x, _ in make_dataset(table, cfg, 1, augment=aug, shuffle=True,
+                                                               seed=5, epoch=2)])
+    assert np.allclose(ones, a[0].numpy(), atol=1e-5)
     plain = next(iter(make_dataset(table, cfg, 3)))[0].numpy()
     cached = next(iter(make_dataset(table, PipelineConfig(**{**cfg.__dict__, "cache": "memory"}), 3)))[0]
     assert np.array_equal(plain, cached.numpy())
@@ -108,13 +112,44 @@ def test_affine_rotation_by_90_degrees_is_a_quarter_turn():
     from covtool.training.augment import affine_matrix
 
     img = np.arange(25, dtype=np.float32).reshape(5, 5)
-    m = affine_matrix(tf.constant(math.pi / 2), 1.0, 1.0, 0.0, 0.0, tf.constant(0.0), 5, 5)
+    m = affine_matrix(math.pi / 2, 1.0, 1.0, 0.0, 0.0, 0.0, 5, 5).astype(np.float32)
     out = tf.raw_ops.ImageProjectiveTransformV3(
         images=img[None, :, :, None], transforms=m[None], output_shape=[5, 5], fill_value=0.0,
         interpolation="BILINEAR", fill_mode="NEAREST")[0, :, :, 0].numpy()
     assert any(np.allclose(out, np.rot90(img, k), atol=1e-3) for k in (1, 3))
-    ident = affine_matrix(tf.constant(0.0), 1.0, 1.0, 0.0, 0.0, tf.constant(0.0), 5, 5).numpy()
+    ident = affine_matrix(0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 5, 5)
     assert np.allclose(ident, [1, 0, 0, 0, 1, 0, 0, 0], atol=1e-6)
+    # the pipeline's OpenCV warp gives the quarter turn too
+    from covtool.training.augment import warp_array
+
+    turned = warp_array(img[:, :, None], m)[:, :, 0]
+    assert np.allclose(turned, out, atol=1e-3)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 5])
+def test_opencv_warp_matches_tensorflows_projective_transform(channels):
+    """Rotation, zoom, shift and shear, replicated border: OpenCV's bilinear warp equals
+    ImageProjectiveTransformV3 within its 1/32-pixel grid (<= 1/64 px x the image's slope)."""
+    import tensorflow as tf
+
+    from covtool.training.augment import affine_matrix, warp_array
+
+    yy, xx = np.mgrid[0:23, 0:31].astype(np.float32)
+    img = np.stack([np.sin(xx / 4 + k) * 100 + yy * (k + 1) for k in range(channels)], axis=-1)
+    slope = 100 / 4 + channels  # the largest derivative of the image, per pixel
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        angle, shear = rng.uniform(-math.pi, math.pi), rng.uniform(-0.2, 0.2)
+        zx, zy = rng.uniform(0.9, 1.1, 2)
+        sx, sy = rng.uniform(-3, 3, 2)
+        m = affine_matrix(angle, zx, zy, sx, sy, shear, 23, 31).astype(np.float32)
+        ref = tf.raw_ops.ImageProjectiveTransformV3(
+            images=img[None], transforms=m[None], output_shape=[23, 31], fill_value=0.0,
+            interpolation="BILINEAR", fill_mode="NEAREST")[0].numpy()
+        out = warp_array(img, m)
+        assert out.shape == ref.shape
+        assert np.abs(out - ref).max() <= slope * 1.5 / 32
+        assert np.abs(out - ref).mean() < slope / 64
 
 
 def test_covid_ct_preset_crops_and_jitters_within_bounds(mixed):
@@ -129,3 +164,26 @@ def test_covid_ct_preset_crops_and_jitters_within_bounds(mixed):
     got = next(iter(make_dataset(table, PipelineConfig((6, 6)), 2, augment=flips, epoch=1)))[0].numpy()
     for i in range(2):
         assert np.array_equal(got[i], plain[i]) or np.array_equal(got[i], plain[i][:, ::-1])
+
+
+def test_flips_are_fair_and_the_warp_keeps_a_flat_image_flat():
+    from covtool.training.augment import flip_and_warp
+
+    img = np.arange(12, dtype=np.float32).reshape(3, 4, 1)
+    combos = {"id": img, "h": img[:, ::-1], "v": img[::-1], "hv": img[::-1, ::-1]}
+    seen = dict.fromkeys(combos, 0)
+    flips = AugmentConfig(hflip=True, vflip=True)
+    for i in range(400):
+        out = flip_and_warp(img, np.array([7, i]), flips)
+        name = next(k for k, v in combos.items() if np.array_equal(out, v))
+        seen[name] += 1
+    assert all(60 <= n <= 140 for n in seen.values()), seen
+    # the same seed gives the same draw
+    assert np.array_equal(flip_and_warp(img, np.array([7, 3]), flips),
+                          flip_and_warp(img, np.array([7, 3]), flips))
+    ct = AUGMENT_PRESETS["covid-ctset"]
+    flat = np.full((16, 16, 1), 1234.0, np.float32)
+    assert np.array_equal(flip_and_warp(flat, np.array([1, 2]), ct), flat)  # "nearest" fill
+    ramp = np.tile(np.arange(16, dtype=np.float32), (16, 1))[..., None]
+    moved = sum(not np.allclose(flip_and_warp(ramp, np.array([1, i]), ct), ramp) for i in range(20))
+    assert moved >= 18

@@ -218,7 +218,9 @@ def find_regions(page: PageLayout, captions: Sequence[Caption], options: FigureO
     # pieces lying inside body text (highlight boxes, table rules behind text) are not figures
     pieces = [p for p in pieces if p.images or not any(contains(b, p.bbox, 0.8) for b in body)]
     regions = group_pieces(pieces, obstacles, options.gap)
-    regions = [add_labels(r, page.lines, obstacles, options.gap) for r in regions]
+    if regions:   # lines free of captions and body text, found once for all regions and passes
+        labels = [ln for ln in page.lines if not any(contains(t, ln.bbox, 0.5) for t in obstacles)]
+        regions = [add_labels(r, labels, (), options.gap) for r in regions]
     regions = group_pieces(regions, obstacles, options.gap)
     regions = [r for r in regions if min(width(r.bbox), height(r.bbox)) >= options.min_size]
     return sorted(regions, key=lambda r: (r.bbox[1], r.bbox[0]))

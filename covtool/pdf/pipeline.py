@@ -73,8 +73,11 @@ def pdf_key(path: str | os.PathLike) -> str:
     return f"{safe_id(Path(path).stem)[:60]}-{h.hexdigest()[:8]}"
 
 
-def analyze(doc, options: ExtractOptions) -> tuple[list[Figure], list]:
+def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tuple[list[Figure], list]:
     """Figures of a whole document, tables removed, with their captions.
+
+    ``recordings``, when given, receives each page's :func:`document.display_list` by page
+    number, to render figures and read the DOI from without running the pages again.
 
     Returns
     -------
@@ -82,7 +85,12 @@ def analyze(doc, options: ExtractOptions) -> tuple[list[Figure], list]:
         ``figures`` in page order (``page`` 0-based); ``pages`` the :class:`PageLayout` list.
     """
     digests: dict[int, str] = {}
-    pages = [document.read_page(p, with_drawings=False, digests=digests) for p in doc]
+    recordings = {} if recordings is None else recordings
+    pages = []
+    for p in doc:
+        recordings[p.number] = document.display_list(p)
+        pages.append(document.read_page(p, with_drawings=False, digests=digests,
+                                        recording=recordings[p.number]))
     captions: list[Caption] = deduplicate([c for p in pages for c in find_captions(p)])
     # vector figures are only kept with a caption (unless --uncaptioned all), so drawings (the
     # slowest read) are only needed on pages that have one
@@ -151,8 +159,10 @@ def _write_native(doc, img, stem: Path, force: bool, want_pixels: bool
 
 
 def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: ExtractOptions,
-                   meta: dict, force: bool = True) -> list[dict]:
-    """Write each figure (or its panels) under ``folder`` and return the manifest rows."""
+                   meta: dict, force: bool = True, recordings: dict | None = None) -> list[dict]:
+    """Write each figure (or its panels) under ``folder`` and return the manifest rows.
+
+    ``recordings``: the pages' display lists from :func:`analyze`, to render from."""
     rows: list[dict] = []
     seen: set[str] = set()
     unnamed = 0
@@ -173,7 +183,8 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
         written = (_write_native(doc, fig.region.images[0], stem, force, options.split_panels)
                    if _native_single(fig) else None)
         if written is None:
-            pixels = document.render_region(page, fig.region.bbox, options.dpi)
+            pixels = document.render_region(page, fig.region.bbox, options.dpi,
+                                            (recordings or {}).get(fig.page))
             path = stem.with_suffix(".png")
             write_image(path, pixels, force=force)
             written = (path, "png", pixels, (pixels.shape[1], pixels.shape[0]))
@@ -255,13 +266,17 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         return PdfResult(path, [], error=exc.message)
     try:
         n_pages = doc.page_count
-        figures, pages = analyze(doc, options)
-        title, doi = document.doc_title_doi(doc, pages[0] if pages else None)
+        recordings: dict = {}
+        figures, pages = analyze(doc, options, recordings)
+        title, doi = document.doc_title_doi(doc, pages[0] if pages else None, recordings)
+        keep = {f.page for f in figures}
+        recordings = {k: v for k, v in recordings.items() if k in keep}
         folder.mkdir(parents=True, exist_ok=True)
         done.unlink(missing_ok=True)
         # files of an unfinished earlier attempt in this folder are ours to replace
         rows = export_figures(doc, figures, folder, key, options,
-                              {"source": path, "doi": doi, "title": title}, force=True)
+                              {"source": path, "doi": doi, "title": title}, force=True,
+                              recordings=recordings)
     except CovtoolError as exc:
         return PdfResult(path, [], error=exc.message)
     except Exception as exc:  # MuPDF errors on damaged content streams

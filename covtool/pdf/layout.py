@@ -105,8 +105,15 @@ def y_overlap(a: Box, b: Box) -> float:
 
 def contains(outer: Box, inner: Box, frac: float = 0.5) -> bool:
     """True when at least ``frac`` of ``inner``'s area lies inside ``outer``."""
-    a = area(inner)
-    return a > 0 and overlap_area(outer, inner) >= frac * a
+    # area(inner) and overlap_area(outer, inner) written out: the figure finder calls this for
+    # every text line against every caption and body block
+    a = max(0.0, inner[2] - inner[0]) * max(0.0, inner[3] - inner[1])
+    if not a > 0:
+        return False
+    x0, y0 = max(outer[0], inner[0]), max(outer[1], inner[1])
+    x1, y1 = min(outer[2], inner[2]), min(outer[3], inner[3])
+    overlap = (x1 - x0) * (y1 - y0) if x0 < x1 and y0 < y1 else 0.0
+    return overlap >= frac * a
 
 
 def center(b: Box) -> tuple[float, float]:

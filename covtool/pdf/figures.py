@@ -195,7 +195,8 @@ def add_labels(region: Region, lines: Sequence[TextLine], taken: Sequence[Box], 
 
 def find_regions(page: PageLayout, captions: Sequence[Caption], options: FigureOptions = FigureOptions(),
                  furniture_digests: set[str] = frozenset(),
-                 furniture_drawings: set[tuple] = frozenset()) -> list[Region]:
+                 furniture_drawings: set[tuple] = frozenset(),
+                 body: Sequence[Box] | None = None) -> list[Region]:
     """Candidate figure regions of one page, before pairing with captions.
 
     Parameters
@@ -206,14 +207,17 @@ def find_regions(page: PageLayout, captions: Sequence[Caption], options: FigureO
     options : FigureOptions
     furniture_digests, furniture_drawings : sets
         From :func:`furniture` over the whole document.
+    body : sequence of Box, optional
+        ``body_blocks(page.lines, captions)`` when the caller has it already.
 
     Returns
     -------
     list of Region
         Top-to-bottom; regions whose shorter side is under ``options.min_size`` are dropped.
     """
-    body = body_blocks(page.lines, captions)
-    obstacles = [c.bbox for c in captions] + body
+    if body is None:
+        body = body_blocks(page.lines, captions)
+    obstacles = [c.bbox for c in captions] + list(body)
     pieces = page_pieces(page, captions, options, furniture_digests, furniture_drawings)
     # pieces lying inside body text (highlight boxes, table rules behind text) are not figures
     pieces = [p for p in pieces if p.images or not any(contains(b, p.bbox, 0.8) for b in body)]

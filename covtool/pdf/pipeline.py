@@ -102,8 +102,8 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
     figures: list[Figure] = []
     for page in pages:
         caps = [c for c in captions if c.page == page.number]
-        regions = find_regions(page, caps, options.figures, digests, drawings)
         body = body_blocks(page.lines, caps)
+        regions = find_regions(page, caps, options.figures, digests, drawings, body)
         paired = pair_page(regions, caps, page.height, page.number, body, options.max_distance)
         figures.extend(f for f in paired if not f.is_table and _keep_uncaptioned(f, options.uncaptioned))
     return figures, pages

@@ -17,6 +17,7 @@ from covtool.pdf.layout import (
     PageLayout,
     TextLine,
     area,
+    contained_in_any,
     contains,
     gap,
     height,
@@ -181,7 +182,7 @@ def add_labels(region: Region, lines: Sequence[TextLine], taken: Sequence[Box], 
     for _ in range(3):
         grown = box
         for ln in lines:
-            if any(contains(t, ln.bbox, 0.5) for t in taken):
+            if contained_in_any(taken, ln.bbox, 0.5):
                 continue
             if contains(box, ln.bbox, 0.99):
                 continue
@@ -220,10 +221,10 @@ def find_regions(page: PageLayout, captions: Sequence[Caption], options: FigureO
     obstacles = [c.bbox for c in captions] + list(body)
     pieces = page_pieces(page, captions, options, furniture_digests, furniture_drawings)
     # pieces lying inside body text (highlight boxes, table rules behind text) are not figures
-    pieces = [p for p in pieces if p.images or not any(contains(b, p.bbox, 0.8) for b in body)]
+    pieces = [p for p in pieces if p.images or not contained_in_any(body, p.bbox, 0.8)]
     regions = group_pieces(pieces, obstacles, options.gap)
     if regions:   # lines free of captions and body text, found once for all regions and passes
-        labels = [ln for ln in page.lines if not any(contains(t, ln.bbox, 0.5) for t in obstacles)]
+        labels = [ln for ln in page.lines if not contained_in_any(obstacles, ln.bbox, 0.5)]
         regions = [add_labels(r, labels, (), options.gap) for r in regions]
     regions = group_pieces(regions, obstacles, options.gap)
     regions = [r for r in regions if min(width(r.bbox), height(r.bbox)) >= options.min_size]

@@ -76,8 +76,10 @@ def pdf_key(path: str | os.PathLike) -> str:
 def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tuple[list[Figure], list]:
     """Figures of a whole document, tables removed, with their captions.
 
-    ``recordings``, when given, receives each page's :func:`document.display_list` by page
-    number, to render figures and read the DOI from without running the pages again.
+    ``recordings``, when given, receives the :func:`document.display_list` of each page that
+    may hold a figure (images, a caption, or any page with ``--uncaptioned all``) and of the
+    first two (the DOI's), by page number, to render from and read the DOI from without
+    running the pages again; the others are let go as soon as they are read.
 
     Returns
     -------
@@ -87,11 +89,16 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
     digests: dict[int, str] = {}
     recordings = {} if recordings is None else recordings
     pages = []
+    found: list[Caption] = []
     for p in doc:
-        recordings[p.number] = document.display_list(p)
-        pages.append(document.read_page(p, with_drawings=False, digests=digests,
-                                        recording=recordings[p.number]))
-    captions: list[Caption] = deduplicate([c for p in pages for c in find_captions(p)])
+        recording = document.display_list(p)
+        page = document.read_page(p, with_drawings=False, digests=digests, recording=recording)
+        page_captions = find_captions(page)
+        if page.images or page_captions or options.uncaptioned == "all" or p.number < 2:
+            recordings[p.number] = recording
+        pages.append(page)
+        found.extend(page_captions)
+    captions: list[Caption] = deduplicate(found)
     # vector figures are only kept with a caption (unless --uncaptioned all), so drawings (the
     # slowest read) are only needed on pages that have one
     with_captions = {c.page for c in captions}

@@ -221,12 +221,15 @@ def _cell(value) -> str:
 
 def to_csv_text(df: pd.DataFrame, base: Path) -> str:
     """Render a manifest as CSV text, with path columns relative to ``base``."""
+    return _csv_text([str(c) for c in df.columns], df.itertuples(index=False, name=None), base)
+
+
+def _csv_text(cols: list[str], rows: Iterable[Sequence], base: Path) -> str:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
-    cols = [str(c) for c in df.columns]
     writer.writerow(cols)
     path_idx = {i for i, c in enumerate(cols) if c in PATH_COLUMNS}
-    for row in df.itertuples(index=False, name=None):
+    for row in rows:
         out = []
         for i, v in enumerate(row):
             cell = _cell(v)
@@ -246,6 +249,24 @@ def write_manifest(df: pd.DataFrame, dest: str | os.PathLike, force: bool = Fals
     path = check_writable(dest, force)
     base = path.resolve().parent
     text = to_csv_text(df, base)
+    with atomic_open(path, "w", force=force, newline="") as fh:
+        fh.write(text)
+
+
+def write_rows(rows: list[dict], columns: Sequence[str], dest: str | os.PathLike,
+               force: bool = False) -> None:
+    """``write_manifest(new_manifest(rows, columns), dest, force)``, the same text, without
+    building a DataFrame when every row has every column and every value is a str or an int
+    (which pandas writes back as they are). For the many small manifests of a batch (one per
+    PDF in ``covtool extract``)."""
+    cols = [str(c) for c in columns]
+    plain = all(len(r) == len(cols) and all(c in r for c in cols) for r in rows) and all(
+        type(v) is str or (type(v) is int and abs(v) < 10**15) for r in rows for v in r.values())
+    if not plain or str(dest) == STDIO:
+        write_manifest(new_manifest(rows, columns), dest, force)
+        return
+    path = check_writable(dest, force)
+    text = _csv_text(cols, ([r[c] for c in cols] for r in rows), path.resolve().parent)
     with atomic_open(path, "w", force=force, newline="") as fh:
         fh.write(text)
 

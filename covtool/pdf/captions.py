@@ -26,6 +26,7 @@ _CONTINUED = re.compile(r"^\s*\(?\s*(?:\.{3}|…)?\s*cont(?:inued|\.|'d)?", re.I
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
               "\u00ad": "", "\u2010": "-", "\u2011": "-"}
 _PUNCT = ".:|—–-)]"
+_LABEL_INITIALS = set("FTSE")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,10 @@ def match_caption_start(text: str) -> tuple[str, str, int] | None:
     The word after the number decides: a caption goes on with punctuation, a capitalised word or
     nothing; a body-text mention goes on with a lower-case word ("Figure 3 shows").
     """
+    # every label starts with F, T, S or E once spaces and soft hyphens are gone (what clean_text
+    # drops before the start); most lines are not captions, so skip cleaning those
+    if text[:1] not in _LABEL_INITIALS and text.replace("\u00ad", "").lstrip()[:1] not in _LABEL_INITIALS:
+        return None
     text = clean_text(text)
     m = CAPTION_START.match(text)
     if not m:

@@ -59,28 +59,57 @@ def _reason(exc: BaseException) -> str:
     return text[0][:160] if text else type(exc).__name__
 
 
+def display_list(page):
+    """The page run once through MuPDF's interpreter and recorded (``Page.get_displaylist``).
+
+    Text, image placements and renderings are all made from this one recording: running the
+    page's content stream (fonts, glyphs) is the costly part of each of them, and each
+    ``Page.get_text``/``get_image_info``/``get_pixmap`` call would run it again. It is recorded
+    unrotated, as PyMuPDF's text and image calls see a page (they set /Rotate to 0 while they
+    run), so its coordinates are theirs.
+    """
+    rotation = page.rotation
+    if rotation:
+        page.set_rotation(0)
+    try:
+        return page.get_displaylist()
+    finally:
+        if rotation:
+            page.set_rotation(rotation)
+
+
 def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
-              digests: dict[int, str] | None = None) -> PageLayout:
+              digests: dict[int, str] | None = None, recording=None) -> PageLayout:
     """A PyMuPDF page as a :class:`PageLayout` (text lines, drawn images, drawing clusters).
 
+    ``recording`` is the page's :func:`display_list` when the caller keeps it (to render from
+    it later); one is made otherwise. Text comes from a text page of it without images
+    (``get_text("dict", flags=0)``), placements from a second one with images
+    (``get_image_info``), made only when the page has image XObjects.
+
     ``digests`` caches the image digests of the document by xref: the MD5 of the image's stored
-    stream (hashing the stored bytes, not the decoded pixels, keeps this cheap). Placements come
-    from ``get_image_info`` and are matched to the page's image XObjects by pixel size; only
-    XObjects sharing a size on the page need ``get_image_rects`` (which hashes pixels). Inline
-    images (no XObject; small by the PDF standard's intent) are left out.
+    stream (hashing the stored bytes, not the decoded pixels, keeps this cheap). Placements are
+    matched to the page's image XObjects by pixel size; only XObjects sharing a size on the page
+    are told apart by the MD5 of their pixels (what ``get_image_rects`` does). Inline images (no
+    XObject; small by the PDF standard's intent) are left out.
     """
+    import pymupdf
+
+    if recording is None:
+        recording = display_list(page)
     lines: list[TextLine] = []
-    data = page.get_text("dict", flags=0)   # no images: their bytes are not needed here
-    for bi, block in enumerate(data.get("blocks", [])):
+    data = pymupdf.TextPage(recording.get_textpage(flags=0)).extractDICT()   # no images
+    for bi, block in enumerate(data["blocks"]):
         if block.get("type", 0) != 0:
             continue
-        for line in block.get("lines", []):
-            spans = [s for s in line.get("spans", []) if s.get("text", "").strip()]
+        for line in block["lines"]:
+            spans = [s for s in line["spans"] if s["text"].strip()]
             if not spans:
                 continue
-            text = "".join(s["text"] for s in line["spans"])
-            size = max(s.get("size", 0.0) for s in spans)
-            bold = bool(spans[0].get("flags", 0) & 16) or "bold" in spans[0].get("font", "").lower()
+            text = "".join([s["text"] for s in line["spans"]])
+            size = max([s["size"] for s in spans])
+            first = spans[0]
+            bold = bool(first["flags"] & 16) or "bold" in first["font"].lower()
             lines.append(TextLine(tuple(line["bbox"]), text, float(size), bold, bi))
     digests = {} if digests is None else digests
     doc = page.parent
@@ -94,8 +123,24 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
             except Exception:
                 digests[xref] = f"xref{xref}"
     images = []
+    if by_size:           # no XObject: every placement would be an inline image, left out
+        images = _placements(doc, recording, by_size, digests)
+    r = page.rect
+    layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [])
+    if with_drawings:
+        layout.drawings = read_drawings(page, cluster_tolerance)
+    return layout
+
+
+def _placements(doc, recording, by_size: dict[tuple[int, int], list[int]],
+                digests: dict[int, str]) -> list[ImagePlacement]:
+    """Every placement of the page's image XObjects, from a text page that keeps images."""
+    import pymupdf
+
+    textpage = pymupdf.TextPage(recording.get_textpage(flags=pymupdf.TEXT_PRESERVE_IMAGES))
+    images = []
     ambiguous: set[int] = set()
-    for info in page.get_image_info():          # every placement; no pixel hashing (slow)
+    for info in textpage.extractIMGINFO():      # every placement; no pixel hashing (slow)
         size = (int(info.get("width", 0)), int(info.get("height", 0)))
         xrefs = by_size.get(size, [])
         bbox = tuple(float(v) for v in info["bbox"])
@@ -104,36 +149,49 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
         elif xrefs:
             ambiguous.update(xrefs)
         # no xref of that size: an inline image (small by the standard's intent), left out
-    for xref in sorted(ambiguous):              # same pixel size: ask MuPDF where each one is
+    hashed = None
+    for xref in sorted(ambiguous):              # same pixel size: placements whose pixels match
         try:
-            rects = page.get_image_rects(xref)
+            digest = pymupdf.Pixmap(doc, xref).digest
+            if hashed is None:
+                hashed = textpage.extractIMGINFO(hashes=1)
+            rects = [pymupdf.Rect(im["bbox"]) for im in hashed if im["digest"] == digest]
         except Exception:
             rects = []
         w, h = next(k for k, v in by_size.items() if xref in v)
         for rect in rects:
             if not (rect.is_empty or rect.is_infinite):
                 images.append(ImagePlacement(tuple(float(v) for v in rect), xref, w, h, digests[xref]))
-    r = page.rect
-    layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [])
-    if with_drawings:
-        layout.drawings = read_drawings(page, cluster_tolerance)
-    return layout
+    return images
 
 
 def read_drawings(page, cluster_tolerance: float = 3.0) -> list[Box]:
-    """The page's vector drawings, clustered into boxes (``Page.cluster_drawings``)."""
+    """The page's vector drawings, clustered into boxes (``Page.cluster_drawings``).
+
+    The paths come from ``get_cdrawings``: clustering reads only each path's rectangle, so
+    ``get_drawings``' conversion of every path item to Point/Rect objects is skipped.
+    """
+    import pymupdf
+
     try:
-        paths = page.get_drawings()
+        paths = page.get_cdrawings(extended=False)
         if not paths:
             return []
+        # as get_drawings gives them: clip paths have no "rect" (and fail clustering, as there)
+        paths = [p if p["type"].startswith("clip") else {"rect": pymupdf.Rect(p["rect"])}
+                 for p in paths]
         return [tuple(r) for r in page.cluster_drawings(drawings=paths, x_tolerance=cluster_tolerance,
                                                         y_tolerance=cluster_tolerance)]
     except Exception:  # a broken content stream must not lose the page's raster figures
         return []
 
 
-def doc_title_doi(doc, first: PageLayout | None = None) -> tuple[str, str]:
-    """The paper's title and DOI, from the PDF's metadata or else from its first pages."""
+def doc_title_doi(doc, first: PageLayout | None = None, recordings: dict | None = None
+                  ) -> tuple[str, str]:
+    """The paper's title and DOI, from the PDF's metadata or else from its first pages.
+
+    ``recordings`` maps page numbers to :func:`display_list` recordings the caller kept.
+    """
     meta = doc.metadata or {}
     title = (meta.get("title") or "").strip()
     if not _plausible_title(title):
@@ -146,11 +204,20 @@ def doc_title_doi(doc, first: PageLayout | None = None) -> tuple[str, str]:
             break
     if not doi:
         for pno in range(min(2, doc.page_count)):
-            m = DOI.search(doc[pno].get_text("text"))
+            m = DOI.search(page_text(doc[pno], (recordings or {}).get(pno)))
             if m:
                 doi = m.group(1)
                 break
     return " ".join(title.split()), doi.rstrip(".)]")
+
+
+def page_text(page, recording=None) -> str:
+    """``page.get_text("text")``, from the page's :func:`display_list` when one is given."""
+    import pymupdf
+
+    if recording is None:
+        return page.get_text("text")
+    return pymupdf.TextPage(recording.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)).extractText()
 
 
 def _plausible_title(title: str) -> bool:
@@ -176,7 +243,7 @@ def pixmap_array(pix) -> np.ndarray:
 
     if pix.colorspace is not None and pix.colorspace.n not in (1, 3):
         pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
-    arr = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
+    arr = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
     if arr.shape[2] == 1:
         arr = arr[..., 0]
     elif arr.shape[2] == 2:          # grey + alpha: drop the alpha (backgrounds stay grey)
@@ -240,11 +307,20 @@ def _decoded(doc, xref: int, smask: int) -> np.ndarray | None:
         return None
 
 
-def render_region(page, bbox: Box, dpi: int) -> np.ndarray:
-    """A page region rendered at ``dpi``: (H, W, 3) uint8 RGB."""
+def render_region(page, bbox: Box, dpi: int, recording=None) -> np.ndarray:
+    """A page region rendered at ``dpi``: (H, W, 3) uint8 RGB.
+
+    ``recording``, the page's :func:`display_list`, saves running the page again; it is used
+    only on an unrotated page (it is recorded unrotated, and renderings show the page turned).
+    """
     import pymupdf
 
-    pix = page.get_pixmap(clip=pymupdf.Rect(*bbox), dpi=dpi, alpha=False)
+    if recording is None or page.rotation:
+        pix = page.get_pixmap(clip=pymupdf.Rect(*bbox), dpi=dpi, alpha=False)
+    else:   # what Page.get_pixmap does with the display list it makes
+        zoom = dpi / 72
+        pix = recording.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB,
+                                   alpha=False, clip=pymupdf.Rect(*bbox))
     return pixmap_array(pix)
 
 

@@ -17,6 +17,7 @@ from covtool.pdf.layout import (
     PageLayout,
     TextLine,
     area,
+    contained_in_any,
     contains,
     gap,
     height,
@@ -181,7 +182,7 @@ def add_labels(region: Region, lines: Sequence[TextLine], taken: Sequence[Box], 
     for _ in range(3):
         grown = box
         for ln in lines:
-            if any(contains(t, ln.bbox, 0.5) for t in taken):
+            if contained_in_any(taken, ln.bbox, 0.5):
                 continue
             if contains(box, ln.bbox, 0.99):
                 continue
@@ -195,7 +196,8 @@ def add_labels(region: Region, lines: Sequence[TextLine], taken: Sequence[Box], 
 
 def find_regions(page: PageLayout, captions: Sequence[Caption], options: FigureOptions = FigureOptions(),
                  furniture_digests: set[str] = frozenset(),
-                 furniture_drawings: set[tuple] = frozenset()) -> list[Region]:
+                 furniture_drawings: set[tuple] = frozenset(),
+                 body: Sequence[Box] | None = None) -> list[Region]:
     """Candidate figure regions of one page, before pairing with captions.
 
     Parameters
@@ -206,19 +208,24 @@ def find_regions(page: PageLayout, captions: Sequence[Caption], options: FigureO
     options : FigureOptions
     furniture_digests, furniture_drawings : sets
         From :func:`furniture` over the whole document.
+    body : sequence of Box, optional
+        ``body_blocks(page.lines, captions)`` when the caller has it already.
 
     Returns
     -------
     list of Region
         Top-to-bottom; regions whose shorter side is under ``options.min_size`` are dropped.
     """
-    body = body_blocks(page.lines, captions)
-    obstacles = [c.bbox for c in captions] + body
+    if body is None:
+        body = body_blocks(page.lines, captions)
+    obstacles = [c.bbox for c in captions] + list(body)
     pieces = page_pieces(page, captions, options, furniture_digests, furniture_drawings)
     # pieces lying inside body text (highlight boxes, table rules behind text) are not figures
-    pieces = [p for p in pieces if p.images or not any(contains(b, p.bbox, 0.8) for b in body)]
+    pieces = [p for p in pieces if p.images or not contained_in_any(body, p.bbox, 0.8)]
     regions = group_pieces(pieces, obstacles, options.gap)
-    regions = [add_labels(r, page.lines, obstacles, options.gap) for r in regions]
+    if regions:   # lines free of captions and body text, found once for all regions and passes
+        labels = [ln for ln in page.lines if not contained_in_any(obstacles, ln.bbox, 0.5)]
+        regions = [add_labels(r, labels, (), options.gap) for r in regions]
     regions = group_pieces(regions, obstacles, options.gap)
     regions = [r for r in regions if min(width(r.bbox), height(r.bbox)) >= options.min_size]
     return sorted(regions, key=lambda r: (r.bbox[1], r.bbox[0]))

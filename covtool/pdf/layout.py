@@ -105,8 +105,29 @@ def y_overlap(a: Box, b: Box) -> float:
 
 def contains(outer: Box, inner: Box, frac: float = 0.5) -> bool:
     """True when at least ``frac`` of ``inner``'s area lies inside ``outer``."""
-    a = area(inner)
-    return a > 0 and overlap_area(outer, inner) >= frac * a
+    # area(inner) and overlap_area(outer, inner) written out: the figure finder calls this for
+    # every text line against every caption and body block
+    a = max(0.0, inner[2] - inner[0]) * max(0.0, inner[3] - inner[1])
+    if not a > 0:
+        return False
+    x0, y0 = max(outer[0], inner[0]), max(outer[1], inner[1])
+    x1, y1 = min(outer[2], inner[2]), min(outer[3], inner[3])
+    overlap = (x1 - x0) * (y1 - y0) if x0 < x1 and y0 < y1 else 0.0
+    return overlap >= frac * a
+
+
+def contained_in_any(outers: Iterable[Box], inner: Box, frac: float = 0.5) -> bool:
+    """``any(contains(o, inner, frac) for o in outers)``, in one loop (the same arithmetic)."""
+    a = max(0.0, inner[2] - inner[0]) * max(0.0, inner[3] - inner[1])
+    if not a > 0:
+        return False
+    need = frac * a
+    ix0, iy0, ix1, iy1 = inner
+    for o in outers:
+        x0, y0, x1, y1 = max(o[0], ix0), max(o[1], iy0), min(o[2], ix1), min(o[3], iy1)
+        if ((x1 - x0) * (y1 - y0) if x0 < x1 and y0 < y1 else 0.0) >= need:
+            return True
+    return False
 
 
 def center(b: Box) -> tuple[float, float]:

@@ -22,7 +22,7 @@ from covtool import __version__
 from covtool.core.atomic import atomic_write_bytes, atomic_write_text
 from covtool.core.errors import CovtoolError, describe
 from covtool.core.imageio import write_image
-from covtool.core.manifest import new_manifest, read_manifest, write_manifest
+from covtool.core.manifest import read_manifest, write_rows
 from covtool.core.naming import safe_id
 from covtool.pdf import document
 from covtool.pdf.captions import Caption, deduplicate, find_captions
@@ -73,8 +73,13 @@ def pdf_key(path: str | os.PathLike) -> str:
     return f"{safe_id(Path(path).stem)[:60]}-{h.hexdigest()[:8]}"
 
 
-def analyze(doc, options: ExtractOptions) -> tuple[list[Figure], list]:
+def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tuple[list[Figure], list]:
     """Figures of a whole document, tables removed, with their captions.
+
+    ``recordings``, when given, receives the :func:`document.display_list` of each page that
+    may hold a figure (images, a caption, or any page with ``--uncaptioned all``) and of the
+    first two (the DOI's), by page number, to render from and read the DOI from without
+    running the pages again; the others are let go as soon as they are read.
 
     Returns
     -------
@@ -82,8 +87,18 @@ def analyze(doc, options: ExtractOptions) -> tuple[list[Figure], list]:
         ``figures`` in page order (``page`` 0-based); ``pages`` the :class:`PageLayout` list.
     """
     digests: dict[int, str] = {}
-    pages = [document.read_page(p, with_drawings=False, digests=digests) for p in doc]
-    captions: list[Caption] = deduplicate([c for p in pages for c in find_captions(p)])
+    recordings = {} if recordings is None else recordings
+    pages = []
+    found: list[Caption] = []
+    for p in doc:
+        recording = document.display_list(p)
+        page = document.read_page(p, with_drawings=False, digests=digests, recording=recording)
+        page_captions = find_captions(page)
+        if page.images or page_captions or options.uncaptioned == "all" or p.number < 2:
+            recordings[p.number] = recording
+        pages.append(page)
+        found.extend(page_captions)
+    captions: list[Caption] = deduplicate(found)
     # vector figures are only kept with a caption (unless --uncaptioned all), so drawings (the
     # slowest read) are only needed on pages that have one
     with_captions = {c.page for c in captions}
@@ -94,8 +109,8 @@ def analyze(doc, options: ExtractOptions) -> tuple[list[Figure], list]:
     figures: list[Figure] = []
     for page in pages:
         caps = [c for c in captions if c.page == page.number]
-        regions = find_regions(page, caps, options.figures, digests, drawings)
         body = body_blocks(page.lines, caps)
+        regions = find_regions(page, caps, options.figures, digests, drawings, body)
         paired = pair_page(regions, caps, page.height, page.number, body, options.max_distance)
         figures.extend(f for f in paired if not f.is_table and _keep_uncaptioned(f, options.uncaptioned))
     return figures, pages
@@ -151,8 +166,10 @@ def _write_native(doc, img, stem: Path, force: bool, want_pixels: bool
 
 
 def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: ExtractOptions,
-                   meta: dict, force: bool = True) -> list[dict]:
-    """Write each figure (or its panels) under ``folder`` and return the manifest rows."""
+                   meta: dict, force: bool = True, recordings: dict | None = None) -> list[dict]:
+    """Write each figure (or its panels) under ``folder`` and return the manifest rows.
+
+    ``recordings``: the pages' display lists from :func:`analyze`, to render from."""
     rows: list[dict] = []
     seen: set[str] = set()
     unnamed = 0
@@ -173,7 +190,8 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
         written = (_write_native(doc, fig.region.images[0], stem, force, options.split_panels)
                    if _native_single(fig) else None)
         if written is None:
-            pixels = document.render_region(page, fig.region.bbox, options.dpi)
+            pixels = document.render_region(page, fig.region.bbox, options.dpi,
+                                            (recordings or {}).get(fig.page))
             path = stem.with_suffix(".png")
             write_image(path, pixels, force=force)
             written = (path, "png", pixels, (pixels.shape[1], pixels.shape[0]))
@@ -255,20 +273,24 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         return PdfResult(path, [], error=exc.message)
     try:
         n_pages = doc.page_count
-        figures, pages = analyze(doc, options)
-        title, doi = document.doc_title_doi(doc, pages[0] if pages else None)
+        recordings: dict = {}
+        figures, pages = analyze(doc, options, recordings)
+        title, doi = document.doc_title_doi(doc, pages[0] if pages else None, recordings)
+        keep = {f.page for f in figures}
+        recordings = {k: v for k, v in recordings.items() if k in keep}
         folder.mkdir(parents=True, exist_ok=True)
         done.unlink(missing_ok=True)
         # files of an unfinished earlier attempt in this folder are ours to replace
         rows = export_figures(doc, figures, folder, key, options,
-                              {"source": path, "doi": doi, "title": title}, force=True)
+                              {"source": path, "doi": doi, "title": title}, force=True,
+                              recordings=recordings)
     except CovtoolError as exc:
         return PdfResult(path, [], error=exc.message)
     except Exception as exc:  # MuPDF errors on damaged content streams
         return PdfResult(path, [], error=f"damaged PDF ({describe(exc)})")
     finally:
         doc.close()
-    write_manifest(new_manifest(rows, ROW_COLUMNS), folder / PARTIAL, force=True)
+    write_rows(rows, ROW_COLUMNS, folder / PARTIAL, force=True)
     atomic_write_text(done, json.dumps({"options": fingerprint, "pages": n_pages,
                                         "covtool": __version__}, indent=1), force=True)
     return PdfResult(path, rows, n_pages)

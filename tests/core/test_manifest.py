@@ -8,11 +8,13 @@ import pytest
 
 from covtool.core.errors import ManifestError, OutputExistsError
 from covtool.core.manifest import (
+    new_manifest,
     parse_bool,
     parse_manifest,
     read_manifest,
     to_csv_text,
     write_manifest,
+    write_rows,
 )
 
 
@@ -98,6 +100,20 @@ def test_values_are_written_plainly():
                        "x": [0.25, 1e-7]})
     text = to_csv_text(df, Path("/"))
     assert text.splitlines() == ["id,selected,n,x", "a,true,3,0.25", "b,false,,1e-07"]
+
+
+@pytest.mark.parametrize("rows", [
+    [{"id": "a", "path": "/abs/a.png", "page": 3, "panel": ""},
+     {"id": "b", "path": "/abs/b.png", "page": 10, "panel": 2}],         # str and int: no pandas
+    [{"id": "a", "path": "/abs/a.png", "page": 2**60, "panel": True},
+     {"id": "b", "path": "", "page": 1.5, "panel": None}],              # others: through pandas
+    [{"id": "a", "page": 1}, {"id": "b", "path": "/abs/b.png"}],        # a missing key
+])
+def test_write_rows_writes_what_write_manifest_writes(tmp_path, rows):
+    cols = ["id", "path", "page", "panel"]
+    write_manifest(new_manifest(rows, cols), tmp_path / "m.csv")
+    write_rows(rows, cols, tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text() == (tmp_path / "m.csv").read_text()
 
 
 def test_parse_bool():

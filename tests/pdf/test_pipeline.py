@@ -107,3 +107,46 @@ def test_caption_filter():
             {"caption": "", "error": "empty file"}]
     assert caption_filter(rows, r"CT|computed tomography") == [rows[0], rows[2]]
     assert caption_filter(rows, r"(?i)bar chart") == rows[1:]
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_one_recording_per_page_reads_what_the_page_calls_read(paper, tmp_path, rotation):
+    """Text, placements and renderings from the page's display list are those of PyMuPDF's own
+    page calls (which run the page each time), on a turned page too."""
+    import pymupdf
+
+    path, _ = paper
+    doc = pymupdf.open(path)
+    for page in doc:
+        page.set_rotation(rotation)
+    doc.save(tmp_path / "turned.pdf")
+    doc = document.open_pdf(tmp_path / "turned.pdf")
+    for page in doc:
+        layout = document.read_page(page, with_drawings=False)
+        lines = [ln for b in page.get_text("dict", flags=0)["blocks"] for ln in b.get("lines", [])
+                 if any(s["text"].strip() for s in ln["spans"])]
+        assert [(ln.bbox, ln.text) for ln in layout.lines] == [
+            (tuple(ln["bbox"]), "".join(s["text"] for s in ln["spans"])) for ln in lines]
+        assert sorted(i.bbox for i in layout.images) == sorted(
+            tuple(float(v) for v in info["bbox"]) for info in page.get_image_info())
+        box = (40.0, 60.0, 300.0, 400.0)
+        recorded = document.render_region(page, box, 72, document.display_list(page))
+        assert np.array_equal(recorded, document.render_region(page, box, 72))
+    doc.close()
+
+
+def test_text_and_images_clipped_away_entirely_are_not_read(tmp_path):
+    """What the page hides behind an empty clip is not read: MuPDF's display list leaves out
+    what no clip lets through (PyMuPDF's Page.get_text, which runs the page, still reads it)."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 100), "Figure 1. Shown", fontsize=10)
+    xref = page.get_contents()[0]
+    hidden = b"\nq 0 0 0 0 re W n BT /helv 10 Tf 72 200 Td (Figure 2. Hidden) Tj ET Q\n"
+    doc.update_stream(xref, doc.xref_stream(xref) + hidden)
+    doc.save(tmp_path / "clip.pdf")
+    doc = document.open_pdf(tmp_path / "clip.pdf")
+    assert [ln.text for ln in document.read_page(doc[0]).lines] == ["Figure 1. Shown"]
+    doc.close()

@@ -47,43 +47,58 @@ def affine_matrix(angle, zoom_x, zoom_y, shift_x, shift_y, shear, height, width)
     return np.array([a0, a1, a2, b0, b1, b2, 0.0, 0.0])
 
 
-def warp_array(img: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """OpenCV warp of (H, W, C) float32 by the 8 projective parameters (output -> input pixel)."""
+def warp_array(img: np.ndarray, m: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """OpenCV warp of (H, W, C) float32 by the 8 projective parameters (output -> input pixel),
+    into ``out`` when given (a contiguous float32 array of the same shape)."""
     import cv2
 
     matrix = np.asarray(m[:6], np.float64).reshape(2, 3)
     h, w, c = img.shape
+    if out is None:
+        out = np.empty((h, w, c), np.float32)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    if c <= 4:
-        out = cv2.warpAffine(img, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        return out.reshape(h, w, c)
-    return np.stack([cv2.warpAffine(np.ascontiguousarray(img[..., k]), matrix, (w, h), flags=flags,
-                                    borderMode=cv2.BORDER_REPLICATE) for k in range(c)], axis=-1)
+    # OpenCV warps up to 4 channels at once; a grey image as (H, W)
+    planes = [(img, out)] if c <= 4 else [(img[..., k], out[..., k]) for k in range(c)]
+    for src, dst in planes:
+        if c == 1:
+            src, dst = src[..., 0], dst[..., 0]
+        res = cv2.warpAffine(np.ascontiguousarray(src), matrix, (w, h),
+                             dst=dst if dst.flags.c_contiguous else None, flags=flags,
+                             borderMode=cv2.BORDER_REPLICATE)
+        if not np.shares_memory(res, dst):  # OpenCV wrote elsewhere
+            dst[...] = res.reshape(dst.shape)
+    return out
 
 
-def flip_and_warp(img: np.ndarray, seed: np.ndarray, aug) -> np.ndarray:
-    """Random flips, then rotation/zoom/shift/shear, drawn from ``seed`` (two int64). -> float32."""
-    rng = np.random.default_rng(np.asarray(seed, np.int64).view(np.uint64))
+def flip_and_warp(img: np.ndarray, seed: np.ndarray, aug, out: np.ndarray | None = None) -> np.ndarray:
+    """Random flips, then rotation/zoom/shift/shear, drawn from ``seed`` (the epoch's seed and the
+    image's position: a NumPy generator seeded by them). -> float32, into ``out`` when given."""
+    rng = np.random.default_rng([int(v) & 0xFFFFFFFFFFFFFFFF for v in np.asarray(seed).ravel()])
     h, w = img.shape[:2]
+    if out is None:
+        out = np.empty(img.shape, np.float32)
     if aug.hflip and rng.random() < 0.5:
         img = img[:, ::-1]
     if aug.vflip and rng.random() < 0.5:
         img = img[::-1]
-    img = np.ascontiguousarray(img, np.float32)
-    if aug.geometric:
-        angle = math.radians(rng.uniform(-aug.rotation, aug.rotation))
-        zoom_x, zoom_y = rng.uniform(1.0 - aug.zoom, 1.0 + aug.zoom, 2)
-        shift_x, shift_y = rng.uniform(-aug.shift, aug.shift, 2) * (w, h)
-        shear = rng.uniform(-aug.shear, aug.shear)
-        img = warp_array(img, affine_matrix(angle, zoom_x, zoom_y, shift_x, shift_y, shear, h, w))
-    return img
+    if not aug.geometric:
+        out[...] = img
+        return out
+    angle = math.radians(rng.uniform(-aug.rotation, aug.rotation))
+    zoom_x, zoom_y = rng.uniform(1.0 - aug.zoom, 1.0 + aug.zoom, 2)
+    shift_x, shift_y = rng.uniform(-aug.shift, aug.shift, 2) * (w, h)
+    shear = rng.uniform(-aug.shear, aug.shear)
+    m = affine_matrix(angle, zoom_x, zoom_y, shift_x, shift_y, shear, h, w)
+    return warp_array(np.asarray(img, np.float32), m, out)
 
 
 def flip_and_warp_batch(imgs: np.ndarray, seeds: np.ndarray, aug) -> np.ndarray:
     """:func:`flip_and_warp` on each image of a batch with its own seed (so the result does not
     depend on how the images are batched)."""
-    return np.stack([flip_and_warp(img, seed, aug) for img, seed in zip(imgs, seeds)]) \
-        if len(imgs) else imgs.astype(np.float32)
+    out = np.empty(imgs.shape, np.float32)
+    for j, (img, seed) in enumerate(zip(imgs, seeds)):
+        flip_and_warp(img, seed, aug, out[j])
+    return out
 
 
 def augment_geometric_batch(imgs, seeds, aug):

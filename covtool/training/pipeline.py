@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -243,8 +244,11 @@ CHUNK = 8  # images read per call when they need no resizing (a call per image c
 
 def _read_chunk(paths, flips, turns, channels, height, width) -> np.ndarray:
     out = np.empty((len(paths), int(height), int(width), int(channels)), np.float32)
+    from covtool.core.imageio import read_image
+
     for j, (path, flip, k) in enumerate(zip(paths, flips, turns)):
-        img = read_array(path, flip, k, channels)
+        img = read_image(path.decode() if isinstance(path, bytes) else str(path))
+        img = orient(to_channels(img, int(channels)), flip, k)  # a view, cast on the copy below
         if img.shape[:2] != out.shape[1:3]:
             name = path.decode() if isinstance(path, bytes) else str(path)
             # translate_tf_error turns this into a one-line ImageError
@@ -253,8 +257,29 @@ def _read_chunk(paths, flips, turns, channels, height, width) -> np.ndarray:
     return out
 
 
+def _read_and_warp(paths, flips, turns, channels, height, width, seeds, aug) -> np.ndarray:
+    from covtool.training.augment import flip_and_warp_batch
+
+    return flip_and_warp_batch(_read_chunk(paths, flips, turns, channels, height, width), seeds, aug)
+
+
+def read_images(paths, flips, turns, cfg: PipelineConfig, aug=None, seeds=None):
+    """Several images at the model's size -> float32 (k, H, W, C) (graph function); with ``aug``
+    and a seed per image, flipped and warped in the same call (``augment.flip_and_warp``)."""
+    import tensorflow as tf
+
+    h, w = cfg.image_size
+    args = [paths, flips, turns, cfg.channels, h, w]
+    if aug is not None and (aug.hflip or aug.vflip or aug.geometric):
+        imgs = tf.numpy_function(partial(_read_and_warp, aug=aug), [*args, seeds], tf.float32,
+                                 stateful=False)
+    else:
+        imgs = tf.numpy_function(_read_chunk, args, tf.float32, stateful=False)
+    return tf.ensure_shape(imgs, [None, h, w, cfg.channels])
+
+
 def load_images(ds, cfg: PipelineConfig):
-    """``(path, flip, turns, label)`` elements -> ``(float32 (H, W, C), label)`` elements.
+    """``(path, flip, turns, *rest)`` elements -> ``(float32 (H, W, C), *rest)`` elements.
 
     Decoding is covtool's reader (OpenCV, tifffile, pydicom: 8 and 16 bits as stored) through
     ``numpy_function``; OpenCV releases the GIL, so tf.data's parallel calls run side by side.
@@ -267,17 +292,15 @@ def load_images(ds, cfg: PipelineConfig):
     c = cfg.channels
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     if not cfg.resize:
-        def read(paths, flips, turns, labels):
-            imgs = tf.numpy_function(_read_chunk, [paths, flips, turns, c, h, w], tf.float32,
-                                     stateful=False)
-            return tf.ensure_shape(imgs, [None, h, w, c]), labels
-        return ds.batch(CHUNK).map(read, **parallel).unbatch()
+        return ds.batch(CHUNK).map(lambda paths, flips, turns, *rest:
+                                   (read_images(paths, flips, turns, cfg), *rest),
+                                   **parallel).unbatch()
 
-    def read_one(path, flip, turns, label):
+    def read_one(path, flip, turns, *rest):
         img = tf.numpy_function(read_array, [path, flip, turns, c], tf.float32, stateful=False)
         img = tf.reshape(img, tf.stack([tf.shape(img)[0], tf.shape(img)[1], c]))
         img = tf.image.resize(img, (h, w), method="bilinear", antialias=True)
-        return tf.ensure_shape(img, [h, w, c]), label
+        return tf.ensure_shape(img, [h, w, c]), *rest
     return ds.map(read_one, **parallel)
 
 
@@ -335,48 +358,52 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
              else np.arange(n))
     if base is None and cfg.cache != "none":
         base = cached_base(table, cfg)
-    if base is not None:
-        ds = base
-        if shuffle:
-            ds = ds.shuffle(n, seed=epoch_seed, reshuffle_each_iteration=False)
-        ds = ds.enumerate()
+    per_image = aug is not None and bool(aug.crop_scale or aug.brightness or aug.contrast)
 
-        def fetch(i, elem):
-            img, label = elem
-            return i, img, label
-        ds = ds.map(fetch)
-    else:
-        cols = (table.paths, table.flips, table.turns, table.labels)
-        cols = tuple(np.asarray(c)[order] for c in cols)
-        ds = load_images(tf.data.Dataset.from_tensor_slices(cols), cfg).enumerate()
-
-        def fetch(i, elem):
-            img, label = elem
-            return i, img, label
-        ds = ds.map(fetch)
-
-    def prepare(i, img, label):  # per image: its seeds, the crop, its photometric factors
+    def prepare(i, img, label):  # per image, only where needed: the crop, photometric factors
         s = tf.stack([tf.constant(epoch_seed, tf.int64), tf.cast(i, tf.int64)])
-        seeds = tf.random.experimental.stateless_split(s, num=3)
-        img = random_resized_crop(img, aug, seeds[2])
-        return img, seeds[0], photometric_factors(aug, seeds[1]), label
+        seeds = tf.random.experimental.stateless_split(s, num=2)
+        img = random_resized_crop(img, aug, seeds[1])
+        return i, img, label, photometric_factors(aug, seeds[0])
 
-    def finish(imgs, geo_seeds, factors, labels):  # per batch: flips and warp, normalise, jitter
-        imgs = augment_geometric_batch(imgs, geo_seeds, aug)
-        imgs = apply_photometric(normalise(imgs, cfg), factors, aug)
+    def geo_seeds(i):
+        return tf.stack([tf.fill(tf.shape(i), tf.constant(epoch_seed, tf.int64)),
+                         tf.cast(i, tf.int64)], axis=1)
+
+    def finish(i, imgs, labels, factors=None):  # per batch: flips and warp, normalise, jitter
+        imgs = normalise(augment_geometric_batch(imgs, geo_seeds(i), aug), cfg)
+        if factors is not None:
+            imgs = apply_photometric(imgs, factors, aug)
         return (imgs, labels) if with_labels else imgs
 
-    def plain(imgs, labels):
+    def plain(i, imgs, labels):
         imgs = normalise(imgs, cfg)
         return (imgs, labels) if with_labels else imgs
 
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
-    if aug is not None:
-        ds = ds.map(prepare, **parallel)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(finish, **parallel)
-    else:
-        ds = ds.map(lambda i, img, label: (img, label))
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(plain, **parallel)
+    positions = np.arange(n, dtype=np.int64)  # with the epoch's seed, seeds each image's augmentation
+    cols = (table.paths, table.flips, table.turns, table.labels)
+    cols = tuple(np.asarray(c)[order] for c in cols) + (positions,)
+    if base is None and not cfg.resize and not per_image:
+        # the common case: a whole batch read, flipped and warped in one call
+        ds = tf.data.Dataset.from_tensor_slices(cols).batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.map(lambda paths, flips, turns, labels, i:
+                    plain(i, read_images(paths, flips, turns, cfg, aug, geo_seeds(i)), labels),
+                    **parallel)
+        return ds.prefetch(tf.data.AUTOTUNE)
+    else:  # elements (position in the epoch, image, label), batched after any per-image step
+        if base is not None:
+            ds = base
+            if shuffle:
+                ds = ds.shuffle(n, seed=epoch_seed, reshuffle_each_iteration=False)
+            ds = ds.enumerate().map(lambda i, elem: (i, elem[0], elem[1]))
+        else:
+            ds = load_images(tf.data.Dataset.from_tensor_slices(cols), cfg)
+            ds = ds.map(lambda img, label, i: (i, img, label))
+        if per_image:
+            ds = ds.map(prepare, **parallel)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(finish if aug is not None else plain, **parallel)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

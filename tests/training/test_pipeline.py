@@ -101,6 +101,12 @@ def test_shuffle_and_augmentation_are_functions_of_seed_and_epoch(mixed):
     ones = np.concatenate([x.numpy() for x, _ in make_dataset(table, cfg, 1, augment=aug, shuffle=True,
                                                                seed=5, epoch=2)])
     assert np.allclose(ones, a[0].numpy(), atol=1e-5)
+    # whole-batch reads (uncached) and per-image reads (cached, or resized) augment alike
+    for c in (PipelineConfig(**{**cfg.__dict__, "cache": "memory"}),
+              PipelineConfig(**{**cfg.__dict__, "resize": True})):
+        other = next(iter(make_dataset(table, c, 3, augment=aug, seed=5, epoch=2)))[0].numpy()
+        same = next(iter(make_dataset(table, cfg, 3, augment=aug, seed=5, epoch=2)))[0].numpy()
+        assert np.allclose(other, same, atol=1e-4)
     plain = next(iter(make_dataset(table, cfg, 3)))[0].numpy()
     cached = next(iter(make_dataset(table, PipelineConfig(**{**cfg.__dict__, "cache": "memory"}), 3)))[0]
     assert np.array_equal(plain, cached.numpy())
@@ -148,6 +154,8 @@ def test_opencv_warp_matches_tensorflows_projective_transform(channels):
             interpolation="BILINEAR", fill_mode="NEAREST")[0].numpy()
         out = warp_array(img, m)
         assert out.shape == ref.shape
+        into = np.zeros_like(out)
+        assert warp_array(img, m, into) is into and np.array_equal(into, out)
         assert np.abs(out - ref).max() <= slope * 1.5 / 32
         assert np.abs(out - ref).mean() < slope / 64
 

@@ -1,15 +1,14 @@
 """The tf.data input pipeline: manifest rows -> decoded, transformed, augmented, batched images.
 
-Decoding keeps the file's precision: PNG through ``tf.io.decode_png`` as 16-bit (8-bit PNGs are
-brought back to their own 0..255 values), JPEG through ``tf.io.decode_jpeg``, and TIFF (and any
-other format covtool reads) through ``tf.numpy_function`` calling covtool's own
-:func:`covtool.core.imageio.read_image` (tifffile), so a 16-bit CT slice reaches the network as its
-raw 0..~5000 values. Decoding runs in parallel (``num_parallel_calls=AUTOTUNE``, deterministic
-order).
+Decoding keeps the file's precision: every format goes through covtool's own
+:func:`covtool.core.imageio.read_image` (OpenCV, tifffile, pydicom) inside ``tf.numpy_function``,
+so a 16-bit CT slice reaches the network as its raw 0..~5000 values and an 8-bit PNG as its
+0..255. Decoding runs in parallel (``num_parallel_calls=AUTOTUNE``, deterministic order).
 
-Order of operations per image: decode (float32) -> the row's ``transform`` (D4 symmetry) ->
-optional resize (bilinear) -> [cache] -> geometric augmentation -> normalisation -> photometric
-augmentation. Every random choice is a stateless function of ``(seed, epoch, position)``, so an
+Order of operations: decode (float32) -> the row's ``transform`` (D4 symmetry) -> optional resize
+(bilinear) -> [cache] -> random resized crop -> flips and affine warp -> normalisation ->
+photometric augmentation. Without cache, resize or per-image augmentation (the common case) a
+whole batch is read, flipped and warped in one ``numpy_function`` call. Every random choice is a stateless function of ``(seed, epoch, position)``, so an
 epoch's batches are the same whether training runs through or resumes.
 """
 
@@ -229,26 +228,36 @@ def orient(img: np.ndarray, flip, turns) -> np.ndarray:
     return np.rot90(img[:, ::-1] if flip else img, int(turns))
 
 
-def read_array(path, flip, turns, channels) -> np.ndarray:
-    """One image as float32 (H, W, channels) with its stored values, its symmetry applied."""
+SIZE_MARK = "covtool-size-mismatch"
+READ_MARK = "covtool-unreadable"
+
+
+def _oriented(path, flip, turns, channels) -> np.ndarray:
+    """One image with its stored dtype and values, its symmetry applied (often a view)."""
     from covtool.core.imageio import read_image
 
-    img = read_image(path.decode() if isinstance(path, bytes) else str(path))
-    img = orient(to_channels(img, int(channels)), flip, turns)
-    return np.ascontiguousarray(img, np.float32)
+    name = path.decode() if isinstance(path, bytes) else str(path)
+    try:
+        img = read_image(name)
+    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line naming the file
+        reason = exc.message if isinstance(exc, ImageError) else str(exc) or type(exc).__name__
+        # translate_tf_error turns this into a one-line ImageError
+        raise ValueError(f"{READ_MARK}[{name}] {' '.join(reason.split())}") from None
+    return orient(to_channels(img, int(channels)), flip, turns)
 
 
-SIZE_MARK = "covtool-size-mismatch"
+def read_array(path, flip, turns, channels) -> np.ndarray:
+    """One image as float32 (H, W, channels) with its stored values, its symmetry applied."""
+    return np.ascontiguousarray(_oriented(path, flip, turns, channels), np.float32)
+
+
 CHUNK = 8  # images read per call when they need no resizing (a call per image costs more)
 
 
 def _read_chunk(paths, flips, turns, channels, height, width) -> np.ndarray:
     out = np.empty((len(paths), int(height), int(width), int(channels)), np.float32)
-    from covtool.core.imageio import read_image
-
     for j, (path, flip, k) in enumerate(zip(paths, flips, turns)):
-        img = read_image(path.decode() if isinstance(path, bytes) else str(path))
-        img = orient(to_channels(img, int(channels)), flip, k)  # a view, cast on the copy below
+        img = _oriented(path, flip, k, channels)  # cast to float32 by the copy below
         if img.shape[:2] != out.shape[1:3]:
             name = path.decode() if isinstance(path, bytes) else str(path)
             # translate_tf_error turns this into a one-line ImageError
@@ -391,18 +400,18 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
                     plain(i, read_images(paths, flips, turns, cfg, aug, geo_seeds(i)), labels),
                     **parallel)
         return ds.prefetch(tf.data.AUTOTUNE)
-    else:  # elements (position in the epoch, image, label), batched after any per-image step
-        if base is not None:
-            ds = base
-            if shuffle:
-                ds = ds.shuffle(n, seed=epoch_seed, reshuffle_each_iteration=False)
-            ds = ds.enumerate().map(lambda i, elem: (i, elem[0], elem[1]))
-        else:
-            ds = load_images(tf.data.Dataset.from_tensor_slices(cols), cfg)
-            ds = ds.map(lambda img, label, i: (i, img, label))
-        if per_image:
-            ds = ds.map(prepare, **parallel)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    # elements (position in the epoch, image, label), batched after any per-image step
+    if base is not None:
+        ds = base
+        if shuffle:
+            ds = ds.shuffle(n, seed=epoch_seed, reshuffle_each_iteration=False)
+        ds = ds.enumerate().map(lambda i, elem: (i, elem[0], elem[1]))
+    else:
+        ds = load_images(tf.data.Dataset.from_tensor_slices(cols), cfg)
+        ds = ds.map(lambda img, label, i: (i, img, label))
+    if per_image:
+        ds = ds.map(prepare, **parallel)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(finish if aug is not None else plain, **parallel)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -427,10 +436,14 @@ def translate_tf_error(exc: BaseException) -> ImageError | None:
             return ImageError(f"image is {m.group(3)}x{m.group(4)} but the model takes "
                               f"{m.group(1)} (--resize resizes images)", m.group(2))
         return ImageError("an image's size does not match the model's input (use --resize)")
-    for marker in ("Input is empty", "Invalid PNG", "Invalid JPEG", "jpeg", "png", "ImageError"):
-        if marker in text:
-            first = text.strip().splitlines()[0][:200]
-            return ImageError(f"could not decode an image ({first})")
+    if READ_MARK in text:
+        import re
+
+        m = re.search(re.escape(READ_MARK) + r"\[(.+?)\] ([^\n]+)", text)
+        if m:
+            return ImageError(f"could not read the image: {m.group(2).strip()}", m.group(1))
+    if "ImageError" in text:
+        return ImageError(f"could not read an image ({text.strip().splitlines()[0][:200]})")
     return None
 
 

@@ -58,6 +58,21 @@ def prepare(run_dir: Path, force: bool, resume: bool) -> None:
     (run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
 
 
+def discard(run_dir: Path) -> None:
+    """Remove a new run that failed before its first checkpoint (and the folder, when empty)."""
+    run_dir = Path(run_dir)
+    for name in RUN_FILES:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+    try:
+        run_dir.rmdir()
+    except OSError:  # not empty: the user's other files stay
+        pass
+
+
 def write_json(path: Path, data: dict) -> None:
     with atomic_open(path, "w", force=True) as fh:
         json.dump(data, fh, indent=2, sort_keys=False)

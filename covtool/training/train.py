@@ -199,9 +199,9 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
     # the strategy first: in multi-worker training only the chief prepares (clears) the run
     # folder, which the workers share; the others would find the chief's files and refuse
     strategy = make_strategy(cfg.strategy)
-    chief = is_chief(strategy)
-    if chief or resume:
-        rundir.prepare(run_dir, force=force, resume=resume)
+    chief, multi = is_chief(strategy), is_multi_worker(strategy)
+    if resume:  # checks only; a new run's folder is prepared once its input is known to be good
+        rundir.prepare(run_dir, force=force, resume=True)
     ckpt = run_dir / rundir.CHECKPOINTS
     state: dict = {}
     if resume:
@@ -221,6 +221,9 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
                             df.attrs.get("manifest"))
     cfg.model.classes = len(cfg.classes)
     train_table = image_table(train_df, cfg.classes)
+    if multi and len(train_table) < cfg.batch_size:
+        raise UsageError(f"multi-worker training drops a short last batch: --batch-size "
+                         f"{cfg.batch_size} is more than the {len(train_table)} training images")
     val_df = split_rows(df, cfg.val_split)
     val_table = image_table(val_df, cfg.classes) if len(val_df) else None
     monitor = cfg.monitor
@@ -230,6 +233,8 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
                                 f"'{cfg.val_split}'", df.attrs.get("manifest"))
         monitor = monitor[4:]
     cfg.model.input_shape = (*cfg.pipeline.image_size, cfg.pipeline.channels)
+    if chief and not resume:
+        rundir.prepare(run_dir, force=force, resume=False)
 
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
@@ -238,9 +243,9 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        steps = max(1, math.ceil(len(train_table) / cfg.batch_size))
-        if is_multi_worker(strategy):  # whole global batches only (see training.multiworker)
-            steps = max(1, len(train_table) // cfg.batch_size)
+        # multi-worker: whole global batches only (see training.multiworker)
+        steps = (len(train_table) // cfg.batch_size if multi
+                 else max(1, math.ceil(len(train_table) / cfg.batch_size)))
         with strategy.scope():
             if resume:
                 model = rundir.load_model(ckpt / rundir.LAST, compile=True)
@@ -252,11 +257,7 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
         if chief and not resume:
             rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "versions": rundir.versions()})
         epochs_runner = None
-        if is_multi_worker(strategy):
-            if len(train_table) < cfg.batch_size:
-                raise UsageError(f"multi-worker training drops a short last batch: --batch-size "
-                                 f"{cfg.batch_size} is more than the {len(train_table)} training "
-                                 "images")
+        if multi:
             from covtool.training.multiworker import MultiWorkerEpochs
 
             with strategy.scope():
@@ -264,8 +265,10 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
             epochs_runner = MultiWorkerEpochs(model, strategy)
         return _fit_loop(model, cfg, state, train_table, val_table, run_dir, monitor, steps, chief,
                          on_epoch, progress_factory, stop_after, epochs_runner)
-    except tf.errors.OpError as exc:
-        err = translate_tf_error(exc)
+    except BaseException as exc:
+        if chief and not resume and not (ckpt / rundir.STATE).is_file():
+            rundir.discard(run_dir)  # failed before its first checkpoint: nothing is left behind
+        err = translate_tf_error(exc) if isinstance(exc, tf.errors.OpError) else None
         if err is not None:
             raise err from None
         raise

@@ -195,3 +195,19 @@ def test_flips_are_fair_and_the_warp_keeps_a_flat_image_flat():
     ramp = np.tile(np.arange(16, dtype=np.float32), (16, 1))[..., None]
     moved = sum(not np.allclose(flip_and_warp(ramp, np.array([1, i]), ct), ramp) for i in range(20))
     assert moved >= 18
+
+
+@pytest.mark.parametrize("name", ["b.png", "c.tif"])
+def test_an_unreadable_image_is_one_line_naming_it(mixed, tmp_path, name):
+    df, _ = mixed
+    data = (tmp_path / name).read_bytes()
+    (tmp_path / name).write_bytes(data[:60])  # truncated: the signature is fine, the rest is not
+    table = image_table(df, ["x", "y"])
+    for cfg in (PipelineConfig((6, 6)), PipelineConfig((6, 6), resize=True)):
+        with pytest.raises(Exception) as err:
+            list(make_dataset(table, cfg, 4))
+        msg = translate_tf_error(err.value)
+        assert isinstance(msg, ImageError)
+        text = str(msg)
+        assert text.startswith(str(tmp_path / name) + ": could not read the image: ")
+        assert "\n" not in text

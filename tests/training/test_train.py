@@ -74,3 +74,23 @@ def test_class_weights():
     w = class_weight_map("balanced", labels, ["a", "b"])
     assert w == pytest.approx({0: 4 / 6, 1: 2.0})
     assert class_weight_map("b=3", labels, ["a", "b"]) == {0: 1.0, 1: 3.0}
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(toy, tmp_path):
+    from covtool.core.errors import ImageError
+
+    bad = toy.copy()
+    first = bad[bad["split"] == "train"].index[0]
+    path = bad.loc[first, "path"]
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(open(path, "rb").read()[:50])
+    bad.loc[first, "path"] = str(broken)
+    with pytest.raises(ImageError, match="broken.tif: could not read the image"):
+        train(bad, tmp_path / "run", tiny(epochs=1))
+    assert not (tmp_path / "run").exists()
+    # a folder that held other files keeps them
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(ImageError):
+        train(bad, tmp_path / "mine", tiny(epochs=1))
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]

@@ -22,6 +22,7 @@ from covtool.core.manifest import STDIO, check_output, new_manifest, read_manife
 from covtool.core.naming import natural_key
 from covtool.core.progress import make_progress
 from covtool.core.shard import parse_shard
+from covtool.pdf.document import FLATE_MODES
 from covtool.pdf.figures import DEFAULT_GAP, DEFAULT_MIN_SIZE, DEFAULT_REPEAT, FigureOptions
 from covtool.pdf.pipeline import (
     DEFAULT_DPI,
@@ -130,6 +131,7 @@ def extract_command(
     repeat: Annotated[int, typer.Option("--repeat", min=2, help="An image or drawing on this many pages is page furniture (logo, banner) and ignored.")] = DEFAULT_REPEAT,
     gap: Annotated[float, typer.Option("--gap", min=0.0, metavar="PT", help="Images and drawings closer than this (points) form one figure.")] = DEFAULT_GAP,
     uncaptioned: Annotated[str, typer.Option("--uncaptioned", metavar="raster|all|none", help="Which figures without a caption to list (vector drawings without one are mostly boxes and ruled tables).")] = "raster",
+    flate: Annotated[str, typer.Option("--flate", metavar="keep|png", help="Flate-compressed images: 'keep' their stored stream, unchanged (a PNG when stored with PNG predictors, else a Deflate TIFF); 'png' decodes and re-encodes them as PNG (slower).")] = "keep",
     skip_bad: SkipBad = False,
     shard: ShardOpt = None,
     force: Force = False,
@@ -137,6 +139,8 @@ def extract_command(
     check_output(output, force)
     if uncaptioned not in ("raster", "all", "none"):
         raise UsageError(f"--uncaptioned must be raster, all or none, got {uncaptioned!r}")
+    if flate not in FLATE_MODES:
+        raise UsageError(f"--flate must be keep or png, got {flate!r}")
     if caption_match:
         try:
             re.compile(caption_match)
@@ -150,7 +154,7 @@ def extract_command(
         pdfs = shard_.select(pdfs)
     if not pdfs:
         console.warn("no PDF found in the inputs")
-    options = ExtractOptions(dpi=dpi, split_panels=split_panels, uncaptioned=uncaptioned,
+    options = ExtractOptions(dpi=dpi, split_panels=split_panels, uncaptioned=uncaptioned, flate=flate,
                              figures=FigureOptions(min_size=min_size, gap=gap, repeat=repeat))
     outdir.mkdir(parents=True, exist_ok=True)
     results = run_batch(pdfs, outdir, options, jobs, force, skip_bad)

@@ -16,9 +16,12 @@ from covtool.core.errors import CovtoolError
 from covtool.pdf.layout import Box, ImagePlacement, PageLayout, TextLine
 
 #: encodings stored in the PDF as files, kept byte for byte (JPEG: re-encoding would lose
-#: quality). Flate images have no file form (MuPDF would synthesise an RGB PNG even for grey
-#: images), so they, JPX, JBIG2 and CCITT are decoded losslessly and written as PNG.
+#: quality). Flate images are kept as their stored stream too where a file format holds it as it
+#: is (:func:`stored_flate`); the others (JPX, JBIG2, CCITT, masked or unusual Flate images) are
+#: decoded losslessly and written as PNG.
 NATIVE_FORMATS = {"jpeg": "jpg", "jpg": "jpg"}
+#: what ``--flate`` may say: keep the stored Deflate stream (PNG or TIFF), or re-encode as PNG
+FLATE_MODES = ("keep", "png")
 DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;]+)", re.IGNORECASE)
 
 
@@ -251,16 +254,20 @@ def pixmap_array(pix) -> np.ndarray:
     return arr.copy()
 
 
-def native_image(doc, xref: int) -> tuple[bytes | None, str, np.ndarray | None]:
+def native_image(doc, xref: int, flate: str = "keep") -> tuple[bytes | None, str, np.ndarray | None]:
     """An embedded image, losslessly.
+
+    ``flate="keep"`` keeps a Flate image's stored stream where :func:`stored_flate` can;
+    ``"png"`` decodes it and leaves the PNG to the caller.
 
     Returns
     -------
     (data, ext, pixels)
-        ``data``/``ext`` are the stored bytes and their suffix when the encoding is kept as is
-        (JPEG without transparency, grey or RGB); otherwise ``data`` is None and ``pixels`` holds
-        the decoded image (SMask applied, CMYK and other colour spaces converted to RGB) to be
-        written as PNG. All None when the image cannot be read.
+        ``data``/``ext`` are the file's bytes and suffix when the encoding is kept as is (JPEG
+        without transparency, grey or RGB; see :func:`stored_flate` for Flate); otherwise
+        ``data`` is None and ``pixels`` holds the decoded image (SMask applied, CMYK and other
+        colour spaces converted to RGB) to be written as PNG. All None when the image cannot be
+        read.
     """
     if xref <= 0:
         return None, "", None
@@ -268,6 +275,10 @@ def native_image(doc, xref: int) -> tuple[bytes | None, str, np.ndarray | None]:
         filt = doc.xref_get_key(xref, "Filter")[1]
     except Exception:
         filt = ""
+    if flate == "keep" and "FlateDecode" in filt:
+        kept = stored_flate(doc, xref)
+        if kept is not None:
+            return kept[0], kept[1], None
     if "DCTDecode" not in filt:
         # no file form stored: skip extract_image, which would build a PNG only to be thrown away
         return None, "png", _decoded(doc, xref, _smask_xref(doc, xref))
@@ -280,6 +291,114 @@ def native_image(doc, xref: int) -> tuple[bytes | None, str, np.ndarray | None]:
     if ext in NATIVE_FORMATS and not smask and n_colours in (1, 3):
         return info["image"], NATIVE_FORMATS[ext], None
     return None, "png", _decoded(doc, xref, smask)
+
+
+def stored_flate(doc, xref: int) -> tuple[bytes, str] | None:
+    """A Flate image's stored stream, unchanged, in the file format that holds it as it is.
+
+    A PDF's Flate image is a zlib stream of its rows. With a PNG predictor (``/Predictor`` 10-15,
+    as pdfTeX stores a PNG it includes) the stream is a PNG's IDAT data, so it goes into a PNG;
+    without a predictor (or with the TIFF one) it is a Deflate TIFF strip, so it goes into a
+    TIFF (one strip). Neither is decoded nor re-encoded: the file is the stored bytes with a
+    header, so it costs nothing and is as exact as the PDF. The image's ICC profile goes with it.
+
+    Only plain images qualify: a single FlateDecode filter, 8 (or 16, big-endian as in the PDF
+    and PNG) bits of DeviceGray, DeviceRGB or ICCBased grey/RGB, no /Decode array, no mask
+    (/SMask, /Mask, /ImageMask). Returns ``(bytes, "png" | "tif")``, or None for the others (the
+    caller decodes them).
+    """
+    try:
+        key = doc.xref_get_key
+        if key(xref, "Filter")[1] not in ("/FlateDecode", "[/FlateDecode]"):
+            return None
+        if any(key(xref, k)[0] != "null" for k in ("SMask", "Mask", "Decode")) \
+                or key(xref, "ImageMask")[1] == "true":
+            return None
+        width, height = int(key(xref, "Width")[1]), int(key(xref, "Height")[1])
+        bits = int(key(xref, "BitsPerComponent")[1])
+        colours, icc = _plain_colour_space(doc, xref)
+        if bits not in (8, 16) or colours not in (1, 3) or width <= 0 or height <= 0:
+            return None
+        kind, parms = key(xref, "DecodeParms")
+        predictor = 1
+        if kind == "array":        # one filter: an array holds its one dictionary
+            parms = parms.strip()[1:-1].strip()
+            kind = "dict" if parms.startswith("<<") else kind
+        if kind == "dict":
+            predictor = _int_in(parms, "Predictor", 1)
+            if predictor >= 10 and (_int_in(parms, "Colors", 1) != colours
+                                    or _int_in(parms, "BitsPerComponent", 8) != bits
+                                    or _int_in(parms, "Columns", 1) != width):
+                return None
+        elif kind != "null":
+            return None
+        data = doc.xref_stream_raw(xref)
+    except Exception:
+        return None
+    if not data:
+        return None
+    if predictor >= 10:
+        return png_from_idat(data, width, height, bits, colours, icc), "png"
+    if predictor not in (1, 2) or (predictor == 2 and bits != 8):
+        return None
+    return tiff_from_deflate(data, width, height, bits, colours, icc, predictor == 2), "tif"
+
+
+def _int_in(parms: str, name: str, default: int) -> int:
+    m = re.search(rf"/{name}\s+(\d+)", parms)
+    return int(m.group(1)) if m else default
+
+
+def _plain_colour_space(doc, xref: int) -> tuple[int, bytes | None]:
+    """(components, ICC profile or None) of DeviceGray/DeviceRGB/ICCBased; (0, None) otherwise."""
+    kind, value = doc.xref_get_key(xref, "ColorSpace")
+    if kind == "xref":                  # an indirect array, e.g. [/ICCBased 12 0 R]
+        value = doc.xref_object(int(value.split()[0]), compressed=True)
+    value = value.strip()
+    if value in ("/DeviceGray", "/DeviceRGB"):
+        return (1 if value == "/DeviceGray" else 3), None
+    m = re.fullmatch(r"\[\s*/ICCBased\s+(\d+)\s+\d+\s+R\s*\]", value)
+    if m is None:
+        return 0, None
+    icc = int(m.group(1))
+    n = doc.xref_get_key(icc, "N")
+    if n[0] != "int":
+        return 0, None
+    return int(n[1]), doc.xref_stream(icc)
+
+
+def png_from_idat(idat: bytes, width: int, height: int, bits: int, colours: int,
+                  icc: bytes | None = None) -> bytes:
+    """A PNG file around already-compressed, already-filtered image data (one IDAT chunk)."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    header = struct.pack(">IIBBBBB", width, height, bits, 0 if colours == 1 else 2, 0, 0, 0)
+    parts = [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header)]
+    if icc:
+        parts.append(chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc)))
+    parts += [chunk(b"IDAT", idat), chunk(b"IEND", b"")]
+    return b"".join(parts)
+
+
+def tiff_from_deflate(strip: bytes, width: int, height: int, bits: int, colours: int,
+                      icc: bytes | None = None, horizontal_predictor: bool = False) -> bytes:
+    """A TIFF file of one Deflate-compressed strip of rows (big-endian for 16 bits, as PDF)."""
+    import io
+
+    import tifffile
+
+    buf = io.BytesIO()
+    shape = (height, width) if colours == 1 else (height, width, colours)
+    with tifffile.TiffWriter(buf, byteorder=">" if bits == 16 else "<") as tw:
+        tw.write(iter([strip]), shape=shape, dtype=f">u{bits // 8}" if bits == 16 else "u1",
+                 photometric="minisblack" if colours == 1 else "rgb", compression="adobe_deflate",
+                 predictor=2 if horizontal_predictor else None, rowsperstrip=height,
+                 iccprofile=icc, metadata=None)
+    return buf.getvalue()
 
 
 def _smask_xref(doc, xref: int) -> int:

@@ -45,6 +45,7 @@ class ExtractOptions:
     dpi: int = DEFAULT_DPI
     split_panels: bool = False
     uncaptioned: str = "raster"     # which figures without a caption are listed: all, raster, none
+    flate: str = "keep"             # Flate images: their stored stream kept (PNG/TIFF), or "png"
     max_distance: float = DEFAULT_MAX_DISTANCE
     figures: FigureOptions = field(default_factory=FigureOptions)
     panels: PanelOptions = field(default_factory=PanelOptions)
@@ -149,10 +150,10 @@ def _image_panels(fig: Figure) -> list:
     return [i for row in rows for i in sorted(row, key=lambda i: i.bbox[0])]
 
 
-def _write_native(doc, img, stem: Path, force: bool, want_pixels: bool
+def _write_native(doc, img, stem: Path, force: bool, want_pixels: bool, flate: str = "keep"
                   ) -> tuple[Path, str, np.ndarray | None, tuple[int, int]] | None:
     """Write one embedded image losslessly; pixels come back only when ``want_pixels``."""
-    data, ext, pixels = document.native_image(doc, img.xref)
+    data, ext, pixels = document.native_image(doc, img.xref, flate)
     if data is not None:
         path = stem.with_suffix("." + ext)
         atomic_write_bytes(path, data, force=force)
@@ -187,7 +188,8 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
                 "caption": fig.caption.text if fig.caption else "", "kind": fig.region.kind,
                 "doi": meta["doi"], "title": meta["title"]}
         stem = folder / fid
-        written = (_write_native(doc, fig.region.images[0], stem, force, options.split_panels)
+        written = (_write_native(doc, fig.region.images[0], stem, force, options.split_panels,
+                                  options.flate)
                    if _native_single(fig) else None)
         if written is None:
             pixels = document.render_region(page, fig.region.bbox, options.dpi,
@@ -213,7 +215,7 @@ def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, b
     if imgs:
         for k, img in enumerate(imgs, 1):
             pstem = stem.parent / f"{fid}_panel{k}"
-            got = _write_native(doc, img, pstem, force, False)
+            got = _write_native(doc, img, pstem, force, False, options.flate)
             if got is None:
                 continue
             path, fmt, _pix, (w, h) = got

@@ -80,6 +80,36 @@ def _encode(img: np.ndarray, fmt: str) -> bytes:
     return buf.tobytes()
 
 
+def png_idat(img: np.ndarray) -> bytes:
+    """The compressed, filtered rows of ``img`` as a PNG holds them (its IDAT chunks joined)."""
+    import struct
+
+    data, at, idat = _encode(img, "png"), 8, []
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        if data[at + 4:at + 8] == b"IDAT":
+            idat.append(data[at + 8:at + 8 + length])
+        at += 12 + length
+    return b"".join(idat)
+
+
+def insert_pdftex_image(page, rect, img: np.ndarray) -> int:
+    """Place ``img`` (uint8 grey or BGR) the way pdfTeX includes a PNG file: the PNG's IDAT data
+    is the XObject's stream, FlateDecode with ``/Predictor 15`` (PyMuPDF's own ``insert_image``
+    would decode the PNG and store plain Flate rows). Returns the image's xref."""
+    import pymupdf
+
+    doc = page.parent
+    xref = page.insert_image(pymupdf.Rect(*rect), stream=_encode(img, "png"))
+    colours = 1 if img.ndim == 2 else 3
+    doc.update_stream(xref, png_idat(img), compress=False)     # a PNG of BGR holds RGB rows
+    for key, value in (("Filter", "/FlateDecode"), ("ColorSpace", "/DeviceGray" if colours == 1 else "/DeviceRGB"),
+                       ("DecodeParms", f"<</Predictor 15/Colors {colours}/BitsPerComponent 8/Columns {img.shape[1]}>>"),
+                       ("SMask", "null"), ("Decode", "null")):
+        doc.xref_set_key(xref, key, value)
+    return xref
+
+
 def _logo() -> bytes:
     img = np.full((24, 80, 3), 255, np.uint8)
     img[4:20, 4:20] = (200, 30, 30)
@@ -172,7 +202,8 @@ def make_paper(path: str | os.PathLike, seed: int = 0, force: bool = False) -> l
     caption below, wrapped with a hyphenated word); 2 a vector bar chart (page 2, left column,
     caption below); 3 three separate CT images stacked as panels (page 2, right column, caption
     above); 4 one JPEG CT image (page 3, right column, "Fig. 4." below); 5 three panels on white
-    gutters in one image (page 3, full width, "FIGURE 5:" below). Table 1 (page 3) is not a figure.
+    gutters in one image, stored as pdfTeX stores a PNG (page 3, full width, "FIGURE 5:" below).
+    Table 1 (page 3) is not a figure.
     """
     import pymupdf
 
@@ -264,7 +295,7 @@ def make_paper(path: str | os.PathLike, seed: int = 0, force: bool = False) -> l
     top = 430.0
     sw = full_w * 0.8
     r5 = (MARGIN + (full_w - sw) / 2, top, MARGIN + (full_w + sw) / 2, top + sw * strip.shape[0] / strip.shape[1])
-    page.insert_image(pymupdf.Rect(*r5), stream=_encode(strip, "png"))
+    insert_pdftex_image(page, r5, strip)       # as pdfTeX stores a PNG: PNG rows, predictor 15
     y5, text5 = _caption(w, MARGIN, r5[3] + 6, full_w, "FIGURE 5:",
                          "Three CT panels of patients in the validation group, side by side.")
     truth.append(TruthFigure("5", 3, r5, text5, "raster", 3, "below"))

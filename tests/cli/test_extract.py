@@ -93,6 +93,21 @@ def test_usage_errors(tmp_path):
     assert res.exit_code == 1 and "no such file" in res.output
     res = runner.invoke(app, ["extract", str(tmp_path), "-d", str(tmp_path), "-o", "-", "--caption-match", "("])
     assert res.exit_code == 1 and "not a valid regex" in res.output
+    res = runner.invoke(app, ["extract", str(tmp_path), "-d", str(tmp_path), "-o", "-", "--flate", "gif"])
+    assert res.exit_code != 0 and "--flate must be keep or png, got 'gif'" in res.output
+
+
+def test_flate_keep_or_png(papers, tmp_path):
+    folder, _ = papers
+    formats = {}
+    for mode in ("keep", "png"):
+        out = tmp_path / f"{mode}.csv"
+        res = runner.invoke(app, ["extract", str(folder / "paper_0.pdf"), "-d", str(tmp_path / mode), "-o", str(out),
+                                  "--flate", mode])
+        assert res.exit_code == 0, res.output
+        formats[mode] = dict(zip(read_manifest(out)["figure"], read_manifest(out)["format"]))
+    assert formats["keep"] == {"1": "tif", "2": "png", "3": "png", "4": "jpg", "5": "png"}
+    assert formats["png"] == {"1": "png", "2": "png", "3": "png", "4": "jpg", "5": "png"}
 
 
 def test_subprocess_pipe_to_stdout(papers, tmp_path):

@@ -1,0 +1,141 @@
+"""Flate images kept as their stored stream (``document.stored_flate``), and when they are not."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import cv2
+import numpy as np
+import pymupdf
+import pytest
+import tifffile
+
+from covtool.pdf import document
+from covtool.pdf.pipeline import ExtractOptions, extract_pdf
+from covtool.synth.pdf import insert_pdftex_image, png_idat
+
+
+def _image_xobject(tmp_path, stream: bytes, keys: dict[str, str], name: str = "img.pdf"):
+    """A one-page PDF whose one image XObject has exactly ``stream`` and ``keys``."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    placeholder = np.zeros((4, 4), np.uint8)
+    xref = page.insert_image(pymupdf.Rect(50, 50, 250, 250), stream=cv2.imencode(".png", placeholder)[1].tobytes())
+    doc.update_stream(xref, stream, compress=False)
+    for key in ("SMask", "Decode", "DecodeParms", "Mask"):
+        doc.xref_set_key(xref, key, "null")
+    for key, value in keys.items():
+        doc.xref_set_key(xref, key, value)
+    doc.save(tmp_path / name)
+    doc.close()
+    doc = pymupdf.open(tmp_path / name)
+    return doc, xref
+
+
+def _rng_image(shape, dtype=np.uint8, seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype)
+    img[: shape[0] // 2] //= 7           # some structure, so it compresses
+    return img
+
+
+@pytest.mark.parametrize("colours", [1, 3])
+def test_plain_flate_rows_become_a_deflate_tiff_holding_the_stored_bytes(tmp_path, colours):
+    shape = (37, 53) if colours == 1 else (37, 53, 3)
+    img = _rng_image(shape)
+    stream = zlib.compress(img.tobytes())
+    doc, xref = _image_xobject(tmp_path, stream, {
+        "Filter": "/FlateDecode", "Width": "53", "Height": "37", "BitsPerComponent": "8",
+        "ColorSpace": "/DeviceGray" if colours == 1 else "/DeviceRGB"})
+    data, ext = document.stored_flate(doc, xref)
+    assert ext == "tif" and stream in data                 # the stream, not a re-encoding
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        assert page.compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        assert np.array_equal(page.asarray(), img)
+    # what MuPDF decodes is what the file holds
+    _, _, decoded = document.native_image(doc, xref, flate="png")
+    assert np.array_equal(decoded, img)
+
+
+def test_sixteen_bit_grey_stays_sixteen_bit(tmp_path):
+    img = _rng_image((20, 31), np.uint16, seed=1)
+    stream = zlib.compress(img.astype(">u2").tobytes())    # PDF samples are big-endian
+    doc, xref = _image_xobject(tmp_path, stream, {
+        "Filter": "/FlateDecode", "Width": "31", "Height": "20", "BitsPerComponent": "16",
+        "ColorSpace": "/DeviceGray"})
+    data, ext = document.stored_flate(doc, xref)
+    assert ext == "tif"
+    back = tifffile.imread(io.BytesIO(data))
+    assert back.dtype.itemsize == 2 and np.array_equal(back.astype(np.uint16), img)
+
+
+@pytest.mark.parametrize("colours", [1, 3])
+def test_png_predictor_streams_become_a_png_around_the_same_idat(tmp_path, colours):
+    shape = (29, 41) if colours == 1 else (29, 41, 3)
+    img = _rng_image(shape, seed=2)          # BGR for colour, as OpenCV holds it
+    doc = pymupdf.open()
+    xref = insert_pdftex_image(doc.new_page(), (50, 50, 250, 250), img)
+    doc.save(tmp_path / "tex.pdf")
+    doc = pymupdf.open(tmp_path / "tex.pdf")
+    data, ext = document.stored_flate(doc, xref)
+    assert ext == "png" and png_idat(img) in data
+    assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), img)
+    _, _, decoded = document.native_image(doc, xref, flate="png")
+    rgb = img if colours == 1 else img[..., ::-1]
+    assert np.array_equal(decoded, rgb)
+
+
+def test_icc_profile_goes_with_the_image(tmp_path):
+    doc = pymupdf.open()
+    page = doc.new_page()
+    img = _rng_image((16, 16, 3), seed=3)
+    xref = page.insert_image(pymupdf.Rect(50, 50, 150, 150), stream=cv2.imencode(".png", img)[1].tobytes())
+    doc.save(tmp_path / "icc.pdf", deflate=True)
+    doc = pymupdf.open(tmp_path / "icc.pdf")
+    kind, value = doc.xref_get_key(xref, "ColorSpace")
+    if "ICCBased" not in value and kind != "xref":
+        pytest.skip("this MuPDF stores PNGs without an ICC profile")
+    data, ext = document.stored_flate(doc, xref)
+    assert ext == "tif"
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        profile = tif.pages[0].tags["InterColorProfile"].value
+        assert np.array_equal(tif.pages[0].asarray(), img[..., ::-1])
+    assert profile[36:40] == b"acsp" and len(profile) > 128          # an ICC profile's signature
+
+
+@pytest.mark.parametrize("keys", [
+    {"SMask": "{smask}"},                                 # transparency: decoded, alpha applied
+    {"Decode": "[1 0]"},                                  # inverted: decoded
+    {"BitsPerComponent": "4"},                            # packed samples: decoded
+    {"ColorSpace": "/DeviceCMYK"},                        # CMYK: decoded to RGB
+    {"DecodeParms": "<</Predictor 15/Colors 1/BitsPerComponent 8/Columns 7>>"},   # does not fit
+    {"Filter": "[/ASCIIHexDecode /FlateDecode]"},         # two filters
+])
+def test_images_a_file_cannot_hold_as_stored_are_decoded(tmp_path, keys):
+    img = _rng_image((12, 18), seed=4)
+    base = {"Filter": "/FlateDecode", "Width": "18", "Height": "12", "BitsPerComponent": "8",
+            "ColorSpace": "/DeviceGray"}
+    doc0 = pymupdf.open()
+    page = doc0.new_page()
+    mask_xref = page.insert_image(pymupdf.Rect(300, 300, 320, 320), stream=cv2.imencode(".png", img)[1].tobytes())
+    doc0.save(tmp_path / "base.pdf")
+    keys = {k: v.format(smask=f"{mask_xref} 0 R") for k, v in keys.items()}
+    doc, xref = _image_xobject(tmp_path, zlib.compress(img.tobytes()), {**base, **keys})
+    assert document.stored_flate(doc, xref) is None
+
+
+def test_extract_keeps_flate_streams_unless_asked_for_png(paper, tmp_path):
+    path, _ = paper
+    kept = extract_pdf(str(path), str(tmp_path / "keep"), ExtractOptions())
+    png = extract_pdf(str(path), str(tmp_path / "png"), ExtractOptions(flate="png"))
+    by_fig = {r["figure"]: r for r in kept.rows}
+    assert by_fig["1"]["format"] == "tif"          # PyMuPDF-stored rows: a Deflate TIFF
+    assert by_fig["5"]["format"] == "png"          # pdfTeX-stored PNG rows: a PNG
+    assert by_fig["4"]["format"] == "jpg"
+    for a, b in zip(kept.rows, png.rows):
+        assert (a["id"], a["width"], a["height"]) == (b["id"], b["width"], b["height"])
+        assert b["format"] in ("png", "jpg")
+        assert np.array_equal(document.decode_bytes(open(a["path"], "rb").read()),
+                              document.decode_bytes(open(b["path"], "rb").read())), a["id"]

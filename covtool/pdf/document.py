@@ -427,7 +427,8 @@ def _decoded(doc, xref: int, smask: int) -> np.ndarray | None:
 
 
 def render_region(page, bbox: Box, dpi: int, recording=None) -> np.ndarray:
-    """A page region rendered at ``dpi``: (H, W, 3) uint8 RGB.
+    """A page region rendered at ``dpi``: (H, W) uint8 when every pixel is grey (R = G = B, as
+    in a figure of CT images), else (H, W, 3) uint8 RGB.
 
     ``recording``, the page's :func:`display_list`, saves running the page again; it is used
     only on an unrotated page (it is recorded unrotated, and renderings show the page turned).
@@ -440,7 +441,17 @@ def render_region(page, bbox: Box, dpi: int, recording=None) -> np.ndarray:
         zoom = dpi / 72
         pix = recording.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB,
                                    alpha=False, clip=pymupdf.Rect(*bbox))
-    return pixmap_array(pix)
+    return grey_if_grey(pixmap_array(pix))
+
+
+def grey_if_grey(img: np.ndarray) -> np.ndarray:
+    """(H, W, 3) with R = G = B everywhere as (H, W); anything else as it is. Lossless, and the
+    PNG is a third of the data to compress."""
+    if img.ndim != 3 or img.shape[2] != 3:
+        return img
+    if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]):
+        return np.ascontiguousarray(img[..., 0])
+    return img
 
 
 def decode_bytes(data: bytes) -> np.ndarray:

@@ -139,3 +139,28 @@ def test_extract_keeps_flate_streams_unless_asked_for_png(paper, tmp_path):
         assert b["format"] in ("png", "jpg")
         assert np.array_equal(document.decode_bytes(open(a["path"], "rb").read()),
                               document.decode_bytes(open(b["path"], "rb").read())), a["id"]
+
+
+def test_grey_if_grey_is_exact():
+    rng = np.random.default_rng(5)
+    grey = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    out = document.grey_if_grey(rgb)
+    assert out.shape == (9, 11) and out.flags.c_contiguous and np.array_equal(out, grey)
+    almost = rgb.copy()
+    almost[4, 7, 2] ^= 1                        # one sample off grey: stays colour
+    assert document.grey_if_grey(almost) is almost
+    assert document.grey_if_grey(grey) is grey
+
+
+def test_grey_renderings_are_written_grey(paper, tmp_path):
+    path, _ = paper
+    rows = {r["figure"]: r for r in extract_pdf(str(path), str(tmp_path), ExtractOptions()).rows}
+    ct = cv2.imread(rows["3"]["path"], cv2.IMREAD_UNCHANGED)        # three CT images, rendered
+    chart = cv2.imread(rows["2"]["path"], cv2.IMREAD_UNCHANGED)     # a colour bar chart
+    assert ct.ndim == 2 and chart.ndim == 3
+    doc = pymupdf.open(path)
+    box = tuple(float(v) for v in rows["3"]["bbox"].split(","))
+    pix = doc[int(rows["3"]["page"]) - 1].get_pixmap(clip=pymupdf.Rect(*box), dpi=150, alpha=False)
+    rgb = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
+    assert np.array_equal(np.repeat(ct[..., None], 3, axis=2), rgb)

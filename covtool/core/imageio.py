@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from covtool.core.atomic import atomic_path
+from covtool.core.atomic import atomic_path, atomic_write_bytes
 from covtool.core.errors import ImageError
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -152,26 +152,29 @@ def to_gray(img: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, img: np.ndarray, force: bool = False,
-                compress: bool = False) -> Path:
-    """Write atomically; TIFF keeps any dtype, PNG keeps 8/16-bit."""
+                compress: bool = False, params: list[int] | None = None) -> Path:
+    """Write atomically; TIFF keeps any dtype, PNG keeps 8/16-bit. ``params``: OpenCV's
+    ``imencode`` flags for PNG/JPEG."""
     import cv2
 
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in OPENCV_SUFFIXES:       # encoded in memory: one file opened, not two
+        out = img
+        if img.ndim == 3 and img.shape[2] in (3, 4):
+            out = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA if img.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+        try:
+            ok, data = cv2.imencode(suffix, out, params or [])
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise ImageError(f"OpenCV cannot write {img.dtype} as {suffix}", path)
+        return atomic_write_bytes(path, data.data, force=force)
+    if suffix not in TIFF_SUFFIXES:
+        raise ImageError(f"unsupported output format '{suffix}'", path)
     with atomic_path(path, force) as tmp:
-        if suffix in TIFF_SUFFIXES:
-            import tifffile
+        import tifffile
 
-            photometric = "rgb" if img.ndim == 3 and img.shape[2] in (3, 4) else "minisblack"
-            tifffile.imwrite(tmp, img, photometric=photometric,
-                             compression="zlib" if compress else None)
-        elif suffix in OPENCV_SUFFIXES:
-            out = img
-            if img.ndim == 3 and img.shape[2] in (3, 4):
-                code = cv2.COLOR_RGBA2BGRA if img.shape[2] == 4 else cv2.COLOR_RGB2BGR
-                out = cv2.cvtColor(img, code)
-            if not cv2.imwrite(str(tmp), out):
-                raise ImageError(f"OpenCV cannot write {img.dtype} as {suffix}", path)
-        else:
-            raise ImageError(f"unsupported output format '{suffix}'", path)
+        photometric = "rgb" if img.ndim == 3 and img.shape[2] in (3, 4) else "minisblack"
+        tifffile.imwrite(tmp, img, photometric=photometric, compression="zlib" if compress else None)
     return path

@@ -115,6 +115,20 @@ def match_caption_start(text: str) -> tuple[str, str, int] | None:
     return kind, name, score
 
 
+def may_hold_caption(text: str) -> bool:
+    """False only when no line of ``text`` (a page's plain text, one text line a line, as MuPDF
+    writes it) can start a caption, so that :func:`find_captions` would find none on the page:
+    each line is tried alone and followed by the next (a label alone on its line may go on along
+    the baseline)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if match_caption_start(line):
+            return True
+        if i + 1 < len(lines) and line.strip() and match_caption_start(line + " " + lines[i + 1]):
+            return True
+    return False
+
+
 def _blocks(lines: Sequence[TextLine]) -> dict[int, list[TextLine]]:
     blocks: dict[int, list[TextLine]] = {}
     for ln in lines:

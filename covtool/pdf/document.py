@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -82,13 +83,18 @@ def display_list(page):
 
 
 def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
-              digests: dict[int, str] | None = None, recording=None) -> PageLayout:
+              digests: dict[int, str] | None = None, recording=None,
+              lines_if: Callable[[str], bool] | None = None) -> PageLayout:
     """A PyMuPDF page as a :class:`PageLayout` (text lines, drawn images, drawing clusters).
 
     ``recording`` is the page's :func:`display_list` when the caller keeps it (to render from
     it later); one is made otherwise. Text comes from a text page of it without images
-    (``get_text("dict", flags=0)``), placements from a second one with images
-    (``get_image_info``), made only when the page has image XObjects.
+    (:func:`read_lines`), placements from a second one with images (``get_image_info``), made
+    only when the page has image XObjects.
+
+    ``lines_if``, when given, is asked first with the page's plain text (``extractText`` of the
+    same text page, one line per text line, several times cheaper than the lines with their
+    boxes and fonts); when it says no, the lines are not read and ``layout.lines_read`` is False.
 
     ``digests`` caches the image digests of the document by xref: the MD5 of the image's stored
     stream (hashing the stored bytes, not the decoded pixels, keeps this cheap). Placements are
@@ -100,9 +106,42 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
 
     if recording is None:
         recording = display_list(page)
+    textpage = pymupdf.TextPage(recording.get_textpage(flags=0))     # no images
+    read = lines_if is None or lines_if(textpage.extractText())
+    lines = _lines(textpage) if read else []
+    digests = {} if digests is None else digests
+    doc = page.parent
+    by_size: dict[tuple[int, int], list[int]] = {}
+    items = page.get_images(full=True)
+    for item in items:
+        xref = int(item[0])
+        by_size.setdefault((int(item[2]), int(item[3])), []).append(xref)
+        if xref not in digests:
+            try:
+                digests[xref] = hashlib.md5(doc.xref_stream_raw(xref) or b"").hexdigest()
+            except Exception:
+                digests[xref] = f"xref{xref}"
+    images = []
+    if by_size:           # no XObject: every placement would be an inline image, left out
+        images = _placements(doc, recording, by_size, digests, lambda: drawn_images(page, items))
+    r = page.rect
+    layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [], lines_read=read)
+    if with_drawings:
+        layout.drawings = read_drawings(page, cluster_tolerance)
+    return layout
+
+
+def read_lines(recording) -> list[TextLine]:
+    """The text lines of a page's :func:`display_list`: box, text, largest font size, boldness of
+    the first span, block number (a text page without images, its ``"dict"``)."""
+    import pymupdf
+
+    return _lines(pymupdf.TextPage(recording.get_textpage(flags=0)))
+
+
+def _lines(textpage) -> list[TextLine]:
     lines: list[TextLine] = []
-    data = pymupdf.TextPage(recording.get_textpage(flags=0)).extractDICT()   # no images
-    for bi, block in enumerate(data["blocks"]):
+    for bi, block in enumerate(textpage.extractDICT()["blocks"]):
         if block.get("type", 0) != 0:
             continue
         for line in block["lines"]:
@@ -114,35 +153,44 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
             first = spans[0]
             bold = bool(first["flags"] & 16) or "bold" in first["font"].lower()
             lines.append(TextLine(tuple(line["bbox"]), text, float(size), bold, bi))
-    digests = {} if digests is None else digests
-    doc = page.parent
-    by_size: dict[tuple[int, int], list[int]] = {}
-    for item in page.get_images(full=True):
-        xref = int(item[0])
-        by_size.setdefault((int(item[2]), int(item[3])), []).append(xref)
-        if xref not in digests:
-            try:
-                digests[xref] = hashlib.md5(doc.xref_stream_raw(xref) or b"").hexdigest()
-            except Exception:
-                digests[xref] = f"xref{xref}"
-    images = []
-    if by_size:           # no XObject: every placement would be an inline image, left out
-        images = _placements(doc, recording, by_size, digests)
-    r = page.rect
-    layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [])
-    if with_drawings:
-        layout.drawings = read_drawings(page, cluster_tolerance)
-    return layout
+    return lines
+
+
+_DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do(?![^\s/\[\]()<>{}%])")
+
+
+def drawn_images(page, items: list | None = None) -> list[int] | None:
+    """The image XObjects the page's content stream draws, in drawing order, by xref; None when
+    its content alone cannot tell (an image drawn from inside a form XObject, inline images).
+
+    ``items`` are the page's ``get_images(full=True)`` when the caller has them.
+    """
+    names = {}
+    for item in page.get_images(full=True) if items is None else items:
+        if item[9] != 0:            # referenced from a form XObject, not from the page itself
+            return None
+        names[item[7].encode("latin-1")] = int(item[0])
+    content = page.read_contents()
+    if re.search(rb"(?<![^\s\]>)])BI(?![^\s/\[<(])", content):
+        return None
+    return [names[m.group(1)] for m in _DO.finditer(content) if m.group(1) in names]
 
 
 def _placements(doc, recording, by_size: dict[tuple[int, int], list[int]],
-                digests: dict[int, str]) -> list[ImagePlacement]:
-    """Every placement of the page's image XObjects, from a text page that keeps images."""
+                digests: dict[int, str], drawn: Callable[[], list[int] | None] | None = None
+                ) -> list[ImagePlacement]:
+    """Every placement of the page's image XObjects, from a text page that keeps images.
+
+    A placement's pixel size names its XObject when only one of the page's has that size. Those
+    sharing a size are told apart by drawing order when ``drawn`` (a callable giving
+    :func:`drawn_images`) accounts for each of their placements, else by the MD5 of their pixels
+    (decoding every image of the page: what ``get_image_rects`` does).
+    """
     import pymupdf
 
     textpage = pymupdf.TextPage(recording.get_textpage(flags=pymupdf.TEXT_PRESERVE_IMAGES))
     images = []
-    ambiguous: set[int] = set()
+    shared: dict[tuple[int, int], list[tuple]] = {}     # size -> placements, in drawing order
     for info in textpage.extractIMGINFO():      # every placement; no pixel hashing (slow)
         size = (int(info.get("width", 0)), int(info.get("height", 0)))
         xrefs = by_size.get(size, [])
@@ -150,19 +198,31 @@ def _placements(doc, recording, by_size: dict[tuple[int, int], list[int]],
         if len(xrefs) == 1:
             images.append(ImagePlacement(bbox, xrefs[0], size[0], size[1], digests[xrefs[0]]))
         elif xrefs:
-            ambiguous.update(xrefs)
+            shared.setdefault(size, []).append(bbox)
         # no xref of that size: an inline image (small by the standard's intent), left out
+    found: dict[int, list[tuple]] = {}
+    unresolved: set[int] = set()
+    order = drawn() if (shared and drawn is not None) else None
+    for size, boxes in shared.items():
+        seq = [x for x in order if x in by_size[size]] if order is not None else []
+        if len(seq) == len(boxes):
+            for xref, bbox in zip(seq, boxes):
+                found.setdefault(xref, []).append(bbox)
+        else:
+            unresolved.update(by_size[size])
     hashed = None
-    for xref in sorted(ambiguous):              # same pixel size: placements whose pixels match
+    for xref in sorted(unresolved):             # placements whose pixels match the XObject's
         try:
             digest = pymupdf.Pixmap(doc, xref).digest
             if hashed is None:
                 hashed = textpage.extractIMGINFO(hashes=1)
-            rects = [pymupdf.Rect(im["bbox"]) for im in hashed if im["digest"] == digest]
+            found[xref] = [tuple(im["bbox"]) for im in hashed if im["digest"] == digest]
         except Exception:
-            rects = []
+            found[xref] = []
+    for xref in sorted(found):
         w, h = next(k for k, v in by_size.items() if xref in v)
-        for rect in rects:
+        for box in found[xref]:
+            rect = pymupdf.Rect(box)
             if not (rect.is_empty or rect.is_infinite):
                 images.append(ImagePlacement(tuple(float(v) for v in rect), xref, w, h, digests[xref]))
     return images

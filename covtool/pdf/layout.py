@@ -47,6 +47,7 @@ class PageLayout:
     lines: list[TextLine] = field(default_factory=list)
     images: list[ImagePlacement] = field(default_factory=list)
     drawings: list[Box] = field(default_factory=list)
+    lines_read: bool = True      # False: the text was not read (no caption could start on it)
 
 
 def width(b: Box) -> float:

@@ -13,9 +13,13 @@ import hashlib
 import json
 import os
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from covtool import __version__
@@ -25,7 +29,7 @@ from covtool.core.imageio import write_image
 from covtool.core.manifest import read_manifest, write_rows
 from covtool.core.naming import safe_id
 from covtool.pdf import document
-from covtool.pdf.captions import Caption, deduplicate, find_captions
+from covtool.pdf.captions import Caption, deduplicate, find_captions, may_hold_caption
 from covtool.pdf.figures import FigureOptions, body_blocks, find_regions, furniture
 from covtool.pdf.layout import Box, area, format_box, union
 from covtool.pdf.pairing import DEFAULT_MAX_DISTANCE, Figure, pair_page
@@ -34,6 +38,9 @@ from covtool.pdf.panels import PanelOptions, split_panels
 DEFAULT_DPI = 150           # pdffigures2's rendering resolution
 ROW_COLUMNS = ["id", "path", "source", "page", "figure", "panel", "bbox", "caption", "width", "height",
                "format", "kind", "doi", "title"]
+#: PNG rows filtered by "up" (the row above): on renderings and CT figures it measured both the
+#: fastest and the smallest of libpng's filters (OpenCV's default is "sub")
+PNG_PARAMS = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 DONE = "done.json"
 PARTIAL = "figures.csv"
 
@@ -63,6 +70,7 @@ class PdfResult:
     pages: int = 0
     error: str | None = None
     reused: bool = False
+    pending: Future | None = None      # the files still being written (FileWriter)
 
 
 def pdf_key(path: str | os.PathLike) -> str:
@@ -91,9 +99,14 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
     recordings = {} if recordings is None else recordings
     pages = []
     found: list[Caption] = []
+    # a page's lines (boxes, fonts: the costly part of its text) are read when a caption may start
+    # on it or it has images; of the others only the plain text is looked at (not the first
+    # page's: its title), unless vector drawings without a caption are listed too
+    lines_if = None if options.uncaptioned == "all" else may_hold_caption
     for p in doc:
         recording = document.display_list(p)
-        page = document.read_page(p, with_drawings=False, digests=digests, recording=recording)
+        page = document.read_page(p, with_drawings=False, digests=digests, recording=recording,
+                                  lines_if=None if p.number == 0 else lines_if)
         page_captions = find_captions(page)
         if page.images or page_captions or options.uncaptioned == "all" or p.number < 2:
             recordings[p.number] = recording
@@ -107,6 +120,13 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
         if page.number in with_captions or options.uncaptioned == "all":
             page.drawings = document.read_drawings(doc[page.number])
     digests, drawings = furniture(pages, options.figures.repeat)
+    # images that are not page furniture may be figures without a caption: their page's lines
+    # keep them apart from the body text
+    for page in pages:
+        if not page.lines_read and options.uncaptioned != "none" \
+                and any(i.digest not in digests for i in page.images):
+            page.lines = document.read_lines(recordings[page.number])
+            page.lines_read = True
     figures: list[Figure] = []
     for page in pages:
         caps = [c for c in captions if c.page == page.number]
@@ -150,27 +170,78 @@ def _image_panels(fig: Figure) -> list:
     return [i for row in rows for i in sorted(row, key=lambda i: i.bbox[0])]
 
 
-def _write_native(doc, img, stem: Path, force: bool, want_pixels: bool, flate: str = "keep"
+#: writes one output file: ``put(path, payload)``, payload the file's bytes or pixels (a PNG)
+Put = Callable[[Path, "bytes | np.ndarray"], None]
+
+
+def write_file(path: Path, payload: bytes | np.ndarray, force: bool = True) -> None:
+    """One output file, atomically: bytes as they are, pixels as the image ``path`` names."""
+    try:
+        if isinstance(payload, np.ndarray):
+            write_image(path, payload, force=force, params=PNG_PARAMS)
+        else:
+            atomic_write_bytes(path, payload, force=force)
+    except OSError as exc:
+        raise CovtoolError(f"cannot write {path} ({describe(exc)})") from None
+
+
+class FileWriter:
+    """Writes a batch's files on one background thread, in the order they are given, while the
+    caller reads the next PDF: encoding PNGs and writing files (OpenCV and file writes let go of
+    Python's lock) then cost no time of the reading. ``backlog`` bounds the files waiting (and
+    so the memory they hold). Closing waits until everything given is written.
+    """
+
+    def __init__(self, backlog: int = 32):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="covtool-writer")
+        self._room = threading.BoundedSemaphore(backlog)
+
+    def submit(self, fn: Callable, *args) -> Future:
+        self._room.acquire()
+        try:
+            future = self._pool.submit(fn, *args)
+        except BaseException:
+            self._room.release()
+            raise
+        future.add_done_callback(lambda _: self._room.release())
+        return future
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _write_native(doc, img, stem: Path, put: Put, want_pixels: bool, flate: str = "keep"
                   ) -> tuple[Path, str, np.ndarray | None, tuple[int, int]] | None:
     """Write one embedded image losslessly; pixels come back only when ``want_pixels``."""
     data, ext, pixels = document.native_image(doc, img.xref, flate)
     if data is not None:
         path = stem.with_suffix("." + ext)
-        atomic_write_bytes(path, data, force=force)
+        put(path, data)
         pix = document.decode_bytes(data) if want_pixels else None
         return path, ext, pix, (img.width, img.height)
     if pixels is not None:
         path = stem.with_suffix(".png")
-        write_image(path, pixels, force=force)
+        put(path, pixels)
         return path, "png", pixels, (pixels.shape[1], pixels.shape[0])
     return None
 
 
 def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: ExtractOptions,
-                   meta: dict, force: bool = True, recordings: dict | None = None) -> list[dict]:
+                   meta: dict, put: Put | None = None, recordings: dict | None = None) -> list[dict]:
     """Write each figure (or its panels) under ``folder`` and return the manifest rows.
 
-    ``recordings``: the pages' display lists from :func:`analyze`, to render from."""
+    ``put`` writes each file (default: :func:`write_file` at once, replacing what is there; a
+    :class:`FileWriter` can take them instead). ``recordings``: the pages' display lists from
+    :func:`analyze`, to render from."""
+    put = write_file if put is None else put
     rows: list[dict] = []
     seen: set[str] = set()
     unnamed = 0
@@ -188,14 +259,14 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
                 "caption": fig.caption.text if fig.caption else "", "kind": fig.region.kind,
                 "doi": meta["doi"], "title": meta["title"]}
         stem = folder / fid
-        written = (_write_native(doc, fig.region.images[0], stem, force, options.split_panels,
+        written = (_write_native(doc, fig.region.images[0], stem, put, options.split_panels,
                                   options.flate)
                    if _native_single(fig) else None)
         if written is None:
             pixels = document.render_region(page, fig.region.bbox, options.dpi,
                                             (recordings or {}).get(fig.page))
             path = stem.with_suffix(".png")
-            write_image(path, pixels, force=force)
+            put(path, pixels)
             written = (path, "png", pixels, (pixels.shape[1], pixels.shape[0]))
         path, fmt, pixels, (w, h) = written
         fig_row = {**base, "id": fid, "path": str(path), "panel": "", "bbox": format_box(fig.region.bbox),
@@ -203,19 +274,19 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
         if not options.split_panels:
             rows.append(fig_row)
             continue
-        panel_rows = _panels(doc, fig, pixels, stem, fid, base, options, force)
+        panel_rows = _panels(doc, fig, pixels, stem, fid, base, options, put)
         rows.extend(panel_rows if panel_rows else [fig_row])
     return rows
 
 
 def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, base: dict,
-            options: ExtractOptions, force: bool) -> list[dict]:
+            options: ExtractOptions, put: Put) -> list[dict]:
     rows = []
     imgs = _image_panels(fig)
     if imgs:
         for k, img in enumerate(imgs, 1):
             pstem = stem.parent / f"{fid}_panel{k}"
-            got = _write_native(doc, img, pstem, force, False, options.flate)
+            got = _write_native(doc, img, pstem, put, False, options.flate)
             if got is None:
                 continue
             path, fmt, _pix, (w, h) = got
@@ -235,18 +306,23 @@ def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, b
         pstem = stem.parent / f"{fid}_panel{k}"
         crop = np.ascontiguousarray(pixels[y0:y1, x0:x1])
         path = pstem.with_suffix(".png")
-        write_image(path, crop, force=force)
+        put(path, crop)
         page_box: Box = (b[0] + x0 * sx, b[1] + y0 * sy, b[0] + x1 * sx, b[1] + y1 * sy)
         rows.append({**base, "id": pstem.name, "path": str(path), "panel": k, "bbox": format_box(page_box),
                      "width": x1 - x0, "height": y1 - y0, "format": "png"})
     return rows
 
 
-def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = False) -> PdfResult:
+def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = False,
+                writer: FileWriter | None = None) -> PdfResult:
     """Extract one PDF into ``outdir/<key>/``, or reuse that folder when it is complete.
 
     Never raises for a bad PDF: the reason comes back in ``PdfResult.error`` (the caller decides
     whether to stop). Safe to run in a worker process.
+
+    With a ``writer`` the files are written by it and the result comes back before they are:
+    its ``pending`` future ends when they and then ``figures.csv`` and ``done.json`` are written
+    (:func:`settle` waits for it). Without one, everything is written before returning.
     """
     try:
         key = pdf_key(path)
@@ -273,6 +349,14 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         doc = document.open_pdf(path)
     except CovtoolError as exc:
         return PdfResult(path, [], error=exc.message)
+    files: list[Future] = []
+
+    def put(file: Path, payload: bytes | np.ndarray) -> None:
+        if writer is None:
+            write_file(file, payload)      # files of an unfinished earlier attempt are ours to replace
+        else:
+            files.append(writer.submit(write_file, file, payload))
+
     try:
         n_pages = doc.page_count
         recordings: dict = {}
@@ -282,9 +366,8 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         recordings = {k: v for k, v in recordings.items() if k in keep}
         folder.mkdir(parents=True, exist_ok=True)
         done.unlink(missing_ok=True)
-        # files of an unfinished earlier attempt in this folder are ours to replace
         rows = export_figures(doc, figures, folder, key, options,
-                              {"source": path, "doi": doi, "title": title}, force=True,
+                              {"source": path, "doi": doi, "title": title}, put=put,
                               recordings=recordings)
     except CovtoolError as exc:
         return PdfResult(path, [], error=exc.message)
@@ -292,10 +375,30 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         return PdfResult(path, [], error=f"damaged PDF ({describe(exc)})")
     finally:
         doc.close()
+    record = {"options": fingerprint, "pages": n_pages, "covtool": __version__}
+    if writer is None:
+        _finish(folder, rows, record, [])
+        return PdfResult(path, rows, n_pages)
+    return PdfResult(path, rows, n_pages, pending=writer.submit(_finish, folder, rows, record, files))
+
+
+def _finish(folder: Path, rows: list[dict], record: dict, files: list[Future]) -> None:
+    """A PDF's partial manifest and then ``done.json``, once each of its files is written."""
+    for f in files:
+        f.result()            # the writer writes in order: these are done; re-raises a failure
     write_rows(rows, ROW_COLUMNS, folder / PARTIAL, force=True)
-    atomic_write_text(done, json.dumps({"options": fingerprint, "pages": n_pages,
-                                        "covtool": __version__}, indent=1), force=True)
-    return PdfResult(path, rows, n_pages)
+    atomic_write_text(folder / DONE, json.dumps(record, indent=1), force=True)
+
+
+def settle(result: PdfResult) -> PdfResult:
+    """Wait for a result's files (:class:`FileWriter`); a failure to write them fails the PDF."""
+    if result.pending is not None:
+        exc = result.pending.exception()
+        result.pending = None
+        if exc is not None:
+            result.rows = []
+            result.error = exc.message if isinstance(exc, CovtoolError) else describe(exc)
+    return result
 
 
 def caption_filter(rows: list[dict], pattern: str | None) -> list[dict]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from covtool.core.atomic import atomic_open, atomic_path, atomic_write_text
+from covtool.core.atomic import atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
 from covtool.core.errors import OutputExistsError
 
 
@@ -41,3 +41,25 @@ def test_no_overwrite_without_force(tmp_path):
         atomic_write_text(target, "2")
     atomic_write_text(target, "2", force=True)
     assert target.read_text() == "2"
+
+
+def test_write_bytes_creates_folders_refuses_overwrite_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "new" / "x.bin"
+    assert atomic_write_bytes(target, memoryview(b"abc")) == target
+    assert target.read_bytes() == b"abc"
+    with pytest.raises(OutputExistsError):
+        atomic_write_bytes(target, b"def")
+    with pytest.raises(TypeError):
+        atomic_write_bytes(target, "not bytes", force=True)     # fails half-way: old file kept
+    assert target.read_bytes() == b"abc" and [p.name for p in target.parent.iterdir()] == ["x.bin"]
+    atomic_write_bytes(target, b"def", force=True)
+    assert target.read_bytes() == b"def"
+
+
+def test_output_appearing_meanwhile_is_not_overwritten(tmp_path):
+    target = tmp_path / "x.txt"
+    with pytest.raises(OutputExistsError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("mine")
+            target.write_text("someone else's")
+    assert target.read_text() == "someone else's" and [p.name for p in tmp_path.iterdir()] == ["x.txt"]

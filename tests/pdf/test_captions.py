@@ -8,6 +8,7 @@ from covtool.pdf.captions import (
     find_captions,
     join_lines,
     match_caption_start,
+    may_hold_caption,
 )
 from covtool.pdf.layout import PageLayout, TextLine
 
@@ -82,3 +83,30 @@ def test_deduplicate_keeps_the_strongest_label():
     weak = Caption("figure", "1", 0, (0, 0, 1, 1), "Figure 1 x", score=1)
     other = Caption("table", "1", 0, (0, 0, 1, 1), "Table 1 x", score=0)
     assert deduplicate([weak, strong, other]) == [strong, other]
+
+
+@pytest.mark.parametrize("text, may", [
+    ("Body text.\nFigure 3. Chest CT of a patient\nmore", True),
+    ("as shown in\nFigure 3 shows the lesion in\nthe lung", False),      # a mention, not a caption
+    ("Figure\n3. Chest CT with ground-glass opacity", True),            # label alone on its line
+    ("Supplementary\nFigure S1: timeline", True),
+    ("Table 2: Patients\n", True),
+    ("Introduction\nCOVID-19 spreads fast.\n", False),
+    ("", False),
+])
+def test_may_hold_caption(text, may):
+    assert may_hold_caption(text) is may
+
+
+def test_may_hold_caption_never_misses_a_page_with_captions(paper):
+    import pymupdf
+
+    from covtool.pdf import document
+
+    path, _ = paper
+    doc = pymupdf.open(path)
+    for page in doc:
+        recording = document.display_list(page)
+        text = pymupdf.TextPage(recording.get_textpage(flags=0)).extractText()
+        layout = document.read_page(page, with_drawings=False, recording=recording)
+        assert may_hold_caption(text) is bool(find_captions(layout)), page.number

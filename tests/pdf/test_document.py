@@ -164,3 +164,38 @@ def test_grey_renderings_are_written_grey(paper, tmp_path):
     pix = doc[int(rows["3"]["page"]) - 1].get_pixmap(clip=pymupdf.Rect(*box), dpi=150, alpha=False)
     rgb = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3)
     assert np.array_equal(np.repeat(ct[..., None], 3, axis=2), rgb)
+
+
+def _placement_args(doc, page):
+    by_size: dict = {}
+    for item in page.get_images(full=True):
+        by_size.setdefault((item[2], item[3]), []).append(item[0])
+    digests = {x: str(x) for xs in by_size.values() for x in xs}
+    return doc, document.display_list(page), by_size, digests
+
+
+def test_same_size_images_are_told_apart_by_drawing_order_as_by_their_pixels(paper):
+    path, _ = paper
+    doc = pymupdf.open(path)
+    page = doc[1]                 # figure 3: three 128x128 CT images, one above the other
+    args = _placement_args(doc, page)
+    assert any(len(v) == 3 for v in args[2].values())
+    drawn = document.drawn_images(page)
+    assert drawn is not None and len(drawn) == len(page.get_image_info())
+    by_order = document._placements(*args, drawn=lambda: drawn)
+    by_pixels = document._placements(*args)
+    assert by_order == by_pixels and len(by_order) == 4
+    # a content stream that does not account for every placement: pixels decide
+    assert document._placements(*args, drawn=lambda: drawn[:-1]) == by_pixels
+
+
+def test_images_inside_a_form_xobject_are_not_ordered_from_the_page(paper, tmp_path):
+    path, _ = paper
+    src = pymupdf.open(path)
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.show_pdf_page(page.rect, src, 1)           # page 2 as a form XObject
+    assert document.drawn_images(page) is None
+    args = _placement_args(doc, page)
+    placed = document._placements(*args, drawn=lambda: document.drawn_images(page))
+    assert len(placed) == 4                         # found by their pixels instead

@@ -150,3 +150,42 @@ def test_text_and_images_clipped_away_entirely_are_not_read(tmp_path):
     doc = document.open_pdf(tmp_path / "clip.pdf")
     assert [ln.text for ln in document.read_page(doc[0]).lines] == ["Figure 1. Shown"]
     doc.close()
+
+
+def test_a_file_writer_writes_after_returning_and_done_json_last(paper, tmp_path):
+    from covtool.pdf.pipeline import FileWriter, settle
+
+    path, _ = paper
+    inline = extract_pdf(str(path), str(tmp_path / "inline"), ExtractOptions())
+    with FileWriter(backlog=2) as writer:
+        res = extract_pdf(str(path), str(tmp_path / "writer"), ExtractOptions(), writer=writer)
+        assert res.pending is not None
+    settle(res)
+    assert res.error is None and res.pending is None
+    assert [r["id"] for r in res.rows] == [r["id"] for r in inline.rows]
+    for a, b in zip(res.rows, inline.rows):
+        assert open(a["path"], "rb").read() == open(b["path"], "rb").read()
+    (folder,) = [p for p in (tmp_path / "writer").iterdir() if p.is_dir()]
+    assert (folder / DONE).exists()
+
+
+def test_a_file_that_cannot_be_written_fails_its_pdf_and_leaves_it_undone(paper, tmp_path, monkeypatch):
+    from covtool.cli.extract import run_batch
+    from covtool.core.errors import CovtoolError
+    from covtool.pdf import pipeline
+
+    path, _ = paper
+    real = pipeline.write_file
+
+    def flaky(file, payload, force=True):
+        if "fig3" in file.name:
+            raise CovtoolError(f"cannot write {file} (No space left on device)")
+        real(file, payload, force)
+
+    monkeypatch.setattr(pipeline, "write_file", flaky)
+    (res,) = run_batch([str(path)], tmp_path / "out", ExtractOptions(), 1, force=False, skip_bad=True)
+    assert res.rows == [] and "No space left on device" in res.error and "fig3" in res.error
+    (folder,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    assert not (folder / DONE).exists()           # a rerun redoes it
+    with pytest.raises(CovtoolError, match="No space left"):
+        run_batch([str(path)], tmp_path / "out2", ExtractOptions(), 1, force=False, skip_bad=False)

@@ -10,9 +10,8 @@ Speed: pages per second of covtool extract (captions, figures, pairing, writing 
 to poppler's ``pdfimages -list`` (listing the images only) on the same PDFs in the same run, the
 runs taking turns so that both see the same machine; the best of ``--repeat`` runs each. Goal:
 covtool extract within 2x the time of ``pdfimages -list``; the verdict is printed. covtool runs
-as the command does in one process (a writer thread writes each PDF's files while the next is
-read); its CPU time (both threads) and a run writing every file from the reading thread are
-printed beside it. Also printed, to show where the time goes: covtool's reading and caption work alone (no image written), the
+as the command does in one process; its CPU time is printed beside it. Also printed, to show
+where the time goes: covtool's reading and caption work alone (no image written), the
 floor of PyMuPDF itself (opening the PDF and one "dict" text extraction per page, nothing else),
 ``pdfimages -all`` (writing every image) and ``--jobs 2``.
 
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from covtool.pdf.layout import iou  # noqa: E402
-from covtool.pdf.pipeline import ExtractOptions, extract_pdf  # noqa: E402
+from covtool.pdf.pipeline import ExtractOptions  # noqa: E402
 from covtool.synth.pdf import write_pdf_set  # noqa: E402
 
 
@@ -70,8 +69,7 @@ def pr(tp: int, npred: int, ntruth: int) -> str:
 
 
 def run_covtool(pdfs: list[Path], out: Path, split_panels: bool = False) -> tuple[float, dict]:
-    """``covtool extract`` in one process, as the command runs it (``run_batch``: a writer thread
-    writes each PDF's files while the next is read); wall time."""
+    """``covtool extract`` in one process, as the command runs it (``run_batch``); wall time."""
     from covtool.cli.extract import run_batch
 
     shutil.rmtree(out, ignore_errors=True)
@@ -79,15 +77,6 @@ def run_covtool(pdfs: list[Path], out: Path, split_panels: bool = False) -> tupl
     results = run_batch([str(p) for p in pdfs], out, ExtractOptions(split_panels=split_panels), 1,
                         force=False, skip_bad=True)
     return time.perf_counter() - t0, {Path(r.source).name: r for r in results}
-
-
-def run_covtool_inline(pdfs: list[Path], out: Path) -> float:
-    """Every file written by the reading thread itself (``extract_pdf`` without a writer)."""
-    shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
-    for p in pdfs:
-        extract_pdf(str(p), str(out), ExtractOptions())
-    return time.perf_counter() - t0
 
 
 def run_covtool_jobs(pdfs: list[Path], out: Path, jobs: int) -> float:
@@ -158,7 +147,6 @@ def speed(label: str, pdfs: list[Path], tmp: Path, repeat: int, baseline: bool) 
         runs.setdefault("covtool", []).append(t)
         runs.setdefault("cpu", []).append(time.process_time() - c0)
         pages = pages_of(results)
-        runs.setdefault("inline", []).append(run_covtool_inline(pdfs, tmp / "out_i"))
         runs.setdefault("analyze", []).append(run_analyze(pdfs))
         runs.setdefault("floor", []).append(run_floor(pdfs))
     if baseline:
@@ -179,8 +167,7 @@ def speed(label: str, pdfs: list[Path], tmp: Path, repeat: int, baseline: bool) 
         met = best["covtool"] <= 2 * base
         verdict = f"  -> goal (within 2x): {'met' if met else 'NOT met'}"
     line("covtool extract", "covtool", verdict)
-    line("  its CPU time (both threads)", "cpu", "  (CPU seconds, not wall)")
-    line("  files written by the reading thread", "inline", "  (no writer thread)")
+    line("  its CPU time", "cpu", "  (CPU seconds, not wall)")
     line("  of which reading and captions", "analyze", "  (no image written)")
     line("PyMuPDF floor: open + dict text", "floor", "  (one get_text('dict') a page)")
     if base:

@@ -28,11 +28,9 @@ from covtool.pdf.pipeline import (
     DEFAULT_DPI,
     ROW_COLUMNS,
     ExtractOptions,
-    FileWriter,
     PdfResult,
     caption_filter,
     extract_pdf,
-    settle,
 )
 
 
@@ -69,9 +67,8 @@ def run_batch(pdfs: list[str], outdir: Path, options: ExtractOptions, jobs: int,
               skip_bad: bool) -> list[PdfResult]:
     """Extract every PDF (in worker processes when jobs > 1); results in input order.
 
-    Without ``skip_bad`` the first failure stops the batch: pending PDFs are cancelled (the files
-    of those already read are still written) and a :class:`CovtoolError` names the PDF and the
-    reason.
+    Without ``skip_bad`` the first failure stops the batch: pending PDFs are cancelled and a
+    :class:`CovtoolError` names the PDF and the reason.
     """
     results: dict[int, PdfResult] = {}
 
@@ -82,18 +79,10 @@ def run_batch(pdfs: list[str], outdir: Path, options: ExtractOptions, jobs: int,
     with make_progress() as prog:
         task = prog.add_task("extract", total=len(pdfs))
         if jobs <= 1:
-            # one process: a writer thread writes each PDF's files while the next one is read
-            waiting: list[PdfResult] = []
-            with FileWriter() as writer:
-                for i, p in enumerate(pdfs):
-                    results[i] = extract_pdf(p, str(outdir), options, force, writer=writer)
-                    waiting.append(results[i])
-                    while waiting and (waiting[0].pending is None or waiting[0].pending.done()):
-                        check(settle(waiting.pop(0)))       # written in order: the oldest first
-                    prog.advance(task)
-                    check(results[i])
-            for r in waiting:
-                check(settle(r))
+            for i, p in enumerate(pdfs):
+                results[i] = extract_pdf(p, str(outdir), options, force)
+                prog.advance(task)
+                check(results[i])
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 futures = {pool.submit(extract_pdf, p, str(outdir), options, force): i

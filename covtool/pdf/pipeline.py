@@ -13,9 +13,7 @@ import hashlib
 import json
 import os
 import re
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -70,7 +68,6 @@ class PdfResult:
     pages: int = 0
     error: str | None = None
     reused: bool = False
-    pending: Future | None = None      # the files still being written (FileWriter)
 
 
 def pdf_key(path: str | os.PathLike) -> str:
@@ -185,39 +182,6 @@ def write_file(path: Path, payload: bytes | np.ndarray, force: bool = True) -> N
         raise CovtoolError(f"cannot write {path} ({describe(exc)})") from None
 
 
-class FileWriter:
-    """Writes a batch's files on one background thread, in the order they are given, while the
-    caller reads the next PDF: encoding PNGs and writing files (OpenCV and file writes let go of
-    Python's lock) then cost no time of the reading. ``backlog`` bounds the files waiting (and
-    so the memory they hold). Closing waits until everything given is written.
-    """
-
-    def __init__(self, backlog: int = 32):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="covtool-writer")
-        self._room = threading.BoundedSemaphore(backlog)
-
-    def submit(self, fn: Callable, *args) -> Future:
-        self._room.acquire()
-        try:
-            future = self._pool.submit(fn, *args)
-        except BaseException:
-            self._room.release()
-            raise
-        future.add_done_callback(lambda _: self._room.release())
-        return future
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-    def __enter__(self) -> FileWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
 def _write_native(doc, img, stem: Path, put: Put, want_pixels: bool, flate: str = "keep"
                   ) -> tuple[Path, str, np.ndarray | None, tuple[int, int]] | None:
     """Write one embedded image losslessly; pixels come back only when ``want_pixels``."""
@@ -238,8 +202,8 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
                    meta: dict, put: Put | None = None, recordings: dict | None = None) -> list[dict]:
     """Write each figure (or its panels) under ``folder`` and return the manifest rows.
 
-    ``put`` writes each file (default: :func:`write_file` at once, replacing what is there; a
-    :class:`FileWriter` can take them instead). ``recordings``: the pages' display lists from
+    ``put`` writes each file (default: :func:`write_file`, replacing what is there).
+    ``recordings``: the pages' display lists from
     :func:`analyze`, to render from."""
     put = write_file if put is None else put
     rows: list[dict] = []
@@ -313,16 +277,11 @@ def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, b
     return rows
 
 
-def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = False,
-                writer: FileWriter | None = None) -> PdfResult:
+def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = False) -> PdfResult:
     """Extract one PDF into ``outdir/<key>/``, or reuse that folder when it is complete.
 
     Never raises for a bad PDF: the reason comes back in ``PdfResult.error`` (the caller decides
     whether to stop). Safe to run in a worker process.
-
-    With a ``writer`` the files are written by it and the result comes back before they are:
-    its ``pending`` future ends when they and then ``figures.csv`` and ``done.json`` are written
-    (:func:`settle` waits for it). Without one, everything is written before returning.
     """
     try:
         key = pdf_key(path)
@@ -349,14 +308,6 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         doc = document.open_pdf(path)
     except CovtoolError as exc:
         return PdfResult(path, [], error=exc.message)
-    files: list[Future] = []
-
-    def put(file: Path, payload: bytes | np.ndarray) -> None:
-        if writer is None:
-            write_file(file, payload)      # files of an unfinished earlier attempt are ours to replace
-        else:
-            files.append(writer.submit(write_file, file, payload))
-
     try:
         n_pages = doc.page_count
         recordings: dict = {}
@@ -366,39 +317,19 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         recordings = {k: v for k, v in recordings.items() if k in keep}
         folder.mkdir(parents=True, exist_ok=True)
         done.unlink(missing_ok=True)
+        # files of an unfinished earlier attempt in this folder are ours to replace
         rows = export_figures(doc, figures, folder, key, options,
-                              {"source": path, "doi": doi, "title": title}, put=put,
-                              recordings=recordings)
+                              {"source": path, "doi": doi, "title": title}, recordings=recordings)
     except CovtoolError as exc:
         return PdfResult(path, [], error=exc.message)
     except Exception as exc:  # MuPDF errors on damaged content streams
         return PdfResult(path, [], error=f"damaged PDF ({describe(exc)})")
     finally:
         doc.close()
-    record = {"options": fingerprint, "pages": n_pages, "covtool": __version__}
-    if writer is None:
-        _finish(folder, rows, record, [])
-        return PdfResult(path, rows, n_pages)
-    return PdfResult(path, rows, n_pages, pending=writer.submit(_finish, folder, rows, record, files))
-
-
-def _finish(folder: Path, rows: list[dict], record: dict, files: list[Future]) -> None:
-    """A PDF's partial manifest and then ``done.json``, once each of its files is written."""
-    for f in files:
-        f.result()            # the writer writes in order: these are done; re-raises a failure
     write_rows(rows, ROW_COLUMNS, folder / PARTIAL, force=True)
-    atomic_write_text(folder / DONE, json.dumps(record, indent=1), force=True)
-
-
-def settle(result: PdfResult) -> PdfResult:
-    """Wait for a result's files (:class:`FileWriter`); a failure to write them fails the PDF."""
-    if result.pending is not None:
-        exc = result.pending.exception()
-        result.pending = None
-        if exc is not None:
-            result.rows = []
-            result.error = exc.message if isinstance(exc, CovtoolError) else describe(exc)
-    return result
+    atomic_write_text(done, json.dumps({"options": fingerprint, "pages": n_pages,
+                                        "covtool": __version__}, indent=1), force=True)
+    return PdfResult(path, rows, n_pages)
 
 
 def caption_filter(rows: list[dict], pattern: str | None) -> list[dict]:

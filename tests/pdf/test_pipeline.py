@@ -152,23 +152,6 @@ def test_text_and_images_clipped_away_entirely_are_not_read(tmp_path):
     doc.close()
 
 
-def test_a_file_writer_writes_after_returning_and_done_json_last(paper, tmp_path):
-    from covtool.pdf.pipeline import FileWriter, settle
-
-    path, _ = paper
-    inline = extract_pdf(str(path), str(tmp_path / "inline"), ExtractOptions())
-    with FileWriter(backlog=2) as writer:
-        res = extract_pdf(str(path), str(tmp_path / "writer"), ExtractOptions(), writer=writer)
-        assert res.pending is not None
-    settle(res)
-    assert res.error is None and res.pending is None
-    assert [r["id"] for r in res.rows] == [r["id"] for r in inline.rows]
-    for a, b in zip(res.rows, inline.rows):
-        assert open(a["path"], "rb").read() == open(b["path"], "rb").read()
-    (folder,) = [p for p in (tmp_path / "writer").iterdir() if p.is_dir()]
-    assert (folder / DONE).exists()
-
-
 def test_a_file_that_cannot_be_written_fails_its_pdf_and_leaves_it_undone(paper, tmp_path, monkeypatch):
     from covtool.cli.extract import run_batch
     from covtool.core.errors import CovtoolError

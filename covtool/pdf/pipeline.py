@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -167,10 +166,6 @@ def _image_panels(fig: Figure) -> list:
     return [i for row in rows for i in sorted(row, key=lambda i: i.bbox[0])]
 
 
-#: writes one output file: ``put(path, payload)``, payload the file's bytes or pixels (a PNG)
-Put = Callable[[Path, "bytes | np.ndarray"], None]
-
-
 def write_file(path: Path, payload: bytes | np.ndarray, force: bool = True) -> None:
     """One output file, atomically: bytes as they are, pixels as the image ``path`` names."""
     try:
@@ -182,30 +177,28 @@ def write_file(path: Path, payload: bytes | np.ndarray, force: bool = True) -> N
         raise CovtoolError(f"cannot write {path} ({describe(exc)})") from None
 
 
-def _write_native(doc, img, stem: Path, put: Put, want_pixels: bool, flate: str = "keep"
+def _write_native(doc, img, stem: Path, want_pixels: bool, flate: str = "keep"
                   ) -> tuple[Path, str, np.ndarray | None, tuple[int, int]] | None:
     """Write one embedded image losslessly; pixels come back only when ``want_pixels``."""
     data, ext, pixels = document.native_image(doc, img.xref, flate)
     if data is not None:
         path = stem.with_suffix("." + ext)
-        put(path, data)
+        write_file(path, data)
         pix = document.decode_bytes(data) if want_pixels else None
         return path, ext, pix, (img.width, img.height)
     if pixels is not None:
         path = stem.with_suffix(".png")
-        put(path, pixels)
+        write_file(path, pixels)
         return path, "png", pixels, (pixels.shape[1], pixels.shape[0])
     return None
 
 
 def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: ExtractOptions,
-                   meta: dict, put: Put | None = None, recordings: dict | None = None) -> list[dict]:
-    """Write each figure (or its panels) under ``folder`` and return the manifest rows.
+                   meta: dict, recordings: dict | None = None) -> list[dict]:
+    """Write each figure (or its panels) under ``folder`` (replacing what is there) and return
+    the manifest rows.
 
-    ``put`` writes each file (default: :func:`write_file`, replacing what is there).
-    ``recordings``: the pages' display lists from
-    :func:`analyze`, to render from."""
-    put = write_file if put is None else put
+    ``recordings``: the pages' display lists from :func:`analyze`, to render from."""
     rows: list[dict] = []
     seen: set[str] = set()
     unnamed = 0
@@ -223,14 +216,14 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
                 "caption": fig.caption.text if fig.caption else "", "kind": fig.region.kind,
                 "doi": meta["doi"], "title": meta["title"]}
         stem = folder / fid
-        written = (_write_native(doc, fig.region.images[0], stem, put, options.split_panels,
+        written = (_write_native(doc, fig.region.images[0], stem, options.split_panels,
                                   options.flate)
                    if _native_single(fig) else None)
         if written is None:
             pixels = document.render_region(page, fig.region.bbox, options.dpi,
                                             (recordings or {}).get(fig.page))
             path = stem.with_suffix(".png")
-            put(path, pixels)
+            write_file(path, pixels)
             written = (path, "png", pixels, (pixels.shape[1], pixels.shape[0]))
         path, fmt, pixels, (w, h) = written
         fig_row = {**base, "id": fid, "path": str(path), "panel": "", "bbox": format_box(fig.region.bbox),
@@ -238,19 +231,19 @@ def export_figures(doc, figures: list[Figure], folder: Path, key: str, options: 
         if not options.split_panels:
             rows.append(fig_row)
             continue
-        panel_rows = _panels(doc, fig, pixels, stem, fid, base, options, put)
+        panel_rows = _panels(doc, fig, pixels, stem, fid, base, options)
         rows.extend(panel_rows if panel_rows else [fig_row])
     return rows
 
 
 def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, base: dict,
-            options: ExtractOptions, put: Put) -> list[dict]:
+            options: ExtractOptions) -> list[dict]:
     rows = []
     imgs = _image_panels(fig)
     if imgs:
         for k, img in enumerate(imgs, 1):
             pstem = stem.parent / f"{fid}_panel{k}"
-            got = _write_native(doc, img, pstem, put, False, options.flate)
+            got = _write_native(doc, img, pstem, False, options.flate)
             if got is None:
                 continue
             path, fmt, _pix, (w, h) = got
@@ -270,7 +263,7 @@ def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, b
         pstem = stem.parent / f"{fid}_panel{k}"
         crop = np.ascontiguousarray(pixels[y0:y1, x0:x1])
         path = pstem.with_suffix(".png")
-        put(path, crop)
+        write_file(path, crop)
         page_box: Box = (b[0] + x0 * sx, b[1] + y0 * sy, b[0] + x1 * sx, b[1] + y1 * sy)
         rows.append({**base, "id": pstem.name, "path": str(path), "panel": k, "bbox": format_box(page_box),
                      "width": x1 - x0, "height": y1 - y0, "format": "png"})

@@ -131,7 +131,7 @@ def extract_command(
     repeat: Annotated[int, typer.Option("--repeat", min=2, help="An image or drawing on this many pages is page furniture (logo, banner) and ignored.")] = DEFAULT_REPEAT,
     gap: Annotated[float, typer.Option("--gap", min=0.0, metavar="PT", help="Images and drawings closer than this (points) form one figure.")] = DEFAULT_GAP,
     uncaptioned: Annotated[str, typer.Option("--uncaptioned", metavar="raster|all|none", help="Which figures without a caption to list (vector drawings without one are mostly boxes and ruled tables).")] = "raster",
-    flate: Annotated[str, typer.Option("--flate", metavar="keep|png", help="Flate-compressed images: 'keep' their stored stream, unchanged (a PNG when stored with PNG predictors, else a Deflate TIFF); 'png' decodes and re-encodes them as PNG (slower).")] = "keep",
+    flate: Annotated[str, typer.Option("--flate", metavar="keep|png", help="Flate-compressed images: 'keep' their stored stream, unchanged (a PNG when stored with PNG predictors, else a Deflate TIFF); 'png' decodes them (8 bits) and re-encodes them as PNG (slower).")] = "keep",
     skip_bad: SkipBad = False,
     shard: ShardOpt = None,
     force: Force = False,

@@ -120,11 +120,11 @@ def may_hold_caption(text: str) -> bool:
     writes it) can start a caption, so that :func:`find_captions` would find none on the page:
     each line is tried alone and followed by the next (a label alone on its line may go on along
     the baseline)."""
-    lines = text.split("\n")
+    lines = [ln for ln in text.split("\n") if ln.strip()]      # as the page's lines: none blank
     for i, line in enumerate(lines):
         if match_caption_start(line):
             return True
-        if i + 1 < len(lines) and line.strip() and match_caption_start(line + " " + lines[i + 1]):
+        if i + 1 < len(lines) and match_caption_start(line + " " + lines[i + 1]):
             return True
     return False
 

@@ -386,7 +386,8 @@ def stored_flate(doc, xref: int) -> tuple[bytes, str] | None:
             kind = "dict" if parms.startswith("<<") else kind
         if kind == "dict":
             predictor = _int_in(parms, "Predictor", 1)
-            if predictor >= 10 and (_int_in(parms, "Colors", 1) != colours
+            # a predictor works on rows of Colors x Columns samples: they must be the image's
+            if predictor > 1 and (_int_in(parms, "Colors", 1) != colours
                                     or _int_in(parms, "BitsPerComponent", 8) != bits
                                     or _int_in(parms, "Columns", 1) != width):
                 return None
@@ -507,11 +508,11 @@ def render_region(page, bbox: Box, dpi: int, recording=None) -> np.ndarray:
 def grey_if_grey(img: np.ndarray) -> np.ndarray:
     """(H, W, 3) with R = G = B everywhere as (H, W); anything else as it is. Lossless, and the
     PNG is a third of the data to compress."""
-    if img.ndim != 3 or img.shape[2] != 3:
+    from covtool.core.imageio import is_colour, to_gray
+
+    if img.ndim != 3 or img.shape[2] != 3 or is_colour(img):
         return img
-    if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]):
-        return np.ascontiguousarray(img[..., 0])
-    return img
+    return np.ascontiguousarray(to_gray(img))
 
 
 def decode_bytes(data: bytes) -> np.ndarray:

@@ -16,7 +16,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from covtool import __version__
@@ -35,9 +34,6 @@ from covtool.pdf.panels import PanelOptions, split_panels
 DEFAULT_DPI = 150           # pdffigures2's rendering resolution
 ROW_COLUMNS = ["id", "path", "source", "page", "figure", "panel", "bbox", "caption", "width", "height",
                "format", "kind", "doi", "title"]
-#: PNG rows filtered by "up" (the row above): on renderings and CT figures it measured both the
-#: fastest and the smallest of libpng's filters (OpenCV's default is "sub")
-PNG_PARAMS = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 DONE = "done.json"
 PARTIAL = "figures.csv"
 
@@ -166,13 +162,18 @@ def _image_panels(fig: Figure) -> list:
     return [i for row in rows for i in sorted(row, key=lambda i: i.bbox[0])]
 
 
-def write_file(path: Path, payload: bytes | np.ndarray, force: bool = True) -> None:
-    """One output file, atomically: bytes as they are, pixels as the image ``path`` names."""
+def write_file(path: Path, payload: bytes | np.ndarray) -> None:
+    """One output file, atomically, replacing what is there: bytes as they are, pixels as the
+    image ``path`` names (a PNG's rows filtered by "up", the row above: on renderings and CT
+    figures it measured both the fastest and the smallest of libpng's filters; OpenCV's default
+    is "sub")."""
+    import cv2
+
     try:
         if isinstance(payload, np.ndarray):
-            write_image(path, payload, force=force, params=PNG_PARAMS)
+            write_image(path, payload, force=True, params=[cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP])
         else:
-            atomic_write_bytes(path, payload, force=force)
+            atomic_write_bytes(path, payload, force=True)
     except OSError as exc:
         raise CovtoolError(f"cannot write {path} ({describe(exc)})") from None
 

@@ -89,6 +89,7 @@ def test_deduplicate_keeps_the_strongest_label():
     ("Body text.\nFigure 3. Chest CT of a patient\nmore", True),
     ("as shown in\nFigure 3 shows the lesion in\nthe lung", False),      # a mention, not a caption
     ("Figure\n3. Chest CT with ground-glass opacity", True),            # label alone on its line
+    ("Figure\n \n3. Chest CT with ground-glass opacity", True),         # a blank line between
     ("Supplementary\nFigure S1: timeline", True),
     ("Table 2: Patients\n", True),
     ("Introduction\nCOVID-19 spreads fast.\n", False),

@@ -59,6 +59,19 @@ def test_plain_flate_rows_become_a_deflate_tiff_holding_the_stored_bytes(tmp_pat
     assert np.array_equal(decoded, img)
 
 
+def test_tiff_predictor_streams_keep_their_predictor(tmp_path):
+    img = _rng_image((21, 34), seed=6)
+    diff = img.copy()
+    diff[:, 1:] = img[:, 1:] - img[:, :-1]                  # horizontal differences, mod 256
+    doc, xref = _image_xobject(tmp_path, zlib.compress(diff.tobytes()), {
+        "Filter": "/FlateDecode", "Width": "34", "Height": "21", "BitsPerComponent": "8",
+        "ColorSpace": "/DeviceGray", "DecodeParms": "<</Predictor 2/Colors 1/BitsPerComponent 8/Columns 34>>"})
+    data, ext = document.stored_flate(doc, xref)
+    assert ext == "tif" and np.array_equal(tifffile.imread(io.BytesIO(data)), img)
+    _, _, decoded = document.native_image(doc, xref, flate="png")
+    assert np.array_equal(decoded, img)
+
+
 def test_sixteen_bit_grey_stays_sixteen_bit(tmp_path):
     img = _rng_image((20, 31), np.uint16, seed=1)
     stream = zlib.compress(img.astype(">u2").tobytes())    # PDF samples are big-endian
@@ -112,6 +125,7 @@ def test_icc_profile_goes_with_the_image(tmp_path):
     {"ColorSpace": "/DeviceCMYK"},                        # CMYK: decoded to RGB
     {"DecodeParms": "<</Predictor 15/Colors 1/BitsPerComponent 8/Columns 7>>"},   # does not fit
     {"Filter": "[/ASCIIHexDecode /FlateDecode]"},         # two filters
+    {"ColorSpace": "/DeviceRGB", "DecodeParms": "<</Predictor 2/Columns 18>>"},   # predictor rows of 1 colour
 ])
 def test_images_a_file_cannot_hold_as_stored_are_decoded(tmp_path, keys):
     img = _rng_image((12, 18), seed=4)

@@ -160,10 +160,10 @@ def test_a_file_that_cannot_be_written_fails_its_pdf_and_leaves_it_undone(paper,
     path, _ = paper
     real = pipeline.write_file
 
-    def flaky(file, payload, force=True):
+    def flaky(file, payload):
         if "fig3" in file.name:
             raise CovtoolError(f"cannot write {file} (No space left on device)")
-        real(file, payload, force)
+        real(file, payload)
 
     monkeypatch.setattr(pipeline, "write_file", flaky)
     (res,) = run_batch([str(path)], tmp_path / "out", ExtractOptions(), 1, force=False, skip_bad=True)

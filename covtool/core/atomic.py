@@ -64,27 +64,28 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", force: bool = False,
                 encoding: str | None = "utf-8", newline: str | None = None) -> Iterator[IO]:
-    """Open a temporary file for writing; it becomes ``path`` when the block ends cleanly."""
+    """Open a temporary file for writing; it becomes ``path`` when the block ends cleanly.
+
+    The file is the temporary file's own descriptor (no second open: a batch of small files
+    spends as much time opening as writing)."""
     if "b" in mode:
         encoding = None
-    with atomic_path(path, force) as tmp, open(tmp, mode, encoding=encoding, newline=newline) as fh:
-        yield fh
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview, force: bool = False) -> Path:
-    """``data`` written to ``path`` atomically, through the temporary file's own descriptor
-    (no second open: a batch of small files spends as much time opening as writing)."""
     path = check_writable(path, force)
     fd, tmp = _temp_beside(path)
     try:
-        with open(fd, "wb", closefd=True) as fh:
-            fh.write(data)
+        with open(fd, mode, encoding=encoding, newline=newline, closefd=True) as fh:
+            yield fh
         _commit(tmp, path, force)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview, force: bool = False) -> Path:
+    with atomic_open(path, "wb", force=force) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, force: bool = False) -> Path:

@@ -165,8 +165,9 @@ def write_image(path: str | os.PathLike, img: np.ndarray, force: bool = False,
             out = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA if img.shape[2] == 4 else cv2.COLOR_RGB2BGR)
         try:
             ok, data = cv2.imencode(suffix, out, params or [])
-        except cv2.error:
-            ok = False
+        except cv2.error as exc:
+            reason = str(exc).strip().splitlines()[-1][:160]
+            raise ImageError(f"OpenCV cannot write {img.dtype} as {suffix} ({reason})", path) from None
         if not ok:
             raise ImageError(f"OpenCV cannot write {img.dtype} as {suffix}", path)
         return atomic_write_bytes(path, data.data, force=force)

@@ -261,7 +261,7 @@ def _read_chunk(paths, flips, turns, channels, height, width) -> np.ndarray:
         if img.shape[:2] != out.shape[1:3]:
             name = path.decode() if isinstance(path, bytes) else str(path)
             # translate_tf_error turns this into a one-line ImageError
-            raise ValueError(f"{SIZE_MARK}:{height}x{width}] [{name}] [{img.shape[0]} {img.shape[1]}]")
+            raise ValueError(f"{SIZE_MARK}[{name}] {img.shape[0]}x{img.shape[1]} {height}x{width}")
         out[j] = img
     return out
 
@@ -431,10 +431,10 @@ def translate_tf_error(exc: BaseException) -> ImageError | None:
     if SIZE_MARK in text:
         import re
 
-        m = re.search(SIZE_MARK + r":(\d+x\d+)'?\]\s*\[(?:b')?(.+?)'?\]\s*\[(\d+) (\d+)\]", text)
+        m = re.search(re.escape(SIZE_MARK) + r"\[(.+?)\] (\d+x\d+) (\d+x\d+)", text)
         if m:
-            return ImageError(f"image is {m.group(3)}x{m.group(4)} but the model takes "
-                              f"{m.group(1)} (--resize resizes images)", m.group(2))
+            return ImageError(f"image is {m.group(2)} but the model takes "
+                              f"{m.group(3)} (--resize resizes images)", m.group(1))
         return ImageError("an image's size does not match the model's input (use --resize)")
     if READ_MARK in text:
         import re

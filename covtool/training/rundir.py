@@ -52,21 +52,28 @@ def prepare(run_dir: Path, force: bool, resume: bool) -> None:
     present = [n for n in RUN_FILES if (run_dir / n).exists()]
     if present and not force:
         raise OutputExistsError(run_dir / present[0])
-    for name in present:
-        p = run_dir / name
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    _remove(run_dir, present)
     (run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+
+
+def _remove(run_dir: Path, names, quiet: bool = False) -> None:
+    """Remove the run's own files and folders ``names``; ``quiet``: ignore what cannot be."""
+    for name in names:
+        p = run_dir / name
+        try:
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+        except OSError:
+            if not quiet:
+                raise
 
 
 def discard(run_dir: Path) -> None:
     """Remove a new run that failed before its first checkpoint (and the folder, when empty)."""
     run_dir = Path(run_dir)
-    for name in RUN_FILES:
-        p = run_dir / name
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        elif p.exists():
-            p.unlink()
+    _remove(run_dir, RUN_FILES, quiet=True)      # called while failing: never hide that error
     try:
         run_dir.rmdir()
     except OSError:  # not empty: the user's other files stay

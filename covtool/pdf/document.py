@@ -508,11 +508,12 @@ def render_region(page, bbox: Box, dpi: int, recording=None) -> np.ndarray:
 def grey_if_grey(img: np.ndarray) -> np.ndarray:
     """(H, W, 3) with R = G = B everywhere as (H, W); anything else as it is. Lossless, and the
     PNG is a third of the data to compress."""
-    from covtool.core.imageio import is_colour, to_gray
+    from covtool.core.imageio import grey_channel
 
-    if img.ndim != 3 or img.shape[2] != 3 or is_colour(img):
+    if img.ndim != 3 or img.shape[2] != 3:
         return img
-    return np.ascontiguousarray(to_gray(img))
+    grey = grey_channel(img)
+    return img if grey is None else grey
 
 
 def decode_bytes(data: bytes) -> np.ndarray:

@@ -5,7 +5,7 @@ import pytest
 import tifffile
 
 from covtool.core.errors import ImageError
-from covtool.core.imageio import is_colour, read_image, write_image
+from covtool.core.imageio import grey_channel, is_colour, read_image, write_image
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
@@ -27,6 +27,31 @@ def test_png_16bit_and_colour_order(tmp_path):
     assert back.shape == (4, 5, 3) and back[0, 0].tolist() == [200, 0, 0]
     assert is_colour(back)
     assert not is_colour(np.dstack([img16, img16, img16]))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_grey_channel_is_exact_for_every_value(dtype):
+    v = np.arange(np.iinfo(dtype).max + 1, dtype=dtype).reshape(-1, 16)
+    rgb = np.dstack([v, v, v])
+    grey = grey_channel(rgb)
+    assert grey is not None and grey.dtype == dtype and np.array_equal(grey, v)
+    rgba = np.dstack([v, v, v, np.zeros_like(v)])            # alpha is not a colour channel
+    assert np.array_equal(grey_channel(rgba), v)
+    for c in range(3):                                          # one sample off grey, any channel
+        for value in (0, 1, np.iinfo(dtype).max):
+            off = rgb.copy()
+            off[3, 5, c] = value if off[3, 5, c] != value else value ^ 1
+            assert grey_channel(off) is None and is_colour(off), (c, value)
+
+
+def test_grey_channel_other_shapes_and_dtypes():
+    v = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    assert np.array_equal(grey_channel(np.dstack([v, v, v])), v)
+    off = np.dstack([v, v, v + 1e-6])
+    assert grey_channel(off) is None
+    assert grey_channel(v) is v
+    assert np.array_equal(grey_channel(v[..., None]), v)
+    assert grey_channel(np.zeros((0, 4, 3), np.uint8)).shape == (0, 4)
 
 
 def test_truncated_tiff_is_an_error_naming_the_file(tmp_path):

@@ -156,6 +156,10 @@ def _lines(textpage) -> list[TextLine]:
     return lines
 
 
+# an inline image's BI operator (the look-behind after "BI": a regex that starts with a literal
+# is searched for that literal, 40 times faster on a long content stream than one that starts
+# with a look-behind)
+_BI = re.compile(rb"BI(?<![^\s\]>)]BI)(?![^\s/\[<(])")
 _DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do(?![^\s/\[\]()<>{}%])")
 
 
@@ -171,7 +175,7 @@ def drawn_images(page, items: list | None = None) -> list[int] | None:
             return None
         names[item[7].encode("latin-1")] = int(item[0])
     content = page.read_contents()
-    if re.search(rb"(?<![^\s\]>)])BI(?![^\s/\[<(])", content):
+    if _BI.search(content):
         return None
     return [names[m.group(1)] for m in _DO.finditer(content) if m.group(1) in names]
 

@@ -213,3 +213,18 @@ def test_images_inside_a_form_xobject_are_not_ordered_from_the_page(paper, tmp_p
     args = _placement_args(doc, page)
     placed = document._placements(*args, drawn=lambda: document.drawn_images(page))
     assert len(placed) == 4                         # found by their pixels instead
+
+
+def test_an_inline_image_leaves_the_order_to_pixels():
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(0, 0, 50, 50), pixmap=pymupdf.Pixmap(pymupdf.csGRAY, pymupdf.IRect(0, 0, 4, 4)))
+    xref = page.get_contents()[0]
+    plain = doc.xref_stream(xref)
+    assert document.drawn_images(page) is not None
+    for text in (b"(BI) Tj", b"/BIG gs", b"ABI 1"):          # "BI" that is not the operator
+        doc.update_stream(xref, plain + b"\n" + text)
+        assert document.drawn_images(page) is not None, text
+    for inline in (b"BI /W 1 /H 1 /CS /G /BPC 8 ID \x80 EI", b"q]BI/W 1 ID", b"BI\n/W 1"):
+        doc.update_stream(xref, plain + b"\n" + inline)
+        assert document.drawn_images(page) is None, inline

@@ -30,23 +30,33 @@ class PdfError(CovtoolError):
     """A PDF that cannot be processed: not a PDF, damaged, encrypted or empty."""
 
 
-def open_pdf(path: str | os.PathLike):
-    """Open a PDF for reading, or raise :class:`PdfError` with the reason."""
+def open_pdf(path: str | os.PathLike, data: bytes | None = None):
+    """Open a PDF for reading, or raise :class:`PdfError` with the reason.
+
+    ``data``, the file's bytes when the caller has read them, is opened from memory: MuPDF then
+    reads objects from a buffer instead of with a seek and a read of the file for each.
+    """
     import pymupdf
 
     path = Path(path)
-    if not path.exists():
-        raise PdfError("no such file", path)
-    if path.is_dir():
-        raise PdfError("is a folder, expected a PDF", path)
-    if path.stat().st_size == 0:
+    if data is None:
+        if not path.exists():
+            raise PdfError("no such file", path)
+        if path.is_dir():
+            raise PdfError("is a folder, expected a PDF", path)
+        if path.stat().st_size == 0:
+            raise PdfError("empty file", path)
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    elif not data:
         raise PdfError("empty file", path)
-    with open(path, "rb") as fh:
-        head = fh.read(1024)
+    else:
+        head = data[:1024]
     if b"%PDF" not in head:
         raise PdfError("not a PDF (no %PDF header)", path)
     try:
-        doc = pymupdf.open(path, filetype="pdf")
+        doc = pymupdf.open(path, filetype="pdf") if data is None else \
+            pymupdf.open(stream=data, filetype="pdf")
     except Exception as exc:  # MuPDF raises its own types for broken files
         raise PdfError(f"damaged PDF ({_reason(exc)})", path) from None
     if doc.needs_pass:

@@ -36,6 +36,9 @@ ROW_COLUMNS = ["id", "path", "source", "page", "figure", "panel", "bbox", "capti
                "format", "kind", "doi", "title"]
 DONE = "done.json"
 PARTIAL = "figures.csv"
+# a PDF up to this size is read once, hashed and opened from memory (MuPDF reads a file object
+# by object, a seek and a read each); a larger one is hashed in chunks and opened from disk
+IN_MEMORY_LIMIT = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -65,13 +68,26 @@ class PdfResult:
     reused: bool = False
 
 
-def pdf_key(path: str | os.PathLike) -> str:
-    """The folder name of a PDF's outputs: its name and the start of its content's SHA-1."""
+def pdf_key(path: str | os.PathLike, data: bytes | None = None) -> str:
+    """The folder name of a PDF's outputs: its name and the start of its content's SHA-1
+    (of ``data``, the file's bytes, when the caller has read them)."""
     h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    if data is not None:
+        h.update(data)
+    else:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
     return f"{safe_id(Path(path).stem)[:60]}-{h.hexdigest()[:8]}"
+
+
+def read_small(path: str | os.PathLike, limit: int | None = None) -> bytes | None:
+    """The file's bytes when it is at most ``limit`` (:data:`IN_MEMORY_LIMIT`) bytes long, else
+    None (it is then hashed and opened from disk). Raises OSError as ``open`` does."""
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size > (IN_MEMORY_LIMIT if limit is None else limit):
+            return None
+        return fh.read()
 
 
 def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tuple[list[Figure], list]:
@@ -278,7 +294,8 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
     whether to stop). Safe to run in a worker process.
     """
     try:
-        key = pdf_key(path)
+        data = read_small(path)
+        key = pdf_key(path, data)
     except OSError as exc:
         return PdfResult(path, [], error=describe(exc))
     folder = Path(outdir) / key
@@ -299,7 +316,7 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
             return PdfResult(path, [], error=f"{folder} holds an extraction with other options "
                                              "(use --force, or another -d)")
     try:
-        doc = document.open_pdf(path)
+        doc = document.open_pdf(path, data)
     except CovtoolError as exc:
         return PdfResult(path, [], error=exc.message)
     try:

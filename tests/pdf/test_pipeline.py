@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from covtool.core.imageio import read_image
-from covtool.pdf import document
+from covtool.pdf import document, pipeline
 from covtool.pdf.layout import iou
 from covtool.pdf.pipeline import DONE, ExtractOptions, analyze, caption_filter, extract_pdf
 
@@ -79,19 +79,48 @@ def test_interrupted_folder_is_redone(paper, tmp_path):
     assert not res.reused and res.error is None and (folder / DONE).exists()
 
 
+@pytest.fixture(params=["memory", "disk"])
+def read_from(request, monkeypatch):
+    """Both ways a PDF is opened: from its bytes in memory, or from disk (above the limit)."""
+    if request.param == "disk":
+        monkeypatch.setattr(pipeline, "IN_MEMORY_LIMIT", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("content, reason", [
     (b"", "empty file"),
     (b"hello, not a pdf", "not a PDF"),
     (b"%PDF-1.7\n1 0 obj garbage", "PDF"),
 ])
-def test_bad_files_give_a_reason(tmp_path, content, reason):
+def test_bad_files_give_a_reason(tmp_path, content, reason, read_from):
     p = tmp_path / "bad.pdf"
     p.write_bytes(content)
     res = extract_pdf(str(p), str(tmp_path / "out"), ExtractOptions())
     assert res.error and reason in res.error and res.rows == []
 
 
-def test_encrypted_pdf(tmp_path):
+def test_a_folder_or_a_missing_file_gives_a_reason(tmp_path, read_from):
+    for p in (tmp_path, tmp_path / "missing.pdf"):
+        res = extract_pdf(str(p), str(tmp_path / "out"), ExtractOptions())
+        assert res.error and res.rows == [] and ("folder" in res.error or "directory" in res.error
+                                                 or "no such file" in res.error.lower()), res.error
+
+
+def test_memory_and_disk_give_the_same_extraction(paper, tmp_path, monkeypatch):
+    path, _ = paper
+    assert pipeline.read_small(path, limit=0) is None
+    assert pipeline.read_small(path) == path.read_bytes()
+    mem = extract_pdf(str(path), str(tmp_path / "m"), ExtractOptions())
+    monkeypatch.setattr(pipeline, "IN_MEMORY_LIMIT", 0)
+    disk = extract_pdf(str(path), str(tmp_path / "d"), ExtractOptions())
+    assert mem.error is None and len(mem.rows) >= 5
+    strip = [{k: v for k, v in r.items() if k != "path"} for r in mem.rows]
+    assert strip == [{k: v for k, v in r.items() if k != "path"} for r in disk.rows]
+    for a, b in zip(mem.rows, disk.rows):
+        assert open(a["path"], "rb").read() == open(b["path"], "rb").read()
+
+
+def test_encrypted_pdf(tmp_path, read_from):
     import pymupdf
 
     doc = pymupdf.open()

@@ -98,7 +98,7 @@ def run_analyze(pdfs: list[Path]) -> float:
         doc = document.open_pdf(p)
         recordings: dict = {}
         _, pages = analyze(doc, ExtractOptions(), recordings)
-        document.doc_title_doi(doc, pages[0], recordings)
+        document.doc_title_doi(doc, pages)
         doc.close()
     return time.perf_counter() - t0
 

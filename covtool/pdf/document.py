@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +117,8 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
     if recording is None:
         recording = display_list(page)
     textpage = pymupdf.TextPage(recording.get_textpage(flags=0))     # no images
-    read = lines_if is None or lines_if(textpage.extractText())
+    plain = "" if lines_if is None else textpage.extractText()
+    read = lines_if is None or lines_if(plain)
     lines = _lines(textpage) if read else []
     digests = {} if digests is None else digests
     doc = page.parent
@@ -135,7 +136,8 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
     if by_size:           # no XObject: every placement would be an inline image, left out
         images = _placements(doc, recording, by_size, digests, lambda: drawn_images(page, items))
     r = page.rect
-    layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [], lines_read=read)
+    layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [], lines_read=read,
+                        plain="" if read else plain)
     if with_drawings:
         layout.drawings = read_drawings(page, cluster_tolerance)
     return layout
@@ -263,16 +265,13 @@ def read_drawings(page, cluster_tolerance: float = 3.0) -> list[Box]:
         return []
 
 
-def doc_title_doi(doc, first: PageLayout | None = None, recordings: dict | None = None
-                  ) -> tuple[str, str]:
-    """The paper's title and DOI, from the PDF's metadata or else from its first pages.
-
-    ``recordings`` maps page numbers to :func:`display_list` recordings the caller kept.
-    """
+def doc_title_doi(doc, pages: Sequence[PageLayout] = ()) -> tuple[str, str]:
+    """The paper's title and DOI, from the PDF's metadata or else from its first pages (``pages``,
+    the document's :class:`PageLayout` list: the text of the first two, as read)."""
     meta = doc.metadata or {}
     title = (meta.get("title") or "").strip()
     if not _plausible_title(title):
-        title = _largest_text(first) if first is not None else ""
+        title = _largest_text(pages[0]) if pages else ""
     doi = ""
     for field in ("subject", "keywords", "title"):
         m = DOI.search(meta.get(field) or "")
@@ -280,21 +279,12 @@ def doc_title_doi(doc, first: PageLayout | None = None, recordings: dict | None 
             doi = m.group(1)
             break
     if not doi:
-        for pno in range(min(2, doc.page_count)):
-            m = DOI.search(page_text(doc[pno], (recordings or {}).get(pno)))
+        for page in pages[:2]:
+            m = DOI.search(page.text())
             if m:
                 doi = m.group(1)
                 break
     return " ".join(title.split()), doi.rstrip(".)]")
-
-
-def page_text(page, recording=None) -> str:
-    """``page.get_text("text")``, from the page's :func:`display_list` when one is given."""
-    import pymupdf
-
-    if recording is None:
-        return page.get_text("text")
-    return pymupdf.TextPage(recording.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)).extractText()
 
 
 def _plausible_title(title: str) -> bool:

@@ -48,6 +48,11 @@ class PageLayout:
     images: list[ImagePlacement] = field(default_factory=list)
     drawings: list[Box] = field(default_factory=list)
     lines_read: bool = True      # False: the text was not read (no caption could start on it)
+    plain: str = ""              # the plain text, where it was read instead of the lines
+
+    def text(self) -> str:
+        """The page's text as read: its lines, one a line, or its plain text without them."""
+        return "\n".join(ln.text for ln in self.lines) if self.lines_read else self.plain
 
 
 def width(b: Box) -> float:

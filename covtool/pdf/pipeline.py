@@ -94,9 +94,9 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
     """Figures of a whole document, tables removed, with their captions.
 
     ``recordings``, when given, receives the :func:`document.display_list` of each page that
-    may hold a figure (images, a caption, or any page with ``--uncaptioned all``) and of the
-    first two (the DOI's), by page number, to render from and read the DOI from without
-    running the pages again; the others are let go as soon as they are read.
+    may hold a figure (images, a caption, or any page with ``--uncaptioned all``), by page
+    number, to render from without running the pages again; the others are let go as soon as
+    they are read.
 
     Returns
     -------
@@ -116,7 +116,7 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
         page = document.read_page(p, with_drawings=False, digests=digests, recording=recording,
                                   lines_if=None if p.number == 0 else lines_if)
         page_captions = find_captions(page)
-        if page.images or page_captions or options.uncaptioned == "all" or p.number < 2:
+        if page.images or page_captions or options.uncaptioned == "all":
             recordings[p.number] = recording
         pages.append(page)
         found.extend(page_captions)
@@ -323,7 +323,7 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         n_pages = doc.page_count
         recordings: dict = {}
         figures, pages = analyze(doc, options, recordings)
-        title, doi = document.doc_title_doi(doc, pages[0] if pages else None, recordings)
+        title, doi = document.doc_title_doi(doc, pages)
         keep = {f.page for f in figures}
         recordings = {k: v for k, v in recordings.items() if k in keep}
         folder.mkdir(parents=True, exist_ok=True)

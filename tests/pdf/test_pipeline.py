@@ -15,7 +15,7 @@ def test_analyze_finds_every_synthetic_figure_with_its_caption(paper):
     path, truth = paper
     doc = document.open_pdf(path)
     figures, pages = analyze(doc, ExtractOptions())
-    title, doi = document.doc_title_doi(doc, pages[0])
+    title, doi = document.doc_title_doi(doc, pages)
     doc.close()
     assert title.startswith("Chest CT findings in synthetic patients")
     assert doi == "10.5555/covtool.synth.3"
@@ -201,3 +201,22 @@ def test_a_file_that_cannot_be_written_fails_its_pdf_and_leaves_it_undone(paper,
     assert not (folder / DONE).exists()           # a rerun redoes it
     with pytest.raises(CovtoolError, match="No space left"):
         run_batch([str(path)], tmp_path / "out2", ExtractOptions(), 1, force=False, skip_bad=False)
+
+
+def test_doi_from_the_text_of_the_first_two_pages_as_read(tmp_path):
+    import pymupdf
+
+    for where, expect in ((0, "10.1234/first.page"), (1, "10.1234/second.page"), (2, "")):
+        doc = pymupdf.open()
+        for k in range(3):
+            page = doc.new_page()
+            page.insert_text((72, 72), "A plain page of body text without any caption on it.")
+            if k == where:
+                page.insert_text((72, 100), f"https://doi.org/{expect or '10.1234/third.page'}.")
+        doc.set_metadata({})
+        p = tmp_path / f"doi{where}.pdf"
+        doc.save(p)
+        doc = document.open_pdf(p)
+        _, pages = analyze(doc, ExtractOptions())
+        assert [pg.lines_read for pg in pages] == [True, False, False]     # page 2: plain text only
+        assert document.doc_title_doi(doc, pages)[1] == expect

@@ -91,11 +91,11 @@ def run_covtool_jobs(pdfs: list[Path], out: Path, jobs: int) -> float:
 def run_analyze(pdfs: list[Path]) -> float:
     """covtool's reading and caption/figure/pairing work, no image written."""
     from covtool.pdf import document
-    from covtool.pdf.pipeline import analyze
+    from covtool.pdf.pipeline import analyze, read_small
 
     t0 = time.perf_counter()
     for p in pdfs:
-        doc = document.open_pdf(p)
+        doc = document.open_pdf(p, read_small(p))      # as extract_pdf opens it
         recordings: dict = {}
         _, pages = analyze(doc, ExtractOptions(), recordings)
         document.doc_title_doi(doc, pages)

@@ -207,10 +207,8 @@ def _placements(doc, recording, by_size: dict[tuple[int, int], list[int]],
     textpage = pymupdf.TextPage(recording.get_textpage(flags=pymupdf.TEXT_PRESERVE_IMAGES))
     images = []
     shared: dict[tuple[int, int], list[tuple]] = {}     # size -> placements, in drawing order
-    for info in textpage.extractIMGINFO():      # every placement; no pixel hashing (slow)
-        size = (int(info.get("width", 0)), int(info.get("height", 0)))
+    for bbox, size in image_blocks(textpage):      # every placement; no pixel hashing (slow)
         xrefs = by_size.get(size, [])
-        bbox = tuple(float(v) for v in info["bbox"])
         if len(xrefs) == 1:
             images.append(ImagePlacement(bbox, xrefs[0], size[0], size[1], digests[xrefs[0]]))
         elif xrefs:
@@ -242,6 +240,22 @@ def _placements(doc, recording, by_size: dict[tuple[int, int], list[int]],
             if not (rect.is_empty or rect.is_infinite):
                 images.append(ImagePlacement(tuple(float(v) for v in rect), xref, w, h, digests[xref]))
     return images
+
+
+def image_blocks(textpage) -> list[tuple[Box, tuple[int, int]]]:
+    """Each image block of a text page made with images, in drawing order: its box and its
+    image's pixel size. The two fields of ``extractIMGINFO`` that placements need, without the
+    ten others it reads for every image (mask, colour space, resolution, stored size...)."""
+    from pymupdf import mupdf
+
+    out = []
+    for block in textpage.this:
+        b = block.m_internal
+        if b.type == mupdf.FZ_STEXT_BLOCK_IMAGE:
+            image = block.i_image()
+            r = b.bbox
+            out.append(((float(r.x0), float(r.y0), float(r.x1), float(r.y1)), (int(image.w()), int(image.h()))))
+    return out
 
 
 def read_drawings(page, cluster_tolerance: float = 3.0) -> list[Box]:

@@ -228,3 +228,15 @@ def test_an_inline_image_leaves_the_order_to_pixels():
     for inline in (b"BI /W 1 /H 1 /CS /G /BPC 8 ID \x80 EI", b"q]BI/W 1 ID", b"BI\n/W 1"):
         doc.update_stream(xref, plain + b"\n" + inline)
         assert document.drawn_images(page) is None, inline
+
+
+def test_image_blocks_are_extractimginfo_s_boxes_and_sizes(paper):
+    path, _ = paper
+    doc = pymupdf.open(path)
+    seen = 0
+    for page in doc:
+        tp = pymupdf.TextPage(document.display_list(page).get_textpage(flags=pymupdf.TEXT_PRESERVE_IMAGES))
+        want = [(tuple(i["bbox"]), (i["width"], i["height"])) for i in tp.extractIMGINFO()]
+        assert document.image_blocks(tp) == want
+        seen += len(want)
+    assert seen >= 8

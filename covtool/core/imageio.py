@@ -135,8 +135,10 @@ def _reason(exc: BaseException) -> str:
 
 
 def grey_channel(img: np.ndarray) -> np.ndarray | None:
-    """The one channel of a grey image (2-D, one channel, or colour channels equal at every
-    pixel: a grey image stored as RGB(A)), as a contiguous (H, W) array; None when it has colour.
+    """The one channel of a grey image as an (H, W) array, None when it has colour. Grey: 2-D
+    (returned as it is), one channel, two (grey and alpha: the alpha is dropped), or colour
+    channels equal at every pixel (a grey image stored as RGB(A)); a channel taken out of an
+    image with channels is contiguous.
 
     8- and 16-bit images are checked in one pass through OpenCV's RGB to grey conversion: its
     weights sum to exactly 1 in fixed point, so it gives v where R = G = B = v, and a pixel equals
@@ -145,7 +147,7 @@ def grey_channel(img: np.ndarray) -> np.ndarray | None:
     """
     if img.ndim == 2:
         return img
-    if img.shape[2] == 1:
+    if img.shape[2] <= 2:
         return np.ascontiguousarray(img[..., 0])
     chans = np.ascontiguousarray(img[..., :3])
     if chans.dtype in (np.uint8, np.uint16) and chans.size:

@@ -58,7 +58,8 @@ def open_pdf(path: str | os.PathLike, data: bytes | None = None):
         doc = pymupdf.open(path, filetype="pdf") if data is None else \
             pymupdf.open(stream=data, filetype="pdf")
     except Exception as exc:  # MuPDF raises its own types for broken files
-        raise PdfError(f"damaged PDF ({_reason(exc)})", path) from None
+        # MuPDF's error, the cause, says what is wrong; PyMuPDF's names only the source
+        raise PdfError(f"damaged PDF ({_reason(exc.__cause__ or exc)})", path) from None
     if doc.needs_pass:
         doc.close()
         raise PdfError("encrypted PDF (needs a password)", path)
@@ -69,7 +70,7 @@ def open_pdf(path: str | os.PathLike, data: bytes | None = None):
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    text = re.sub(r"^code=\d+: ", "", str(exc).strip()).splitlines()
     return text[0][:160] if text else type(exc).__name__
 
 
@@ -99,7 +100,7 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
 
     ``recording`` is the page's :func:`display_list` when the caller keeps it (to render from
     it later); one is made otherwise. Text comes from a text page of it without images
-    (:func:`read_lines`), placements from a second one with images (``get_image_info``), made
+    (:func:`read_lines`), placements from a second one with images (:func:`image_blocks`), made
     only when the page has image XObjects.
 
     ``lines_if``, when given, is asked first with the page's plain text (``extractText`` of the

@@ -52,6 +52,11 @@ def test_grey_channel_other_shapes_and_dtypes():
     assert grey_channel(v) is v
     assert np.array_equal(grey_channel(v[..., None]), v)
     assert grey_channel(np.zeros((0, 4, 3), np.uint8)).shape == (0, 4)
+    alpha = np.dstack([v, np.ones_like(v)])                     # grey and alpha: grey
+    assert np.array_equal(grey_channel(alpha), v) and not is_colour(alpha.astype(np.uint16))
+    big = np.random.default_rng(3).integers(0, 65536, (517, 1031), dtype=np.uint16)   # odd sizes
+    assert np.array_equal(grey_channel(np.dstack([big, big, big])), big)
+    assert np.array_equal(grey_channel(np.dstack([big, big, big]).astype(">u2")), big)
 
 
 def test_truncated_tiff_is_an_error_naming_the_file(tmp_path):

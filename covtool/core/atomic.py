@@ -43,22 +43,30 @@ def _commit(tmp: Path, path: Path, force: bool) -> None:
 
 
 @contextlib.contextmanager
+def _replacing(path: str | os.PathLike, force: bool) -> Iterator[tuple[int, Path]]:
+    """A new temporary file beside ``path`` (its open descriptor and its name): renamed onto
+    ``path`` when the block ends cleanly, removed when it fails."""
+    path = check_writable(path, force)
+    fd, tmp = _temp_beside(path)
+    try:
+        yield fd, tmp
+        _commit(tmp, path, force)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it onto ``path`` on success.
 
     The temporary name keeps the target's suffix so that writers choosing a format by
     extension (OpenCV, tifffile, matplotlib) still work.
     """
-    path = check_writable(path, force)
-    fd, tmp_path = _temp_beside(path)
-    os.close(fd)
-    try:
-        yield tmp_path
-        _commit(tmp_path, path, force)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+    with _replacing(path, force) as (fd, tmp):
+        os.close(fd)
+        yield tmp
 
 
 @contextlib.contextmanager
@@ -67,19 +75,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", force: bool = False,
     """Open a temporary file for writing; it becomes ``path`` when the block ends cleanly.
 
     The file is the temporary file's own descriptor (no second open: a batch of small files
-    spends as much time opening as writing)."""
+    spends as much time opening as writing); it is closed before the rename."""
     if "b" in mode:
         encoding = None
-    path = check_writable(path, force)
-    fd, tmp = _temp_beside(path)
-    try:
-        with open(fd, mode, encoding=encoding, newline=newline, closefd=True) as fh:
-            yield fh
-        _commit(tmp, path, force)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    with _replacing(path, force) as (fd, tmp), \
+            open(fd, mode, encoding=encoding, newline=newline, closefd=True) as fh:
+        yield fh
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview, force: bool = False) -> Path:

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.covtool-installed
 DEMO_DIR ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install clean realdata
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# every reader and stage on the real releases in ../shared/data (DATA=...), with what each found
+DATA ?= ../shared/data
+realdata: $(STAMP)
+	$(PY) examples/realdata.py --data $(DATA) --out realdata-out
+
 bench: $(STAMP)
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
@@ -31,4 +36,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check covtool tests benchmarks
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(DEMO_DIR) realdata-out .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ from covtool.cli.common import Force, load_tensorflow
 from covtool.core import console
 from covtool.core.errors import ManifestError, OutputExistsError
 from covtool.core.manifest import read_manifest, write_manifest
+from covtool.core.scale import check_scale, manifest_scale
 
 
 def eval_command(
@@ -49,6 +50,8 @@ def eval_command(
     from covtool.evaluation.predict import load_run, predict_probs
 
     cfg, model = load_run(run)
+    check_scale(cfg.data_scale or None, manifest_scale(df), cfg.pipeline.normalize,
+                df.attrs.get("manifest") or manifest)
     probs, labels = predict_probs(model, cfg, df, batch_size)
     metrics = classification_metrics(labels, probs, cfg.classes)
     metrics = {"run": str(run), "split": split, **metrics}

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from covtool.core.errors import ManifestError, UsageError
+from covtool.core.scale import check_scale, manifest_scale
 from covtool.models.build import ModelConfig
 from covtool.training import rundir
 from covtool.training.pipeline import (
@@ -62,6 +63,9 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
     manifest: str = ""
+    #: the value scale of the training rows (their ``value_scale`` column, covtool.core.scale), '' where
+    #: the manifest has none; eval and patient-diagnose check their data against it
+    data_scale: str = ""
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in ("model", "pipeline", "augment")}
@@ -225,6 +229,11 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
         raise UsageError(f"multi-worker training drops a short last batch: --batch-size "
                          f"{cfg.batch_size} is more than the {len(train_table)} training images")
     val_df = split_rows(df, cfg.val_split)
+    given_scale = manifest_scale(pd.concat([train_df, val_df]), "training and validation rows")
+    if resume:
+        check_scale(cfg.data_scale or None, given_scale, "", df.attrs.get("manifest"))
+    else:
+        cfg.data_scale = given_scale or ""
     val_table = image_table(val_df, cfg.classes) if len(val_df) else None
     monitor = cfg.monitor
     if val_table is None and monitor.startswith("val_"):

@@ -94,3 +94,26 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(toy, tmp_pa
     with pytest.raises(ImageError):
         train(bad, tmp_path / "mine", tiny(epochs=1))
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_the_training_rows_scale_is_recorded_and_eval_refuses_another(toy, tmp_path):
+    from typer.testing import CliRunner
+
+    from covtool.cli.app import app
+    from covtool.core.errors import ManifestError
+
+    mixed = toy.assign(value_scale=["hu+1024"] * (len(toy) - 1) + ["per-image-max"])
+    with pytest.raises(ManifestError, match="training and validation rows mix two value scales"):
+        train(mixed, tmp_path / "mixed", tiny(epochs=1))
+    stored_scale = toy.assign(value_scale="hu+1024")
+    cfg = tiny(epochs=1)
+    cfg.pipeline.normalize = "none"
+    train(stored_scale, tmp_path / "run", cfg)
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["data_scale"] == "hu+1024"
+    other = tmp_path / "other.csv"
+    toy.assign(value_scale="per-image-max", path=[str(p) for p in toy["path"]]).to_csv(other, index=False)
+    r = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), str(other), "-o", str(tmp_path / "ev")])
+    assert r.exit_code == 1 and "trained on 'hu+1024' values but these slices are 'per-image-max'" in r.output
+    assert "Traceback" not in r.output

@@ -15,7 +15,7 @@ import typer
 from covtool.cli.common import Force, OutManifest, SkipBad
 from covtool.core import console
 from covtool.core.manifest import STDIO, check_output, write_manifest
-from covtool.datasets.common import Ingested, crossing_groups
+from covtool.datasets.common import PROBLEMS_LISTED, Ingested, crossing_groups, problem_lines
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -45,8 +45,10 @@ def summary_table(result: Ingested):
 
 def report(result: Ingested, output: str) -> None:
     """Problems, removals and leaks on stderr (warnings survive --quiet)."""
-    for where, why in result.problems:
-        console.warn(f"skipped {where}: {why}")
+    for line in problem_lines(result, None if console.state.debug else PROBLEMS_LISTED):
+        console.warn(line)
+    for message in result.warnings:
+        console.warn(message)
     crossing = crossing_groups(result.items)
     if crossing:
         console.warn(f"{len(crossing)} group(s) in more than one split, e.g. {', '.join(crossing[:3])}")

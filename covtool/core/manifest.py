@@ -102,8 +102,12 @@ def read_manifest(source: str | os.PathLike, required: Sequence[str] = (),
     return df
 
 
-def parse_manifest(text: str, name: str = "<manifest>") -> pd.DataFrame:
-    """Parse manifest text; every value stays a string, the index holds line numbers."""
+def parse_manifest(text: str, name: str = "<manifest>", unnamed: str | None = None) -> pd.DataFrame:
+    """Parse manifest text; every value stays a string, the index holds line numbers.
+
+    A blank column name is an error, unless ``unnamed`` gives names for them: a format of the
+    column's 0-based position (``"Unnamed: {}"``, as pandas names them); the caller decides.
+    """
     if "\x00" in text:
         raise ManifestError("binary data, expected a CSV manifest", name)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -116,6 +120,8 @@ def parse_manifest(text: str, name: str = "<manifest>") -> pd.DataFrame:
     header = [h.strip() for h in header]
     if not any(header):
         raise ManifestError("empty header line", name, 1)
+    if unnamed is not None:
+        header = [h or unnamed.format(i) for i, h in enumerate(header)]
     if any(h == "" for h in header):
         raise ManifestError(f"empty column name at position {header.index('') + 1}", name, 1)
     dupes = sorted({h for h in header if header.count(h) > 1})

@@ -40,11 +40,14 @@ class Ingested:
         Items removed, per reason (filters and bad files alike).
     problems : list of (str, str)
         ``(file[:line], reason)`` of every bad file skipped.
+    warnings : list of str
+        Things the user must know that removed nothing (printed on stderr, even with --quiet).
     """
 
     items: pd.DataFrame
     removed: Counter = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Tally:
@@ -54,6 +57,11 @@ class Tally:
         self.skip_bad = skip_bad
         self.removed: Counter = Counter()
         self.problems: list[tuple[str, str]] = []
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        """A warning for the summary: nothing is removed."""
+        self.warnings.append(message)
 
     def drop(self, reason: str, n: int = 1) -> None:
         """Count ``n`` items removed on purpose (a filter)."""
@@ -73,7 +81,29 @@ class Tally:
         for c in columns:
             if c not in df.columns:
                 df[c] = pd.Series(dtype=object)
-        return Ingested(order_columns(df), self.removed, self.problems)
+        return Ingested(order_columns(df), self.removed, self.problems, self.warnings)
+
+
+#: Bad files of one reason listed in a summary before the rest are only counted.
+PROBLEMS_LISTED = 5
+
+
+def problem_lines(result: Ingested, limit: int | None = PROBLEMS_LISTED) -> list[str]:
+    """The summary's lines about skipped bad files: per reason the first ``limit`` named, then
+    one line counting the rest (``None``: every one), so 600 missing images take 6 lines."""
+    by_reason: dict[str, list[str]] = {}
+    reasons = sorted(result.removed, key=len, reverse=True)  # the longest reason that prefixes
+    for where, why in result.problems:
+        reason = next((r for r in reasons if why == r or why.startswith(r + ": ")), why)
+        by_reason.setdefault(reason, []).append(f"skipped {where}: {why}")
+    lines = []
+    for reason, items in by_reason.items():
+        shown = items if limit is None else items[:limit]
+        lines += shown
+        if len(items) > len(shown):
+            lines.append(f"... and {len(items) - len(shown)} more skipped: {reason} "
+                         f"({len(items)} in all; --debug lists every one)")
+    return lines
 
 
 def check_image(path: Path, tally: Tally) -> bool:
@@ -100,8 +130,22 @@ def find_column(columns: Iterable[str], *candidates: str) -> str | None:
     return None
 
 
-def read_table(path: Path) -> pd.DataFrame:
+#: pandas' name for a column whose header cell is blank (what a re-saved table's header holds).
+UNNAMED = re.compile(r"^Unnamed: \d+$")
+
+
+def read_table(path: Path, *, last_column: str | None = None) -> pd.DataFrame:
     """A CSV (all values text, index = line numbers) or an Excel sheet (the first; index = row).
+
+    Columns without a name (a blank header cell, or pandas' ``Unnamed: N``), as exports leave
+    them, are taken apart from the data, never guessed at:
+
+    * empty on every row: dropped (a comma at the end of every line);
+    * the first column, holding a running index (0, 1, 2, ... or 1, 2, 3, ... in row order):
+      dropped (a pandas index written with the table);
+    * the last column, where the caller knows it as part of the table's schema: kept under
+      the name ``last_column``;
+    * else a :class:`ManifestError` naming the file and the first line with data in it.
 
     ``attrs["manifest"]`` names the file, so :func:`covtool.core.manifest.row_error` can cite
     ``file:line``.
@@ -119,12 +163,46 @@ def read_table(path: Path) -> pd.DataFrame:
         df.columns = [str(c).strip() for c in df.columns]
         df.index = pd.RangeIndex(2, len(df) + 2)  # sheet row numbers (row 1 = header)
         df.attrs["manifest"] = str(path)
+    else:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            text = path.read_text(encoding="latin-1")  # older exports of the metadata tables
+        df = parse_manifest(text, str(path), unnamed="Unnamed: {}")
+    return _unnamed_columns(df, path, last_column)
+
+
+def _unnamed_columns(df: pd.DataFrame, path: Path, last_column: str | None) -> pd.DataFrame:
+    """Drop, name or refuse the columns without a name (see :func:`read_table`)."""
+    columns = list(df.columns)
+    drop, rename = [], {}
+    for pos, col in enumerate(columns):
+        if not UNNAMED.match(str(col)):
+            continue
+        values = df[col].astype(str).str.strip()
+        full = values[values != ""]
+        if full.empty or (pos == 0 and _running_index(values)):
+            drop.append(col)
+        elif pos == len(columns) - 1 and last_column:
+            if last_column in columns:
+                raise ManifestError(f"duplicate column {last_column} (the name given to the "
+                                    "unnamed last column)", path, 1)
+            rename[col] = last_column
+        else:
+            value = full.iloc[0] if len(full.iloc[0]) <= 40 else full.iloc[0][:37] + "..."
+            raise ManifestError(f"column {pos + 1} has no name but holds data ('{value}')",
+                                path, int(full.index[0]))
+    if not drop and not rename:
         return df
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        text = path.read_text(encoding="latin-1")  # older exports of the metadata tables
-    return parse_manifest(text, str(path))
+    out = df.drop(columns=drop).rename(columns=rename)
+    out.attrs.update(df.attrs)
+    return out
+
+
+def _running_index(values: pd.Series) -> bool:
+    """Whether ``values`` read 0, 1, 2, ... or 1, 2, 3, ... in row order."""
+    texts = list(values)
+    return any(texts == [str(i) for i in range(start, start + len(texts))] for start in (0, 1))
 
 
 def find_files(root: Path, names: Sequence[str], max_depth: int = 3) -> list[Path]:

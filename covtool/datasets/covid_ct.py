@@ -7,11 +7,12 @@ Expected under DIR (docs/ingest.md lists every assumption)::
     Data-split/COVID/{train,val,test}CT_COVID.txt         one image name per line
     Data-split/NonCOVID/{train,val,test}CT_NonCOVID.txt
     [Data-split/]COVID-CT-MetaInfo.xlsx|csv      File name, Patient ID, DOI, Captions, ...
-    [Data-split/]NonCOVID-CT-MetaInfo.xlsx|csv   (optional, same columns)
+    [Data-split/]NonCOVID-CT-MetaInfo.csv|xlsx   ,image name,patient id (an unnamed index first)
 
 The label is the image folder's class; ``split`` comes from the split list naming the image;
-``group`` is the patient from the metadata table (the paper: 349 images of 216 patients), so a
-patient can be kept in one split.
+``group`` is the patient from the class's metadata table (the release: 349 COVID images of 213
+patient ids, 397 non-COVID images of 171), so a patient can be kept in one split. The official
+lists are taken as they are; a patient in two of them is warned about, never moved.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def ingest_covid_ct(root: str | Path, *, skip_bad: bool = False, verify: bool = 
     seen: set[tuple[str, str]] = set()
     for cls, folder in folders.items():
         meta = read_metadata(root, cls, metadata if cls == "covid" else None)
+        unmatched = 0
         for p in sorted(folder.iterdir(), key=lambda q: natural_key(q.name)):
             if p.name.startswith("."):
                 continue  # hidden files (.DS_Store) are file-system litter, not items
@@ -160,6 +162,7 @@ def ingest_covid_ct(root: str | Path, *, skip_bad: bool = False, verify: bool = 
             if verify and not check_image(p, tally):
                 continue
             m = _lookup(meta, p.name)
+            unmatched += bool(meta) and m is None
             row = {"id": safe_id(cls, p.stem), "path": str(p), "label": label_of[cls],
                    "split": splits.get(key, "")}
             if m is not None:
@@ -178,6 +181,9 @@ def ingest_covid_ct(root: str | Path, *, skip_bad: bool = False, verify: bool = 
             # classes come from separate tables: prefix the class so patient '1' of one is not the other's
             row["group"] = safe_id(cls, pid) if pid else row["id"]
             rows.append(row)
+        if unmatched:
+            tally.warn(f"{unmatched} {folder.name} image(s) have no row in the class's MetaInfo "
+                       "table: no patient id, each is its own group")
     for (cls, name), split in sorted(splits.items()):
         if (cls, name) not in seen and cls in folders:
             tally.bad(folders[cls] / name, "listed but missing", f"named in the {split} list, no such image")

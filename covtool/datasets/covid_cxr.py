@@ -2,14 +2,15 @@
 
 Expected under DIR::
 
-    metadata.csv      patientid, offset, sex, age, finding, survival, view, modality, date,
-                      location, filename, doi, url, license, clinical notes, other notes, ...
-    images/           the files named in 'filename' (a 'folder' column, where present, names
-                      the folder instead: images/ or volumes/)
+    metadata.csv      one row per image (either release schema, see JUNE_2020 and LATER)
+    images/           the 2-D files named in 'filename' (the 'folder' column, where present,
+    volumes/          names the folder: images/ or volumes/, the latter CT volumes, .nii.gz)
 
 Filters (modality, view, finding) and the label mapping act on the metadata before any file is
-opened; every removed row is counted under its reason. ``group`` is ``patientid``: the collection
-has several images per patient (follow-ups, views), which must stay in one split.
+opened; every removed item is counted under its reason. ``group`` is ``patientid``: the
+collection has several images per patient (follow-ups, views), which must stay in one split.
+An image listed under several patient ids is one item, and those patients are one group
+(docs/ingest.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from covtool.core.errors import UsageError
 from covtool.core.imageio import is_image_file
-from covtool.core.naming import safe_id
+from covtool.core.naming import natural_key, safe_id
 from covtool.datasets.common import (
     DatasetError,
     Ingested,
@@ -33,8 +34,23 @@ from covtool.datasets.common import (
 #: metadata.csv's columns as the paper (Table 2) lists them, in manifest spelling.
 SCHEMA = ["patientid", "offset", "sex", "age", "finding", "survival", "view", "modality", "date",
           "location", "filename", "doi", "url", "license", "clinical_notes", "other_notes"]
+#: The table as of June 2020: 28 named columns, then an unnamed one (a comma ends every line).
+JUNE_2020 = ["patientid", "offset", "sex", "age", "finding", "survival", "intubated",
+             "intubation_present", "went_icu", "in_icu", "needed_supplemental_O2", "extubated",
+             "temperature", "pO2_saturation", "leukocyte_count", "neutrophil_count",
+             "lymphocyte_count", "view", "modality", "date", "location", "folder", "filename",
+             "doi", "url", "license", "clinical_notes", "other_notes"]
+#: Later releases: ``RT_PCR_positive`` after ``finding``, findings as paths
+#: (``Pneumonia/Viral/COVID-19``); the unnamed last column stays (pandas: ``Unnamed: 29``).
+LATER = JUNE_2020[:5] + ["RT_PCR_positive"] + JUNE_2020[5:]
+#: The manifest name of the unnamed last column: empty on almost every row, on a few it holds
+#: the tail of a note (a credit line, a publisher's licence text).
+EXTRA_COLUMN = "extra_notes"
 REQUIRED = ["patientid", "finding", "filename"]
 COLUMNS = ["id", "path", "label", "group", "source"] + SCHEMA
+#: CT volumes (the folder ``volumes/``): not 2-D images, removed by name, never opened.
+VOLUME_SUFFIXES = (".nii", ".nii.gz")
+VOLUME_REASON = "volume (.nii.gz CT), not a 2-D image"
 
 
 def parse_label_map(items: Sequence[str]) -> list[tuple[re.Pattern, str]]:
@@ -57,13 +73,91 @@ def parse_label_map(items: Sequence[str]) -> list[tuple[re.Pattern, str]]:
 
 def map_label(finding: str, label_map: list[tuple[re.Pattern, str]]) -> str | None:
     """The label of a finding: the first matching pattern's, the finding itself without a map,
-    ``None`` when a map is given and nothing matches."""
+    ``None`` when a map is given and nothing matches.
+
+    A pattern is searched anywhere in the whole finding, so on the later schema's paths
+    ``COVID-19`` matches ``Pneumonia/Viral/COVID-19`` as it matches the June 2020 table's
+    ``COVID-19``, and ``Viral`` matches every viral pneumonia (in June 2020, none).
+    """
     if not label_map:
         return finding
     for pattern, label in label_map:
         if pattern.search(finding):
             return label
     return None
+
+
+class PatientUnion:
+    """Union-find over patient ids: patients listed with one image are one group."""
+
+    def __init__(self):
+        self.parent: dict[str, str] = {}
+
+    def find(self, pid: str) -> str:
+        self.parent.setdefault(pid, pid)
+        root = pid
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[pid] != root:  # path compression
+            self.parent[pid], pid = root, self.parent[pid]
+        return root
+
+    def union(self, ids: Sequence[str]) -> None:
+        roots = [self.find(p) for p in ids]
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+
+    def groups(self) -> dict[str, str]:
+        """``{patient id: group name}``; a group of several patients is named by its ids,
+        in natural order, joined with ``+`` (``285+339``)."""
+        members: dict[str, list[str]] = {}
+        for pid in self.parent:
+            members.setdefault(self.find(pid), []).append(pid)
+        out = {}
+        for ids in members.values():
+            name = "+".join(sorted(ids, key=natural_key))
+            out.update(dict.fromkeys(ids, name))
+        return out
+
+
+def read_listings(df, meta_path: Path, tally: Tally) -> tuple[list[dict], list[dict]]:
+    """The table's rows, one record per image (``folder``, ``filename``): ``(records, merged)``.
+
+    A record is the image's first row, with ``_lines`` and ``_pids`` (every listing's line and
+    patient id, in table order); ``merged`` are the records of images listed more than once.
+    """
+    records: dict[tuple[str, str], dict] = {}
+    for idx, rec in df.iterrows():
+        rec = {c: str(v).strip() for c, v in rec.items()}
+        if not rec["filename"]:
+            tally.bad(meta_path, "no file name", "empty 'filename'", idx)
+            continue
+        key = ((rec.get("folder") or "images").lower(), rec["filename"].lower())
+        first = records.get(key)
+        if first is None:
+            records[key] = {**rec, "_lines": [idx], "_pids": [rec["patientid"]], "_differ": set()}
+            continue
+        first["_lines"].append(idx)
+        first["_pids"].append(rec["patientid"])
+        first["_differ"] |= {c for c, v in rec.items() if c != "patientid" and first.get(c) != v}
+    merged = [r for r in records.values() if len(r["_lines"]) > 1]
+    return list(records.values()), merged
+
+
+def report_merged(merged: list[dict], groups: dict[str, str], meta_path: Path,
+                  tally: Tally) -> None:
+    """One warning: the images listed more than once and the patient groups they made."""
+    if not merged:
+        return
+    joined = sorted({groups[p] for r in merged for p in r["_pids"] if p and "+" in groups[p]},
+                    key=natural_key)
+    differ = sorted(set().union(*(r["_differ"] for r in merged)))
+    lines = ", ".join("/".join(str(i) for i in r["_lines"]) for r in merged[:6])
+    more = f", ... ({len(merged)} in all)" if len(merged) > 6 else ""
+    tally.warn(f"{meta_path.name}: {len(merged)} image(s) listed more than once "
+               f"(lines {lines}{more}) are one item each, with the first listing's columns"
+               + (f" (the others differ in {', '.join(differ)})" if differ else "")
+               + (f"; patients joined into one group: {', '.join(joined)}" if joined else ""))
 
 
 def ingest_covid_cxr(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
@@ -90,7 +184,10 @@ def ingest_covid_cxr(root: str | Path, *, skip_bad: bool = False, verify: bool =
     Returns
     -------
     Ingested
-        Columns ``id, path, label, group, source`` and the metadata's columns (snake_case).
+        Columns ``id, path, label, group, source`` and the metadata's columns (snake_case; the
+        unnamed last one as ``extra_notes``). An image listed under several patient ids has
+        them all in ``patientid`` (``285;339``) and its group joins those patients'
+        (``285+339``); a warning names them.
     """
     root = Path(root)
     if not root.is_dir():
@@ -104,19 +201,24 @@ def ingest_covid_cxr(root: str | Path, *, skip_bad: bool = False, verify: bool =
         raise UsageError(f"--finding {finding!r}: bad regular expression ({exc})") from None
     mapping = parse_label_map(label_map)
     want_views = {v.strip().lower() for v in views if v.strip()}
-    df = read_table(meta_path)
+    df = read_table(meta_path, last_column=EXTRA_COLUMN)
     df.columns = [column_key(c) for c in df.columns]
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DatasetError(f"missing column {', '.join(missing)} (columns: {', '.join(df.columns)})", meta_path, 1)
     tally = Tally(skip_bad)
+    records, merged = read_listings(df, meta_path, tally)
+    union = PatientUnion()
+    for rec in records:
+        union.union([p for p in rec["_pids"] if p])
+    groups = union.groups()
+    report_merged(merged, groups, meta_path, tally)
     rows: list[dict] = []
     listed: set[Path] = set()
-    seen_names: dict[str, int] = {}
-    for idx, rec in df.iterrows():
-        rec = {c: str(v).strip() for c, v in rec.items()}
+    for rec in records:
         folder = root / (rec.get("folder") or "images")
-        listed.add((folder / rec["filename"]).resolve())
+        name, line = rec["filename"], rec["_lines"][0]
+        listed.add((folder / name).resolve())
         if modality and rec.get("modality", "").lower() != modality.lower():
             tally.drop(f"modality is not {modality}")
             continue
@@ -130,27 +232,24 @@ def ingest_covid_cxr(root: str | Path, *, skip_bad: bool = False, verify: bool =
         if label is None:
             tally.drop("finding not in --label-map")
             continue
-        name = rec["filename"]
-        if not name:
-            tally.bad(meta_path, "no file name", "empty 'filename'", idx)
+        if name.lower().endswith(VOLUME_SUFFIXES):
+            tally.drop(VOLUME_REASON)
             continue
-        if name.lower() in seen_names:
-            tally.bad(meta_path, "duplicate file name", f"'{name}' is also on line {seen_names[name.lower()]}", idx)
-            continue
-        seen_names[name.lower()] = idx
         path = folder / name
         if not path.is_file():
-            tally.bad(meta_path, "missing image", f"'{name}' is not in {folder.name}/", idx)
+            tally.bad(meta_path, "missing image", f"'{name}' is not in {folder.name}/", line)
             continue
         if not is_image_file(path):
             tally.bad(path, "unsupported file", "not a 2-D image covtool reads (volumes need another reader)")
             continue
         if verify and not check_image(path, tally):
             continue
+        pids = list(dict.fromkeys(p for p in rec["_pids"] if p))
         row = {"id": safe_id(Path(name).stem), "path": str(path), "label": label,
-               "group": rec["patientid"] or safe_id(Path(name).stem),
+               "group": groups[pids[0]] if pids else safe_id(Path(name).stem),
                "source": rec.get("doi") or rec.get("url", "")}
-        row.update(rec)
+        row.update({c: v for c, v in rec.items() if not c.startswith("_")})
+        row["patientid"] = ";".join(pids)
         rows.append(row)
     # files in the image folders that no metadata row names: reported, never ingested
     for folder in sorted({Path(r["path"]).parent for r in rows} | {root / "images"}):

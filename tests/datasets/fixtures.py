@@ -106,3 +106,62 @@ def tem(root: Path) -> Path:
             sizes.append(f"{stem}.png,{0.5 + len(sizes)}")
     write(root / "pixel_sizes.csv", "\n".join(sizes) + "\n")
     return root
+
+
+#: The COVID-19 image collection's metadata.csv header as of June 2020 (28 named columns).
+CXR_JUNE_2020 = ("patientid,offset,sex,age,finding,survival,intubated,intubation_present,went_icu,"
+                 "in_icu,needed_supplemental_O2,extubated,temperature,pO2_saturation,leukocyte_count,"
+                 "neutrophil_count,lymphocyte_count,view,modality,date,location,folder,filename,doi,"
+                 "url,license,clinical_notes,other_notes")
+
+
+def _cxr_line(pid, finding, view, modality, folder, name, notes="", extra="", pcr=None):
+    """One metadata.csv line in the release's column order; ``pcr`` given: the later schema."""
+    cells = [pid, "0", "F", "64", finding] + ([pcr] if pcr is not None else [])
+    cells += ["Y"] + [""] * 11 + [view, modality, "May 1, 2020", "Lisbon, Portugal", folder,
+                                  name, "10.1/x", "http://x", "CC BY", notes, "", extra]
+    return ",".join(f'"{c}"' if "," in c else c for c in cells)
+
+
+def covid_cxr_june2020(root: Path) -> Path:
+    """The collection as of June 2020: a comma ends every line (an unnamed 29th column, empty but
+    on one row), one image listed under patients 285 and 339 (their other rows: one each), one
+    under 287 and 340, a CT volume in volumes/ and a missing image."""
+    lines = [CXR_JUNE_2020 + ",",
+             _cxr_line("285", "COVID-19", "PA", "X-ray", "images", "p1.jpg", "first, listing"),
+             _cxr_line("285", "COVID-19", "AP", "X-ray", "images", "p2.jpg"),
+             _cxr_line("287", "Legionella", "PA", "X-ray", "images", "q1.jpg"),
+             _cxr_line("339", "COVID-19", "PA", "X-ray", "images", "p1.jpg", "second, listing"),
+             _cxr_line("339", "COVID-19", "L", "X-ray", "images", "p3.png"),
+             _cxr_line("340", "Legionella", "PA", "X-ray", "images", "q1.jpg"),
+             _cxr_line("7", "No Finding", "PA", "X-ray", "images", "n1.png", extra="Credit to A., B."),
+             _cxr_line("8", "COVID-19, ARDS", "Axial", "CT", "volumes", "v1.nii.gz"),
+             _cxr_line("9", "Streptococcus", "PA", "X-ray", "images", "gone.jpg")]
+    write(root / "metadata.csv", "\n".join(lines) + "\n")
+    for name in ("p1.jpg", "p2.jpg", "q1.jpg", "p3.png", "n1.png"):
+        png(root / "images" / name)
+    return root
+
+
+def covid_cxr_later(root: Path) -> Path:
+    """The collection's later schema: 30 columns (RT_PCR_positive after finding, the unnamed last
+    one), findings as paths (Pneumonia/Viral/COVID-19, ...)."""
+    head = CXR_JUNE_2020.replace("finding,", "finding,RT_PCR_positive,", 1) + ","
+    lines = [head,
+             _cxr_line("2", "Pneumonia/Viral/COVID-19", "PA", "X-ray", "images", "a.jpg", pcr="Y"),
+             _cxr_line("2", "Pneumonia/Viral/COVID-19", "AP Supine", "X-ray", "images", "b.jpg", pcr="Y"),
+             _cxr_line("3", "Pneumonia/Viral/SARS", "PA", "X-ray", "images", "c.jpg", pcr=""),
+             _cxr_line("4", "Pneumonia/Bacterial/Streptococcus", "PA", "X-ray", "images", "d.png", pcr=""),
+             _cxr_line("5", "No Finding", "PA", "X-ray", "images", "e.png", pcr="N"),
+             _cxr_line("6", "Pneumonia", "PA", "X-ray", "images", "f.png", pcr="")]
+    write(root / "metadata.csv", "\n".join(lines) + "\n")
+    for name in "abcdef":
+        png(root / "images" / (f"{name}.jpg" if name in "abc" else f"{name}.png"))
+    return root
+
+
+def covid_ct_noncovid_table(root: Path, rows: dict[str, str]) -> Path:
+    """COVID-CT's NonCOVID-CT-MetaInfo.csv as released: ``,image name,patient id``, the first
+    column an unnamed running index (a pandas export)."""
+    lines = [",image name,patient id"] + [f"{i},{name},{pid}" for i, (name, pid) in enumerate(rows.items())]
+    return write(root / "NonCOVID-CT-MetaInfo.csv", "\n".join(lines) + "\n")

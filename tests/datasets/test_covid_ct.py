@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from covtool.core.errors import ManifestError
 from covtool.datasets.common import DatasetError, crossing_groups
 from covtool.datasets.covid_ct import ingest_covid_ct
+from tests.conftest import shared_data
 from tests.datasets import fixtures
 
 
@@ -71,3 +74,76 @@ def test_excel_metainfo_is_read(tmp_path):
 def test_missing_image_folders(tmp_path):
     with pytest.raises(DatasetError, match="no CT_COVID or CT_NonCOVID"):
         ingest_covid_ct(tmp_path)
+
+
+# --- the release as published (issue 16) ----------------------------------------------------
+
+def test_noncovid_table_with_an_unnamed_index_gives_patient_groups(tmp_path):
+    # regression: 'NonCOVID-CT-MetaInfo.csv:1: empty column name at position 1'
+    root = fixtures.covid_ct(tmp_path / "ct")
+    fixtures.covid_ct_noncovid_table(root, {"0.jpg": "crawled_patient_0", "1.jpg": "crawled_patient_0",
+                                            "2.png": "medpix_patient_3"})
+    res = ingest_covid_ct(root)
+    df = res.items.set_index("id")
+    assert not res.removed and not res.warnings
+    assert df.loc["noncovid_0", "group"] == df.loc["noncovid_1", "group"] == "noncovid_crawled_patient_0"
+    assert (df.loc["noncovid_2", "group"], df.loc["noncovid_2", "patientid"]) == \
+        ("noncovid_medpix_patient_3", "medpix_patient_3")
+    # the index is no column; the image-name column is not repeated
+    assert not {"unnamed_0", "image_name", "patient_id"} & set(res.items.columns)
+    # the official lists are kept as they are: 0.jpg/1.jpg share train, 2.png is test
+    assert (df.loc["noncovid_0", "split"], df.loc["noncovid_2", "split"]) == ("train", "test")
+    assert crossing_groups(res.items) == ["covid_Patient-7"]
+
+
+def test_a_patient_across_the_official_lists_is_reported_not_moved(tmp_path):
+    root = fixtures.covid_ct(tmp_path / "ct")
+    fixtures.covid_ct_noncovid_table(root, {"0.jpg": "p0", "1.jpg": "p1", "2.png": "p0"})
+    res = ingest_covid_ct(root)
+    df = res.items.set_index("id")
+    assert crossing_groups(res.items) == ["covid_Patient-7", "noncovid_p0"]
+    assert (df.loc["noncovid_0", "split"], df.loc["noncovid_2", "split"]) == ("train", "test")
+
+
+def test_an_image_without_a_table_row_is_warned_about(tmp_path):
+    root = fixtures.covid_ct(tmp_path / "ct")
+    fixtures.covid_ct_noncovid_table(root, {"0.jpg": "p0", "1.jpg": "p0"})
+    res = ingest_covid_ct(root)
+    assert res.warnings == ["1 CT_NonCOVID image(s) have no row in the class's MetaInfo table: "
+                            "no patient id, each is its own group"]
+    assert res.items.set_index("id").loc["noncovid_2", "group"] == "noncovid_2"
+
+
+def test_an_unnamed_column_that_is_no_index_is_an_error(tmp_path):
+    root = fixtures.covid_ct(tmp_path / "ct")
+    fixtures.write(root / "NonCOVID-CT-MetaInfo.csv", ",image name,patient id\n0,0.jpg,p0\n7,1.jpg,p0\n")
+    with pytest.raises(ManifestError, match=r"NonCOVID-CT-MetaInfo.csv:2: column 1 has no name but holds data"):
+        ingest_covid_ct(root)
+
+
+def test_a_png_holding_jpeg_data_is_not_refused_by_its_name(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    root = fixtures.covid_ct(tmp_path / "ct")
+    ok, data = cv2.imencode(".jpg", np.full((16, 16), 90, np.uint8))
+    (root / "Images-processed" / "CT_NonCOVID" / "2.png").write_bytes(data.tobytes())
+    for verify in (False, True):
+        res = ingest_covid_ct(root, verify=verify)
+        assert len(res.items) == 7 and not res.removed
+        assert res.items.set_index("id").loc["noncovid_2", "split"] == "test"
+
+
+@pytest.mark.realdata
+def test_real_release_counts_splits_and_groups():
+    res = ingest_covid_ct(shared_data("covid-ct"))
+    df = res.items
+    assert not res.removed and not res.warnings and not res.problems
+    counts = df.groupby(["label", "split"]).size().to_dict()
+    assert counts == {("covid", "train"): 191, ("covid", "val"): 60, ("covid", "test"): 98,
+                      ("noncovid", "train"): 234, ("noncovid", "val"): 58, ("noncovid", "test"): 105}
+    assert df.groupby("label")["group"].nunique().to_dict() == {"covid": 213, "noncovid": 171}
+    assert (df["patientid"] != "").all()
+    # the authors' lists keep every patient in one split
+    assert crossing_groups(df) == []
+    assert df.groupby(["label", "split"])["group"].nunique().to_dict() == {
+        ("covid", "train"): 128, ("covid", "val"): 32, ("covid", "test"): 53,
+        ("noncovid", "train"): 105, ("noncovid", "val"): 24, ("noncovid", "test"): 42}

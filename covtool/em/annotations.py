@@ -2,8 +2,13 @@
 
 The TEM virus benchmark annotates each particle by its approximate centre: one point for an
 isolated round particle, a centre line (a polyline) for an elongated particle or a cluster.
-covtool reads two documented forms (docs/em.md); a reader for the public dataset's own files can
-be added beside them in :data:`READERS` without touching the stages.
+covtool reads two forms of its own and the release's particle files (docs/em.md); readers are
+chosen by the end of the file name in :data:`READERS`, so the stages never need to know which.
+
+**Release** (``<image>_particlepositions.txt``, the TEM virus dataset's ``particle_positions``
+folders): three header lines, then one ``x;y`` line per vertex; a line ``particleposition``
+ends an object (a point, or the vertices of a centre line). A decimal comma (``12,5;30``) is
+read as a decimal point.
 
 **Text** (``.txt``, any other suffix): one object per line, whitespace or comma separated numbers,
 ``x y`` for a point, ``x1 y1 x2 y2 ...`` for a centre line; ``#`` starts a comment; blank lines are
@@ -125,6 +130,51 @@ def parse_annotation_csv(text: str, name: str = "<annotation>") -> list[Particle
     return particles
 
 
+#: The release's object separator, and how many lines open its particle files.
+PARTICLE_SEPARATOR = "particleposition"
+PARTICLE_HEADER_LINES = 3
+
+
+def parse_particle_positions(text: str, name: str = "<annotation>") -> list[Particle]:
+    """Parse the release's particle file (three header lines, ``x;y`` lines, separators).
+
+    Consecutive ``x;y`` lines form one object; a ``particleposition`` line closes it (one before
+    the first object or after the last closes nothing). Blank lines are ignored.
+    """
+    lines = text.splitlines()
+    if len(lines) < PARTICLE_HEADER_LINES:
+        raise AnnotationError(f"{len(lines)} line(s), expected {PARTICLE_HEADER_LINES} header lines "
+                              "before the 'x;y' points", name, len(lines) or None)
+    particles: list[Particle] = []
+    xy: list[tuple[float, float]] = []
+    rows: list[int] = []
+
+    def close() -> None:
+        if xy:
+            particles.append(Particle(np.asarray(xy, dtype=np.float64), tuple(rows)))
+            xy.clear()
+            rows.clear()
+
+    for lineno, raw in enumerate(lines[PARTICLE_HEADER_LINES:], start=PARTICLE_HEADER_LINES + 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.lower() == PARTICLE_SEPARATOR:
+            close()
+            continue
+        fields = [f.strip().replace(",", ".") for f in line.split(";")]
+        if len(fields) != 2 or not all(_is_float(f) for f in fields):
+            raise AnnotationError(f"'{line}' is not a point 'x;y' (two numbers) nor "
+                                  f"'{PARTICLE_SEPARATOR}'", name, lineno)
+        x, y = float(fields[0]), float(fields[1])
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise AnnotationError("coordinates must be finite numbers", name, lineno)
+        xy.append((x, y))
+        rows.append(lineno)
+    close()
+    return particles
+
+
 def _is_float(text: str) -> bool:
     try:
         float(text)
@@ -133,22 +183,35 @@ def _is_float(text: str) -> bool:
     return True
 
 
-#: Readers by file suffix; anything else is read as the text form.
-READERS: dict[str, Callable[[str, str], list[Particle]]] = {".csv": parse_annotation_csv}
+#: Readers by the end of the file name (lower case, longest match wins); anything else is read
+#: as the text form.
+READERS: dict[str, Callable[[str, str], list[Particle]]] = {
+    ".csv": parse_annotation_csv,
+    "_particlepositions.txt": parse_particle_positions,
+}
+
+
+def annotation_reader(path: str | os.PathLike) -> Callable[[str, str], list[Particle]]:
+    """The parser :func:`read_annotations` uses for a file of this name."""
+    name = Path(path).name.lower()
+    ends = [e for e in READERS if name.endswith(e)]
+    return READERS[max(ends, key=len)] if ends else parse_annotation_text
 
 
 def read_annotations(path: str | os.PathLike) -> list[Particle]:
-    """Read an annotation file (form chosen by suffix; see the module docstring)."""
+    """Read an annotation file (form chosen by the name's end; see the module docstring)."""
     path = Path(path)
     if not path.exists():
         raise AnnotationError("no such annotation file", path)
     if path.is_dir():
         raise AnnotationError("is a folder, expected an annotation file", path)
+    parser = annotation_reader(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise AnnotationError("not a text file (expected an annotation file)", path) from None
-    parser = READERS.get(path.suffix.lower(), parse_annotation_text)
+        if parser is not parse_particle_positions:
+            raise AnnotationError("not a text file (expected an annotation file)", path) from None
+        text = path.read_bytes().decode("latin-1")  # the release's headers come from Windows tools
     return parser(text, str(path))
 
 

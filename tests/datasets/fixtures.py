@@ -165,3 +165,119 @@ def covid_ct_noncovid_table(root: Path, rows: dict[str, str]) -> Path:
     column an unnamed running index (a pandas export)."""
     lines = [",image name,patient id"] + [f"{i},{name},{pid}" for i, (name, pid) in enumerate(rows.items())]
     return write(root / "NonCOVID-CT-MetaInfo.csv", "\n".join(lines) + "\n")
+
+
+# --- TEM virus dataset, as released ("TEM virus dataset": context_virus_RAW, context_virus_1nm_256x256)
+
+#: The raw part: (split folder, class, image, (H, W), dtype, Xscale, Yscale, objects). An object
+#: is a list of (x, y) vertices: one point, a two-point line (patch at its midpoint), a centre line.
+TEM_RAW = [
+    ("train", "Adenovirus", "A4-080201_7.tif", (60, 80), np.uint16, "0,5", "0,5",
+     [[(20, 10)], [(40.5, 30.25)], [(50, 40), (70, 44)]]),
+    ("train", "Ebola", "E-1.tif", (40, 50), np.uint8, "2,0", "2,0",
+     [[(5, 5), (20, 10), (40, 30)], [(45, 35)]]),
+    ("validation", "Adenovirus", "B2-65k-071019_3.tif", (50, 50), np.uint16, "1,25", "1,25",
+     [[(25, 20)]]),
+    ("validation", "Ebola", "E-4.tif", (30, 40), np.uint8, "1", None, [[(12, 10), (28, 20)]]),
+    ("test", "Adenovirus", "A4-080201_8.tif", (40, 40), np.uint16, "0,75", "0,75", [[(30, 30)]]),
+    ("test", "Ebola", "E-9.tif", (32, 32), np.uint8, "0,867", "0,868", [[(10, 12)], [(20, 8)]]),
+]
+
+
+def tem_particle_text(objects, header=("Particle positions", "image", "x;y"), lead: bool = True) -> str:
+    """A release particle file: three header lines, ``x;y`` per vertex, ``particleposition``
+    between objects (and, with ``lead``, before the first)."""
+    lines = list(header)
+    for i, obj in enumerate(objects):
+        if lead or i:
+            lines.append("particleposition")
+        lines += [f"{x};{y}" for x, y in obj]
+    return "\n".join(lines) + "\n"
+
+
+def tem_tag_text(shape, xscale: str, yscale: str | None, magnification: str = "73000") -> str:
+    """A release tag file: ``key;value`` rows, decimal commas, Xscale/Yscale in nm per pixel."""
+    rows = [f"Height;{shape[0]}", f"Width;{shape[1]}", "Date;19.10.2009", "Time;14:30:14",
+            "Camera;Morada", f"Xscale;{xscale}"]
+    rows += [f"Yscale;{yscale}"] if yscale is not None else []
+    rows += ["AccVoltage;80000", "Defocus;-1,5", f"Magnification;{magnification}"]
+    return "\n".join(rows) + "\n"
+
+
+def tem_patch_centres(objects) -> list[tuple[float, float]]:
+    """Where the paper puts patches: a point; a two-point line's midpoint; every other vertex."""
+    out = []
+    for obj in objects:
+        if len(obj) == 2:
+            out.append(((obj[0][0] + obj[1][0]) / 2, (obj[0][1] + obj[1][1]) / 2))
+        else:
+            out += [(float(x), float(y)) for x, y in obj]
+    return out
+
+
+def tem_raw_image(shape, dtype, objects) -> np.ndarray:
+    """A flat image with a bright 3x3 spot at each patch centre (so a patch's centre is findable)."""
+    hi = np.iinfo(dtype).max
+    img = np.full(shape, hi // 6, dtype=dtype)
+    for x, y in tem_patch_centres(objects):
+        cx, cy = int(round(x)), int(round(y))
+        img[max(cy - 1, 0):cy + 2, max(cx - 1, 0):cx + 2] = hi
+    return img
+
+
+def tem_release(root: Path, raw: bool = True, crops: bool = True) -> Path:
+    """The release's root: ``context_virus_RAW`` (images, particle_positions/, tags/) and
+    ``context_virus_1nm_256x256`` (crops ``<n>_<k>.tif``); see :func:`tem_crop_table`."""
+    if raw:
+        base = root / "context_virus_RAW"
+        for i, (split, cls, name, shape, dtype, xs, ys, objects) in enumerate(TEM_RAW):
+            folder = base / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            write_image(folder / name, tem_raw_image(shape, dtype, objects))
+            stem = Path(name).stem
+            write(folder / "particle_positions" / f"{stem}_particlepositions.txt",
+                  tem_particle_text(objects, lead=i % 2 == 0))
+            write(folder / "tags" / f"{name}_tags.csv", tem_tag_text(shape, xs, ys))
+    if crops:
+        for split, cls, name in TEM_CROPS:
+            crop = np.full((256, 256), 60, dtype=np.uint8)
+            crop[128, 128] = 255
+            path = root / "context_virus_1nm_256x256" / split / cls / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_image(path, crop)
+    return root
+
+
+#: The 1 nm part: (split folder, class, crop); ``<n>`` numbers the raw image in its folder.
+TEM_CROPS = [("train", "Adenovirus", "1_1.tif"), ("train", "Adenovirus", "1_2.tif"),
+             ("train", "Adenovirus", "2_1.tif"), ("validation", "Adenovirus", "1_1.tif"),
+             ("test", "Ebola", "1_1.tif"), ("test", "Ebola", "1_2.tif")]
+#: The raw image of each (split, class, n) in the crop table.
+TEM_CROP_SOURCES = {("train", "Adenovirus", "1"): "A4-080201_7.tif",
+                    ("train", "Adenovirus", "2"): "A4-080201_8.tif",
+                    ("validation", "Adenovirus", "1"): "B2-65k-071019_3.tif",
+                    ("test", "Ebola", "1"): "E-9.tif"}
+
+
+def tem_crop_table(path: Path, crops=TEM_CROPS, split_of=None) -> Path:
+    """A crop table in protocol_A_official.csv's columns (split ``split_of[(split, cls, name)]``)."""
+    lines = ["filepath,filename,class_name,label_id,split,raw_source_id,G09_Date_Magnification,G14_RAWSource"]
+    labels = sorted({c for _, c, _ in crops})
+    for split, cls, name in crops:
+        n = name.split("_")[0]
+        src = f"{split}/{cls}/{TEM_CROP_SOURCES[(split, cls, n)]}"
+        listed = (split_of or {}).get((split, cls, name), split)
+        lines.append(f"/content/tem/TEM virus dataset/context_virus_1nm_256x256/{split}/{cls}/{name},"
+                     f"{name},{cls},{labels.index(cls)},{listed},{src},2009-10-19 14:30:14 | 73000,{src}")
+    return write(path, "\n".join(lines) + "\n")
+
+
+#: Crops others cut from the raw part (the shared tem-crops): ``<Virus>/<raw image>_<k>.png``.
+TEM_PNG_CROPS = [("Adenovirus", "A4-080201_14_0.png"), ("Adenovirus", "A4-080201_14_1.png"),
+                 ("Adenovirus", "B2-65k-071019_18_3.png"), ("Nipah virus", "N1_0.png")]
+
+
+def tem_png_crops(root: Path) -> Path:
+    for cls, name in TEM_PNG_CROPS:
+        png(root / cls / name, value=90, shape=(256, 256))
+    return root

@@ -14,6 +14,7 @@ import typer
 
 from covtool.cli.common import Force, OutManifest, SkipBad
 from covtool.core import console
+from covtool.core.errors import UsageError
 from covtool.core.manifest import STDIO, check_output, write_manifest
 from covtool.datasets.common import PROBLEMS_LISTED, Ingested, crossing_groups, problem_lines
 
@@ -138,17 +139,28 @@ def covid_ctset_command(
 def tem_command(
     root: DirArg,
     output: OutManifest = ...,
+    layout: Annotated[str, typer.Option(
+        "--layout", metavar="auto|raw|crops|annotated",
+        help="raw: context_virus_RAW (images, particle_positions/, tags/); crops: "
+             "context_virus_1nm_256x256 or any <Virus>/<image>_<k> crops; annotated: images with "
+             "annotations beside them. auto tells them apart; at the release's root it reads raw.")] = "auto",
+    split_table: Annotated[Path | None, typer.Option(
+        "--split-table", help="Crops: a table of the release's crops (protocol_A_official.csv) giving "
+                              "each crop's split and source image.")] = None,
     pixel_sizes: Annotated[Path | None, typer.Option(
-        "--pixel-sizes", help="Table image,pixel_size_nm (default: pixel_sizes.csv found in DIR, split or class folders).")] = None,
+        "--pixel-sizes", help="Annotated layout: table image,pixel_size_nm (default: pixel_sizes.csv found in DIR, split or class folders).")] = None,
     pixel_size_nm: Annotated[float | None, typer.Option(
-        "--pixel-size-nm", min=1e-9, help="Pixel size (nm) of images no table names.")] = None,
+        "--pixel-size-nm", min=1e-9, help="Pixel size (nm) of images without a tag file or table row; "
+                                          "crops: their pixel size (default 1).")] = None,
     verify: Verify = True,
     skip_bad: SkipBad = False,
     force: Force = False,
 ) -> None:
-    """TEM virus benchmark: class folders of images with annotation files and pixel sizes."""
-    from covtool.datasets.tem import ingest_tem
+    """TEM virus dataset: raw images with particle and tag files, or the 1 nm crops."""
+    from covtool.datasets.tem import LAYOUTS, ingest_tem
 
     check_output(output, force)
+    if layout not in LAYOUTS:
+        raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
     finish(ingest_tem(root, skip_bad=skip_bad, verify=verify, pixel_sizes=pixel_sizes,
-                      pixel_size_nm=pixel_size_nm), output, force)
+                      pixel_size_nm=pixel_size_nm, layout=layout, split_table=split_table), output, force)

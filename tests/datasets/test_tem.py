@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from covtool.cli.app import app
-from covtool.core.imageio import read_image
+from covtool.core.imageio import read_image, write_image
 from covtool.core.manifest import read_manifest
 from covtool.datasets.common import DatasetError
 from covtool.datasets.tem import ingest_tem, read_tags
@@ -348,3 +348,32 @@ def test_real_crops_306_in_14_classes_grouped_by_source_image():
     proto = pd.read_csv(table, dtype=str)
     assert set(df["group"]) <= set(proto["raw_source_id"])
     assert (df["magnification"] != "").all()
+
+
+def test_cli_layout_and_split_table_options(tmp_path):
+    root = fixtures.tem_release(tmp_path / "rel")
+    table = fixtures.tem_crop_table(tmp_path / "protocol_A_official.csv")
+    out = tmp_path / "crops.csv"
+    r = _cli("ingest", "tem", root, "--layout", "crops", "--split-table", table, "-o", out)
+    assert "6 items, 0 removed" in r.output
+    df = read_manifest(out).set_index("id")
+    assert df.loc["test_Ebola_1_2", "group"] == "test/Ebola/E-9.tif"
+    r = CliRunner().invoke(app, ["ingest", "tem", str(root), "--layout", "patches", "-o", str(tmp_path / "x.csv")])
+    assert r.exit_code != 0 and "--layout must be one of auto, raw, crops, annotated" in r.output
+    r = CliRunner().invoke(app, ["ingest", "tem", str(root), "--split-table", str(table), "-o", str(tmp_path / "x.csv")])
+    assert r.exit_code == 1 and "a split table names crops; this is the raw layout" in r.output
+
+
+@pytest.mark.slow
+def test_crops_go_straight_to_split_and_train(tmp_path):
+    root = fixtures.tem_release(tmp_path / "rel", raw=False)
+    crops, run = tmp_path / "crops.csv", tmp_path / "run"
+    for name in ("1_1.tif", "2_1.tif"):  # a second class in train
+        write_image(root / "context_virus_1nm_256x256" / "train" / "Ebola" / name, np.full((256, 256), 9, np.uint8))
+    _cli("ingest", "tem", root / "context_virus_1nm_256x256", "-o", crops)
+    _cli("train", crops, "-r", run, "--model", "custom", "--input-size", "32", "--filters", "4,4,8,8",
+         "--final-filters", "4", "--head-units", "8,8", "--dropout", "0", "--block-dropout", "0",
+         "--optimizer", "adam", "--batch-size", "2", "--epochs", "1")
+    hist = pd.read_csv(run / "history.csv")
+    assert len(hist) == 1 and np.isfinite(hist["loss"]).all()
+    assert (run / "model.keras").is_file()

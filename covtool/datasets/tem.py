@@ -257,6 +257,10 @@ def walk(root: Path) -> Walk:
     return Walk(bool(split_dirs), class_dirs, above)
 
 
+def _has_folder(root: Path, name: str) -> bool:
+    return any(d.is_dir() and d.name.lower() == name.lower() for d in root.iterdir())
+
+
 def release_part(root: Path, layout: str) -> tuple[Path, str]:
     """The folder to read and its layout, for DIR being the release's root (else DIR as given)."""
     parts = {d.name.lower(): d for d in root.iterdir() if d.is_dir()}
@@ -326,7 +330,12 @@ def ingest_tem(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if not root.is_dir():
         raise DatasetError("no such dataset folder", root)
-    folder, layout = release_part(root, layout)
+    folder, chosen = release_part(root, layout)
+    tally = Tally(skip_bad)
+    if layout == "auto" and chosen == "raw" and folder != root and _has_folder(root, CROPS_PART):
+        tally.warn(f"{root} holds both parts of the release: read {RAW_PART} (the raw images); "
+                   f"--layout crops reads {CROPS_PART}")
+    layout = chosen
     w = walk(folder)
     if not w.class_dirs:
         raise DatasetError("no class folders (one folder of images per virus class)", folder)
@@ -335,7 +344,6 @@ def ingest_tem(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
     if split_table is not None and layout != "crops":
         raise DatasetError(f"a split table names crops; this is the {layout} layout, whose split "
                            "folders are the split", split_table)
-    tally = Tally(skip_bad)
     if layout == "raw":
         rows, columns = _raw_rows(w, tally, verify, pixel_size_nm), RAW_COLUMNS
     elif layout == "crops":
@@ -459,6 +467,7 @@ def _crop_rows(w: Walk, tally: Tally, verify: bool, pixel_size_nm: float,
                table: SplitTable | None) -> list[dict]:
     _images_above(w, tally)
     rows: list[dict] = []
+    unlisted: list[Path] = []
     for split, split_folder, folder in w.class_dirs:
         seen: set[str] = set()
         for p in _visible(folder):
@@ -485,6 +494,8 @@ def _crop_rows(w: Walk, tally: Tally, verify: bool, pixel_size_nm: float,
                     continue
                 row.update(split=hit.split, source=hit.source, date=hit.date,
                            magnification=hit.magnification)
+            elif table is not None:
+                unlisted.append(p)
             centre = CROP_SIZE // 2, CROP_SIZE // 2
             if verify:
                 try:
@@ -496,6 +507,9 @@ def _crop_rows(w: Walk, tally: Tally, verify: bool, pixel_size_nm: float,
             rows.append({"id": safe_id(split, folder.name, p.stem), "path": str(p), "label": folder.name,
                          "group": row["source"], **row, "pixel_size_nm": pixel_size_nm,
                          "center_x": centre[0], "center_y": centre[1]})
+    if unlisted:
+        tally.warn(f"{len(unlisted)} crop(s) not in {table.path}: their folder gives the split (if "
+                   f"any) and their name the source image, e.g. {unlisted[0]}")
     return rows
 
 

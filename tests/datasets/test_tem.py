@@ -140,7 +140,11 @@ def test_release_raw_part(tmp_path):
 
 def test_release_root_with_both_parts_reads_raw_unless_told(tmp_path):
     root = fixtures.tem_release(tmp_path / "rel")
-    assert "annotation" in ingest_tem(root).items.columns
+    res = ingest_tem(root)
+    assert "annotation" in res.items.columns
+    assert res.warnings == [f"{root} holds both parts of the release: read context_virus_RAW (the raw "
+                            "images); --layout crops reads context_virus_1nm_256x256"]
+    assert not ingest_tem(root, layout="raw").warnings and not ingest_tem(root / "context_virus_RAW").warnings
     crops = ingest_tem(root, layout="crops").items
     assert len(crops) == len(fixtures.TEM_CROPS) and "annotation" not in crops.columns
     with pytest.raises(DatasetError, match="no context_virus_RAW folder"):
@@ -303,7 +307,10 @@ def test_png_crops_folder_groups_by_source_image(tmp_path):
     # a table naming the source images gives split and group (matched by class and image name)
     t = fixtures.write(tmp_path / "t.csv", "filepath,class_name,split,raw_source_id\n"
                        "/x/context_virus_1nm_256x256/test/Adenovirus/3_1.tif,Adenovirus,test,test/Adenovirus/A4-080201_14.tif\n")
-    df = ingest_tem(root, split_table=t).items.set_index("id")
+    res = ingest_tem(root, split_table=t)
+    assert res.warnings == [f"2 crop(s) not in {t}: their folder gives the split (if any) and their name "
+                            f"the source image, e.g. {root / 'Adenovirus' / 'B2-65k-071019_18_3.png'}"]
+    df = res.items.set_index("id")
     assert df.loc["Adenovirus_A4-080201_14_1", "split"] == "test"
     assert df.loc["Adenovirus_A4-080201_14_1", "group"] == "test/Adenovirus/A4-080201_14.tif"
     assert df.loc["Nipah-virus_N1_0", "split"] == "" or pd.isna(df.loc["Nipah-virus_N1_0", "split"])
@@ -342,7 +349,7 @@ def test_real_crops_306_in_14_classes_grouped_by_source_image():
     table = shared_data("tem-release", "protocol_A_official.csv")
     res = ingest_tem(crops, split_table=table)
     df = res.items
-    assert len(df) == 306 and not res.removed
+    assert len(df) == 306 and not res.removed and not res.warnings  # every crop is listed
     assert set(df["split"]) == {"test"}  # the shared crops are from the test part
     assert df["group"].str.match(r"^test/[^/]+/[^/]+\.tif$").all() and df["group"].nunique() == 87
     proto = pd.read_csv(table, dtype=str)

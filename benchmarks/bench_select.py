@@ -1,102 +1,148 @@
-"""Speed of ``covtool select`` on a 300-slice 512x512 uint16 series, against a plain baseline.
+"""Speed of ``covtool select`` on 1,500 512x512 slices, against decoding the same files alone.
 
-The baseline is the straightforward approach (and that of the authors' published script): read
-each slice whole with OpenCV, then count the dark pixels with a Python loop over the region's rows
-and their pixels. A second reference line shows the same loop over rows with a numpy count per
-row. Both are measured in the same run, on the same files, from a warm page cache, on one core.
+Two inputs, the same pixels: 16-bit TIFF slices (COVID-CTset's form: 10 patients x 150 slices)
+and the same slices as uncompressed DICOM series (slope 1, intercept -1024, shuffled file names).
+For each, in interleaved rounds from a warm page cache:
 
-Goal (issue 2): covtool >= 1000 slices/s and >= 5x the baseline.
+* **whole process**: ``python -m covtool select INPUT -o out.csv`` (start-up, finding and
+  ordering the slices, decoding, counting, writing the manifest);
+* **in-process**: the same command through its function, in this process (no start-up);
+* **decoding alone**, the floor: one Python process that imports only the decoder (tifffile, or
+  pydicom) and decodes every file (whole process), and the same loop in this process.
 
-    python benchmarks/bench_select.py [--slices 300] [--repeat 3]
+Goal (issue 16): whole process within 1.5x of the decoding-alone process, for TIFF and DICOM alike.
+
+    python benchmarks/bench_select.py [--patients 10] [--slices 150] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from covtool.core.imageio import write_image  # noqa: E402
-from covtool.ct.pipeline import SelectOptions, select_series  # noqa: E402
-from covtool.ct.series import find_series  # noqa: E402
-from covtool.synth.ct import draw_patient, patient_series  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
-cv2.setNumThreads(1)
-X0, Y0, X1, Y1 = 120, 240, 370, 340
+DECODE_TIFF = """
+import sys, glob, tifffile
+files = sorted(glob.glob(sys.argv[1] + '/*/*.tif'))
+n = 0
+for f in files:
+    n += tifffile.imread(f).shape[0]
+print(len(files))
+"""
 
-
-def make_series(folder: Path, n: int) -> None:
-    spec = draw_patient(np.random.default_rng(0), n, covid=True)
-    for k, (img, _) in enumerate(patient_series(spec, seed=1)):
-        write_image(folder / "P1" / "SR_2" / f"IM{k + 1:05d}.tif", img)
-
-
-def baseline_pixels(paths: list[Path]) -> list[int]:
-    counts = []
-    for p in paths:
-        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-        c = 0
-        for row in img[Y0:Y1, X0:X1]:
-            for v in row:
-                if v < 300:
-                    c += 1
-        counts.append(c)
-    return counts
+DECODE_DICOM = """
+import sys, glob, pydicom
+files = sorted(glob.glob(sys.argv[1] + '/*/*.dcm'))
+for f in files:
+    pydicom.dcmread(f).pixel_array
+print(len(files))
+"""
 
 
-def baseline_rows(paths: list[Path]) -> list[int]:
-    counts = []
-    for p in paths:
-        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-        c = 0
-        for row in img[Y0:Y1, X0:X1]:
-            c += int(np.count_nonzero(row < 300))
-        counts.append(c)
-    return counts
+def make_inputs(root: Path, patients: int, slices: int) -> tuple[Path, Path]:
+    from covtool.core.imageio import write_image
+    from covtool.synth.ct import draw_patient, patient_series
+    from covtool.synth.volumes import write_dicom_series
+
+    tiff, dicom = root / "tiff", root / "dicom"
+    rng = np.random.default_rng(0)
+    for p in range(patients):
+        spec = draw_patient(rng, slices, covid=p % 2 == 0)
+        vol = np.stack([img for img, _ in patient_series(spec, seed=p)])
+        for k, img in enumerate(vol):
+            write_image(tiff / f"P{p + 1}" / f"IM{k + 1:05d}.tif", img)
+        names = [f"{k}.dcm" for k in rng.permutation(slices)]
+        write_dicom_series(dicom / f"P{p + 1}", vol.astype(np.float64) - 1024, names=names,
+                           spacing=(0.75, 0.75), series_uid=f"1.2.826.0.1.3680043.9.7.{p + 1}")
+    return tiff, dicom
 
 
-def best_rate(fn, n_items: int, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return n_items / best, out
+def whole_process(args: list[str]) -> float:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    t0 = time.perf_counter()
+    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def in_process_select(folder: Path, out: Path) -> float:
+    from covtool.cli.select import select_command
+    from covtool.core import console
+
+    console.state.quiet = True
+    t0 = time.perf_counter()
+    select_command([str(folder)], str(out), force=True)
+    return time.perf_counter() - t0
+
+
+def in_process_decode(folder: Path, kind: str) -> float:
+    t0 = time.perf_counter()
+    if kind == "tiff":
+        import tifffile
+        for f in sorted(folder.glob("*/*.tif")):
+            tifffile.imread(f)
+    else:
+        import pydicom
+        for f in sorted(folder.glob("*/*.dcm")):
+            pydicom.dcmread(f).pixel_array  # noqa: B018
+    return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--slices", type=int, default=300)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--patients", type=int, default=10)
+    ap.add_argument("--slices", type=int, default=150)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--goal", type=float, default=1.5)
     args = ap.parse_args()
+    n = args.patients * args.slices
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        make_series(root, args.slices)
-        series = find_series(root)[0]
-        paths = series.slices
-        for p in paths:  # warm the page cache
-            p.read_bytes()
-        n = len(paths)
-        ours, res = best_rate(lambda: select_series(series, SelectOptions()), n, args.repeat)
-        base_sub = paths[: max(20, n // 10)]  # the per-pixel loop is slow; time a tenth
-        base, bcounts = best_rate(lambda: baseline_pixels(base_sub), len(base_sub), 1)
-        rows, rcounts = best_rate(lambda: baseline_rows(paths), n, args.repeat)
-        ours_counts = [s.dark_pixels for s in res.slices]
-        assert ours_counts[: len(bcounts)] == bcounts and ours_counts == rcounts, "counts differ"
-    print(f"select benchmark: {n} slices 512x512 uint16, one core, warm cache")
-    print(f"  covtool select                          {ours:8.0f} slices/s")
-    print(f"  baseline: OpenCV + Python pixel loop    {base:8.0f} slices/s   (covtool x{ours / base:.1f})")
-    print(f"  reference: OpenCV + loop over rows      {rows:8.0f} slices/s   (covtool x{ours / rows:.1f})")
-    print(f"  goal: >= 1000 slices/s [{'met' if ours >= 1000 else 'NOT met'}], "
-          f">= 5x baseline [{'met' if ours / base >= 5 else 'NOT met'}]")
-    print(f"  {res.n_selected} of {n} slices selected, threshold {res.threshold:.1f}")
+        inputs = dict(zip(("tiff", "dicom"), make_inputs(root, args.patients, args.slices)))
+        for folder in inputs.values():
+            for f in folder.rglob("*"):
+                if f.is_file():
+                    f.read_bytes()  # warm the page cache
+        times: dict[str, list[float]] = {}
+        for _ in range(args.rounds):  # interleaved, so drift hits every line alike
+            for kind, folder in inputs.items():
+                script = DECODE_TIFF if kind == "tiff" else DECODE_DICOM
+                times.setdefault(f"{kind} decode process", []).append(
+                    whole_process([sys.executable, "-c", script, str(folder)]))
+                times.setdefault(f"{kind} select process", []).append(whole_process(
+                    [sys.executable, "-m", "covtool", "--quiet", "select", str(folder),
+                     "-o", str(root / f"{kind}.csv"), "--force"]))
+                times.setdefault(f"{kind} decode in-process", []).append(in_process_decode(folder, kind))
+                times.setdefault(f"{kind} select in-process", []).append(
+                    in_process_select(folder, root / f"{kind}-in.csv"))
+        start = [whole_process([sys.executable, "-m", "covtool", "--version"]) for _ in range(3)]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"select benchmark: {n} slices 512x512 ({args.patients} series of {args.slices}), "
+          f"warm cache, median of {args.rounds} interleaved rounds")
+    print(f"  covtool start-up (--version)          {min(start):6.2f} s")
+    verdict = True
+    for kind in inputs:
+        print(f"  {kind.upper()}")
+        for what in ("decode process", "select process", "decode in-process", "select in-process"):
+            t = med[f"{kind} {what}"]
+            print(f"    {what:<20} {t:6.2f} s  {n / t:7.0f} slices/s")
+        whole = med[f"{kind} select process"] / med[f"{kind} decode process"]
+        inproc = med[f"{kind} select in-process"] / med[f"{kind} decode in-process"]
+        ok = whole <= args.goal
+        verdict &= ok
+        print(f"    select / decoding alone: whole process x{whole:.2f}, in-process x{inproc:.2f}"
+              f"  [goal x{args.goal:g} for the whole process: {'met' if ok else 'NOT met'}]")
+    print(f"verdict: {'PASS' if verdict else 'FAIL'}")
 
 
 if __name__ == "__main__":

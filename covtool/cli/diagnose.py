@@ -1,6 +1,7 @@
 """Diagnose whole patients: select lung slices, classify them, and apply COVID-CTset's patient rule.
 
-INPUT is a folder of patients or a slice manifest ('group', 'series', 'path'). A patient is
+INPUT is a folder of patients (TIFF/PNG slices or DICOM series), a NIfTI volume, or a slice
+manifest ('group', 'series', 'path'), as for covtool select. A patient is
 positive when more than THRESHOLD of its selected slices are classified positive (0: one slice
 suffices), or, for a fraction such as 0.1, when at least that share is.
 """
@@ -8,6 +9,7 @@ suffices), or, for a fraction such as 0.1, when at least that share is.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +18,7 @@ import pandas as pd
 import typer
 
 from covtool.cli.common import Force, OutManifest, ShardOpt, SkipBad, load_tensorflow
-from covtool.cli.select import parse_region
+from covtool.cli.select import left_out_line, parse_region
 from covtool.core import console
 from covtool.core.atomic import atomic_open
 from covtool.core.errors import CovtoolError, ManifestError, UsageError
@@ -108,14 +110,16 @@ def patient_row(r: PatientResult, classes: list[str], pos: str, neg: str, thresh
 
 
 def slice_rows(r: PatientResult, classes: list[str]) -> list[dict]:
-    probs = {p: row for p, row in zip(r.selected_paths, r.probs)}
+    probs = {id(sl): row for sl, row in zip(r.selected_slices, r.probs)}
     rows = []
     for sr in r.series:
         for sl in sr.slices:
-            row = {"id": slice_id(sr.series, sl.path), "path": str(sl.path), "group": r.group,
+            row = {"id": slice_id(sr.series, sl.path, sl.slice_index), "path": str(sl.path), "group": r.group,
                    "series": sr.series.series, "slice": sl.slice, "dark_pixels": sl.dark_pixels,
                    "threshold": sr.threshold, "selected": sl.selected, "pred": "", "error": sl.error}
-            p = probs.get(sl.path)
+            if sl.slice_index is not None:
+                row["slice_index"] = sl.slice_index
+            p = probs.get(id(sl))
             for c_i, c in enumerate(classes):
                 row[f"prob_{c}"] = float(p[c_i]) if p is not None else float("nan")
             if p is not None:
@@ -150,7 +154,7 @@ def evaluation_tables(patients: pd.DataFrame, labels: dict[str, str], pos: str, 
 
 
 def diagnose_command(
-    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Patients folder or slice manifest ('-' for stdin).")],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Patients folder (TIFF/PNG slices or DICOM series), NIfTI volume (.nii, .nii.gz), or slice manifest ('-' for stdin).")],
     run: Annotated[Path, typer.Option("--run", metavar="RUNDIR", help="A trained run folder (covtool train).")] = ...,
     output: OutManifest = ...,
     threshold: Annotated[str, typer.Option("--threshold", help="A count (0: one positive slice suffices) or a fraction of the selected slices (0.1).")] = "0",
@@ -163,7 +167,7 @@ def diagnose_command(
     prefetch: Annotated[bool, typer.Option("--prefetch/--no-prefetch", help="Read and select the next patient while the current one is classified.")] = True,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Inference batch size (default: the run's).")] = None,
     region: Annotated[str, typer.Option("--region", metavar="X0,Y0,X1,Y1", help="Selection region (see covtool select).")] = ",".join(map(str, DEFAULT_REGION)),
-    dark_level: Annotated[float, typer.Option("--dark-level", help="Selection dark level.")] = DEFAULT_DARK_LEVEL,
+    dark_level: Annotated[float, typer.Option("--dark-level", help="Selection dark level on COVID-CTset's stored scale (HU + 1024; DICOM and NIfTI slices are converted to it): 300 is -724 HU.")] = DEFAULT_DARK_LEVEL,
     divisor: Annotated[float, typer.Option("--divisor", min=1e-9, help="Selection divisor.")] = DEFAULT_DIVISOR,
     group: Annotated[str | None, typer.Option("--group", help="Patient id for every series found (INPUT is one patient's folder).")] = None,
     skip_bad: SkipBad = False,
@@ -190,10 +194,16 @@ def diagnose_command(
     neg = negative_name(classes, pos)
     total = sum(len(s.slices) for _, ss in patients for s in ss)
     prow, srows = [], []
-    with make_progress() as prog:
+    with make_progress() as prog, tempfile.TemporaryDirectory(prefix="covtool-slices-") as stage:
         task = prog.add_task("diagnose", total=total)
         for r in diagnose_patients(patients, classify, len(classes), options,
-                                   on_slice=lambda: prog.advance(task), prefetch=prefetch):
+                                   on_slice=lambda: prog.advance(task), prefetch=prefetch,
+                                   stage_dir=Path(stage)):
+            for sr in r.series:
+                for w in sr.warnings:
+                    console.warn(w)
+                if sr.series.left_out:
+                    console.info(left_out_line(sr.series))
             row = patient_row(r, classes, pos, neg, th)
             if r.group in labels:
                 row["label"] = labels[r.group]

@@ -1,8 +1,10 @@
 """Keep the CT slices where the lungs are open (COVID-CTset's dark-pixel selection).
 
-INPUT is a folder of patients (patient/series/slices or patient/slices), one series folder, or a
-manifest with 'path' and 'group' (and optionally 'series'). Every slice gets a row with
-'dark_pixels', the series' 'threshold' and 'selected'.
+INPUT is a folder of patients (patient/series/slices or patient/slices), one series folder (TIFF/PNG
+slices or a DICOM series), a NIfTI volume (.nii, .nii.gz), or a manifest with 'path' and 'group'
+(and optionally 'series'). DICOM and NIfTI slices are put in anatomical order and brought to
+COVID-CTset's stored scale (HU + 1024). Every slice gets a row with 'dark_pixels', the series'
+'threshold' and 'selected'.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def write_plot(result: SeriesResult, folder: Path, force: bool) -> None:
     rej = [s for s in good if not s.selected]
     ax.plot([s.slice for s in rej], [s.dark_pixels for s in rej], "o", ms=3, color="tab:red", label="discarded")
     ax.axhline(result.threshold, color="k", ls="--", lw=1, label=f"threshold {result.threshold:.0f}")
-    ax.set_xlabel("slice")
+    ax.set_xlabel("position along the slice normal (mm)" if result.series.positions is not None
+                  else "slice")
     ax.set_ylabel("dark pixels")
     ax.set_title(f"{result.series.group} / {result.series.series}")
     ax.legend(fontsize=7, loc="upper right")
@@ -79,34 +82,47 @@ def summary_table(results: list[SeriesResult]):
 
     per: dict[str, dict] = {}
     for r in results:
-        d = per.setdefault(r.series.group, {"series": 0, "slices": 0, "selected": 0, "errors": 0})
+        d = per.setdefault(r.series.group, {"series": 0, "slices": 0, "selected": 0, "errors": 0,
+                                            "left out": 0})
         d["series"] += 1
-        d["slices"] += len(r.slices)
+        d["slices"] += sum(1 for s in r.slices if s.slice is not None)
+        d["left out"] += sum(r.series.left_out.values())
         d["selected"] += r.n_selected
         d["errors"] += sum(1 for s in r.slices if s.error) + (1 if r.error and not r.slices else 0)
     table = Table(title="slice selection per patient", title_justify="left")
-    for col in ("patient", "series", "slices", "selected", "kept %", "errors"):
+    for col in ("patient", "series", "slices", "selected", "kept %", "errors", "left out"):
         table.add_column(col, justify="left" if col == "patient" else "right")
     for g, d in per.items():
         pct = f"{100 * d['selected'] / d['slices']:.0f}" if d["slices"] else "-"
-        table.add_row(g, str(d["series"]), str(d["slices"]), str(d["selected"]), pct, str(d["errors"]))
+        table.add_row(g, str(d["series"]), str(d["slices"]), str(d["selected"]), pct, str(d["errors"]),
+                      str(d["left out"]))
     return table
+
+
+def left_out_line(series) -> str:
+    """``P001/P001: 2 images left out (1 localizer, 1 not axial)``."""
+    n = sum(series.left_out.values())
+    why = ", ".join(f"{k} {v}" for k, v in sorted(series.left_out.items()))
+    return f"{series.group}/{series.series}: {n} image{'s' if n != 1 else ''} left out ({why})"
 
 
 def pass_through(out: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     """Carry every column of the input manifest along; covtool's own columns take precedence.
 
-    An input ``id`` is kept (ids are stable across stages); the rows of folder inputs get NaN in
-    the manifest-only columns.
+    An input ``id`` is kept (ids are stable across stages) where its row gives one slice (a row
+    naming a whole NIfTI volume gives many, each with its own id); the rows of folder inputs get
+    NaN in the manifest-only columns.
     """
-    extra_cols = [c for c in source.columns if c not in SELECT_COLUMNS and c not in ("error", "_src")]
+    extra_cols = [c for c in source.columns
+                  if c not in SELECT_COLUMNS and c not in ("error", "_src", "slice_index")]
     src = source.set_index("_src")
+    uses = out["_row"].value_counts(dropna=True)
     records = []
     for row, own_id in zip(out["_row"], out["id"]):
         rec = {}
         if pd.notna(row):
             rec = {c: src.at[int(row), c] for c in extra_cols}
-            if "id" in src.columns and src.at[int(row), "id"] != "":
+            if "id" in src.columns and src.at[int(row), "id"] != "" and uses.get(row, 0) == 1:
                 own_id = src.at[int(row), "id"]
         rec["id"] = own_id
         records.append(rec)
@@ -116,12 +132,12 @@ def pass_through(out: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
 
 
 def select_command(
-    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", help="Patients folder, series folder, or manifest ('-' for stdin).")],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", help="Patients folder, series folder (TIFF/PNG slices or DICOM), NIfTI volume (.nii, .nii.gz), or manifest ('-' for stdin).")],
     output: OutManifest = ...,
     only_selected: Annotated[bool, typer.Option("--only-selected", help="Write only the selected slices.")] = False,
     region: Annotated[str, typer.Option("--region", metavar="X0,Y0,X1,Y1",
                                         help="Region in the 512x512 frame (half-open); scaled for other sizes.")] = ",".join(map(str, DEFAULT_REGION)),
-    dark_level: Annotated[float, typer.Option("--dark-level", help="Pixels below this stored value are dark.")] = DEFAULT_DARK_LEVEL,
+    dark_level: Annotated[float, typer.Option("--dark-level", help="Pixels below this value on COVID-CTset's stored scale (HU + 1024; DICOM and NIfTI slices are converted to it) are dark: 300 is -724 HU.")] = DEFAULT_DARK_LEVEL,
     divisor: Annotated[float, typer.Option("--divisor", min=1e-9, help="threshold = (max - min) / divisor per series.")] = DEFAULT_DIVISOR,
     group: Annotated[str | None, typer.Option("--group", help="Patient id for every series found (when INPUT is one patient's folder).")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", metavar="DIR", help="Write a PNG per series: dark pixels along the series and the threshold.")] = None,
@@ -144,14 +160,20 @@ def select_command(
             r = select_series(s, options, on_slice=lambda: prog.advance(task))
             for w in r.warnings:
                 console.warn(w)
+            if s.left_out:
+                console.info(left_out_line(s))
             if plot is not None:
                 write_plot(r, plot, force)
             results.append(r)
             rows.extend(result_rows(r))
-    out = pd.DataFrame(rows, columns=SELECT_COLUMNS + ["error", "_row"])
+    out = pd.DataFrame(rows, columns=SELECT_COLUMNS + ["error", "_row", "slice_index"])
     if source is not None:
         out = pass_through(out, source)
     out = out.drop(columns=["_row"])
+    if out["slice_index"].isna().all():
+        out = out.drop(columns=["slice_index"])
+    else:
+        out["slice_index"] = out["slice_index"].astype("Int64")
     if not skip_bad:
         out = out.drop(columns=["error"])
     if only_selected:

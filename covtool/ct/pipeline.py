@@ -2,7 +2,8 @@
 
 This is the I/O side of :mod:`covtool.ct.selection`, shared by ``covtool select`` and
 ``covtool patient-diagnose``. One slice is in memory at a time; per series only the counts are
-kept.
+kept. Slices of DICOM series and NIfTI volumes come on COVID-CTset's stored scale (HU + 1024,
+:mod:`covtool.core.dicom`), so the dark level means the same for every format.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ class SelectOptions:
 @dataclass
 class SliceResult:
     path: Path
-    slice: int                   # 1-based position in the series' natural order
+    slice: float | int | None    # mm along the normal (DICOM, NIfTI), else the 1-based order
     dark_pixels: int | None = None
     selected: bool = False
     error: str = ""
     row: object = None           # manifest row index, when the series came from a manifest
+    index: int | None = None     # the slice's place in its series (``Series.read(index)``)
+    slice_index: int | None = None  # NIfTI: index along the file's slice axis
+    image: Path | None = None    # the slice as a file of its own, where ``path`` is not one
 
 
 @dataclass
@@ -68,6 +72,25 @@ def load_slice(path: Path) -> np.ndarray:
     return img
 
 
+def _series_error(series: Series, options: SelectOptions, result: SeriesResult) -> bool:
+    """Bad files and gaps found while the series was put together: raised, or recorded."""
+    for k, (path, message) in enumerate(series.bad):
+        if not options.skip_bad:
+            raise ImageError(message, path)
+        row = series.bad_rows[k] if series.bad_rows is not None else None
+        result.slices.append(SliceResult(path=path, slice=None, error=message, row=row))
+    for i, message in series.problems.items():
+        if not options.skip_bad:
+            raise ImageError(message, series.slices[i])
+    if not series.slices and not series.bad:
+        where = series.folder if series.folder is not None else f"{series.group}/{series.series}"
+        err = CovtoolError("empty series: no image files", where)
+        if not options.skip_bad:
+            raise err
+        result.error = err.message
+    return bool(series.slices)
+
+
 def select_series(series: Series, options: SelectOptions = SelectOptions(),
                   reader: Callable[[Path], np.ndarray] = load_slice,
                   on_slice: Callable[[], None] | None = None,
@@ -75,50 +98,60 @@ def select_series(series: Series, options: SelectOptions = SelectOptions(),
     """Count dark pixels in every slice of a series and apply the threshold rule.
 
     Errors (unreadable file, colour image, size different from the series' first slice, an empty
-    series) raise :class:`CovtoolError` naming the file, or, with ``options.skip_bad``, are
-    recorded on the slice and the series goes on with its good slices. ``keep`` sees each good
+    series, a gap in the slice positions) raise :class:`CovtoolError` naming the file, or, with
+    ``options.skip_bad``, are recorded on the slice and the series goes on with its good slices
+    (a gap is recorded on the slice after it, which keeps its count). ``keep`` sees each good
     slice's pixels as it streams past (patient-diagnose uses it); nothing else is retained.
+    Slices come out in the series' order (anatomical for DICOM and NIfTI); files that could not
+    be read at all follow, with ``slice`` empty.
     """
-    result = SeriesResult(series)
-    if not series.slices:
-        where = series.folder if series.folder is not None else f"{series.group}/{series.series}"
-        err = CovtoolError("empty series: no image files", where)
-        if not options.skip_bad:
-            raise err
-        result.error = err.message
+    result = SeriesResult(series, warnings=list(series.warnings))
+    if not _series_error(series, options, result):
+        result.error = result.error or "no readable slice in the series"
         return result
+    bad_rows, result.slices = result.slices, []
     shape = None
     warned_8bit = False
-    for i, path in enumerate(series.slices, start=1):
-        row = series.rows[i - 1] if series.rows is not None else None
-        item = SliceResult(path=path, slice=i, row=row)
-        result.slices.append(item)
-        try:
-            img = reader(path)
-            if shape is None:
-                shape = img.shape
-            elif img.shape != shape:
-                raise ImageError(f"slice size {img.shape[1]}x{img.shape[0]} differs from the series' "
-                                 f"{shape[1]}x{shape[0]}", path)
-            if img.dtype == np.uint8 and not warned_8bit:
-                warned_8bit = True
-                result.warnings.append(
-                    f"{path}: 8-bit image; the dark level ({options.dark_level:g}) assumes 16-bit CT values")
-            item.dark_pixels = dark_pixel_count(img, options.region, options.dark_level)
-            if keep is not None:
-                keep(item, img)
-        except CovtoolError as exc:
-            if not options.skip_bad:
-                raise
-            item.error = exc.message
-        except ValueError as exc:  # the region does not fit this slice
-            if not options.skip_bad:
-                raise ImageError(describe(exc), path) from None
-            item.error = describe(exc)
-        finally:
-            if on_slice is not None:
-                on_slice()
+    read = series.read
+    try:
+        for i, path in enumerate(series.slices):
+            row = series.rows[i] if series.rows is not None else None
+            item = SliceResult(path=path, slice=series.positions[i] if series.positions is not None else i + 1,
+                               row=row, index=i,
+                               slice_index=series.slice_index[i] if series.slice_index is not None else None)
+            result.slices.append(item)
+            try:
+                img = read(i) if read is not None else reader(path)
+                if shape is None:
+                    shape = img.shape
+                elif img.shape != shape:
+                    raise ImageError(f"slice size {img.shape[1]}x{img.shape[0]} differs from the series' "
+                                     f"{shape[1]}x{shape[0]}", path)
+                if img.dtype == np.uint8 and not warned_8bit:
+                    warned_8bit = True
+                    result.warnings.append(f"{path}: 8-bit image; the dark level ({options.dark_level:g}) "
+                                           "assumes 16-bit CT values")
+                item.dark_pixels = dark_pixel_count(img, options.region, options.dark_level)
+                item.error = series.problems.get(i, "")
+                if keep is not None:
+                    keep(item, img)
+            except CovtoolError as exc:
+                if not options.skip_bad:
+                    raise
+                item.error = exc.message
+            except ValueError as exc:  # the region does not fit this slice
+                if not options.skip_bad:
+                    raise ImageError(describe(exc), path) from None
+                item.error = describe(exc)
+            finally:
+                if on_slice is not None:
+                    on_slice()
+    finally:
+        finish = getattr(read, "finish", None)
+        if finish is not None:
+            result.warnings.extend(finish())
     good = [s for s in result.slices if s.dark_pixels is not None]
+    result.slices.extend(bad_rows)
     if not good:
         result.error = "no readable slice in the series"
         return result
@@ -129,8 +162,11 @@ def select_series(series: Series, options: SelectOptions = SelectOptions(),
     return result
 
 
-def slice_id(series: Series, path: Path) -> str:
-    """``group_series_stem``, or the file's stem when it already names both (COVID-CTset's files)."""
+def slice_id(series: Series, path: Path, slice_index: int | None = None) -> str:
+    """``group_series_stem`` (``group_series_<index>`` for a NIfTI volume's slice), or the file's
+    stem when it already names both (COVID-CTset's files)."""
+    if slice_index is not None:
+        return safe_id(series.group, series.series, f"{slice_index:04d}")
     stem = path.stem
     if series.group in stem and series.series in stem:
         return safe_id(stem)
@@ -143,14 +179,14 @@ def result_rows(result: SeriesResult) -> Iterator[dict]:
     if not result.slices:
         yield {"id": safe_id(s.group, s.series), "path": str(s.folder or ""), "group": s.group,
                "series": s.series, "slice": None, "dark_pixels": None, "threshold": None,
-               "selected": False, "error": result.error, "_row": None}
+               "selected": False, "error": result.error, "_row": None, "slice_index": None}
         return
     for item in result.slices:
-        yield {"id": slice_id(s, item.path), "path": str(item.path),
+        yield {"id": slice_id(s, item.path, item.slice_index), "path": str(item.path),
                "group": s.group, "series": s.series, "slice": item.slice,
                "dark_pixels": item.dark_pixels, "threshold": result.threshold,
                "selected": item.selected, "error": item.error or (result.error if item.dark_pixels is None else ""),
-               "_row": item.row}
+               "_row": item.row, "slice_index": item.slice_index}
 
 
 def iter_selection(series_list: Sequence[Series], options: SelectOptions,

@@ -5,6 +5,11 @@ CLI wires a trained run into it), so it is tested with a fake classifier. While 
 works on one patient, the next patient's slices are read and selected in a background thread
 (reading and selection are numpy/tifffile work that releases the GIL), so inference is not left
 waiting on I/O.
+
+Slices of DICOM series and NIfTI volumes reach the classifier as the selection saw them: on
+COVID-CTset's stored scale (HU + 1024, ``uint16``), in the radiologist's view. As each streams
+past the selection it is written to a 16-bit TIFF in ``stage_dir`` (the classifier reads files, as
+in training); those of the slices not selected are removed once the series is selected.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from covtool.ct.pipeline import SelectOptions, SeriesResult, select_series
+from covtool.core.imageio import write_image
+from covtool.core.naming import safe_id
+from covtool.ct.pipeline import SelectOptions, SeriesResult, SliceResult, select_series
 from covtool.ct.series import Series
 
 #: ``classify(paths) -> (N, K) probabilities`` in the run's class order.
@@ -29,7 +36,8 @@ class PatientResult:
     group: str
     series: list[SeriesResult]
     probs: np.ndarray                       # (n_selected, K), rows in selected-slice order
-    selected_paths: list[Path] = field(default_factory=list)
+    selected_paths: list[Path] = field(default_factory=list)   # the files the classifier read
+    selected_slices: list[SliceResult] = field(default_factory=list)
     select_seconds: float = 0.0
     infer_seconds: float = 0.0
     error: str = ""
@@ -55,22 +63,47 @@ def group_by_patient(series: Sequence[Series]) -> list[tuple[str, list[Series]]]
     return list(out.items())
 
 
+def _stager(series: Series, stage_dir: Path | None):
+    """``keep`` for :func:`select_series`: a DICOM or NIfTI slice written as a TIFF of its own."""
+    if series.kind == "images":
+        return None
+    if stage_dir is None:
+        raise ValueError(f"{series.kind} series need a stage_dir for the classifier's slice files")
+    folder = Path(stage_dir) / safe_id(series.group, series.series)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def keep(item: SliceResult, img: np.ndarray) -> None:
+        item.image = write_image(folder / f"{item.index:05d}.tif", img, force=True)
+
+    return keep
+
+
 def _select_patient(group: str, series: list[Series], options: SelectOptions,
-                    on_slice: Callable[[], None] | None) -> tuple[list[SeriesResult], float]:
+                    on_slice: Callable[[], None] | None,
+                    stage_dir: Path | None = None) -> tuple[list[SeriesResult], float]:
     t0 = time.perf_counter()
-    results = [select_series(s, options, on_slice=on_slice) for s in series]
+    results = []
+    for s in series:
+        r = select_series(s, options, on_slice=on_slice, keep=_stager(s, stage_dir))
+        for sl in r.slices:
+            if sl.image is not None and not sl.selected:
+                sl.image.unlink(missing_ok=True)
+                sl.image = None
+        results.append(r)
     return results, time.perf_counter() - t0
 
 
 def diagnose_patients(patients: Sequence[tuple[str, list[Series]]], classify: Classifier,
                       n_classes: int, options: SelectOptions = SelectOptions(),
                       on_slice: Callable[[], None] | None = None,
-                      prefetch: bool = True) -> Iterator[PatientResult]:
+                      prefetch: bool = True, stage_dir: Path | None = None) -> Iterator[PatientResult]:
     """Select and classify patient by patient; yields one :class:`PatientResult` each.
 
     With ``prefetch`` the selection of patient i+1 runs in a background thread during the
     inference of patient i. Selection errors follow ``options.skip_bad`` (see
-    :func:`covtool.ct.pipeline.select_series`).
+    :func:`covtool.ct.pipeline.select_series`). ``stage_dir`` (needed for DICOM and NIfTI
+    series) receives their selected slices as TIFF files for the classifier; a patient's files
+    are removed once it is classified.
     """
     if not patients:
         return
@@ -79,22 +112,26 @@ def diagnose_patients(patients: Sequence[tuple[str, list[Series]]], classify: Cl
         def submit(i):
             g, s = patients[i]
             if pool is None:
-                return _select_patient(g, s, options, on_slice)
-            return pool.submit(_select_patient, g, s, options, on_slice)
+                return _select_patient(g, s, options, on_slice, stage_dir)
+            return pool.submit(_select_patient, g, s, options, on_slice, stage_dir)
 
         pending = submit(0)
         for i, (group, _) in enumerate(patients):
             series_results, t_sel = pending.result() if pool is not None else pending
             if i + 1 < len(patients):
                 pending = submit(i + 1)
-            paths = [sl.path for r in series_results for sl in r.slices if sl.selected]
+            chosen = [sl for r in series_results for sl in r.slices if sl.selected]
+            paths = [sl.image if sl.image is not None else sl.path for sl in chosen]
             t0 = time.perf_counter()
             probs = np.asarray(classify(paths), np.float32) if paths else np.zeros((0, n_classes), np.float32)
             t_inf = time.perf_counter() - t0
+            for sl in chosen:
+                if sl.image is not None:
+                    sl.image.unlink(missing_ok=True)
             if probs.shape != (len(paths), n_classes):
                 raise ValueError(f"classifier returned shape {probs.shape} for {len(paths)} slices")
             errors = [r.error for r in series_results if r.error]
-            yield PatientResult(group, series_results, probs, paths, t_sel, t_inf, "; ".join(errors))
+            yield PatientResult(group, series_results, probs, paths, chosen, t_sel, t_inf, "; ".join(errors))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

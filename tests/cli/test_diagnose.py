@@ -121,3 +121,45 @@ def test_explain_shards_cover_the_rows_once(ct_patients, ct_run, tmp_path):
         assert r.exit_code == 0, r.output
         ids += read_manifest(out / "explain.csv")["id"].tolist()
     assert sorted(ids) == sorted(read_manifest(root / "truth.csv")["id"].iloc[:5])
+
+
+def test_dicom_and_nifti_patients_reach_the_classifier_as_tiffs_do(ct_patients, ct_run, tmp_path):
+    """One generated patient as its TIFF slices, as a DICOM series (signed HU, intercept 0,
+    shuffled names without suffix) and as a NIfTI volume: the same slices are selected and the
+    classifier gives them the same probabilities (it sees HU + 1024, as in training)."""
+    from covtool.core.imageio import read_image
+    from covtool.synth.volumes import write_dicom_series, write_nifti
+
+    root, _ = ct_patients
+    tiffs = sorted((root / "patient001").rglob("*.tif"))
+    from covtool.core.naming import natural_key
+    tiffs.sort(key=lambda p: natural_key(p.name))
+    hu = np.stack([read_image(p) for p in tiffs]).astype(np.float64) - 1024
+    k = len(tiffs)
+    names = [f"img{n}" for n in np.random.default_rng(0).permutation(k)]
+    write_dicom_series(tmp_path / "dicom" / "patient001", hu, names=names, signed=True, intercept=0.0)
+    write_nifti(tmp_path / "nifti" / "patient001.nii.gz", hu, layout="RAS")
+    tif_root = tmp_path / "tiff" / "patient001"
+    tif_root.mkdir(parents=True)
+    for p in tiffs:
+        (tif_root / p.name).symlink_to(p)
+    outs = {}
+    for kind, arg in (("tiff", tmp_path / "tiff"), ("dicom", tmp_path / "dicom"),
+                      ("nifti", tmp_path / "nifti" / "patient001.nii.gz")):
+        s = tmp_path / f"{kind}-slices.csv"
+        r = runner.invoke(app, ["patient-diagnose", str(arg), "--run", str(ct_run), "-o",
+                                str(tmp_path / f"{kind}.csv"), "--slices", str(s)])
+        assert r.exit_code == 0, r.output
+        outs[kind] = (read_manifest(tmp_path / f"{kind}.csv"), read_manifest(s))
+    (pt, st) = outs["tiff"]
+    assert int(pt["selected"].iloc[0]) > 0
+    for kind in ("dicom", "nifti"):
+        p, s = outs[kind]
+        assert p["group"].tolist() == ["patient001"]
+        assert p[["slices", "selected", "positive", "decision"]].equals(pt[["slices", "selected", "positive", "decision"]])
+        assert s["selected"].tolist() == st["selected"].tolist()
+        sel = s["selected"] == "true"
+        assert np.allclose(s.loc[sel, "prob_covid"].astype(float), st.loc[sel, "prob_covid"].astype(float), atol=1e-6)
+    n = outs["nifti"][1]
+    assert n["slice_index"].tolist() == [str(i) for i in range(k)]
+    assert not any((tmp_path / "nifti").glob("*.tif"))

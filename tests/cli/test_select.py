@@ -107,6 +107,22 @@ def make_series(folder, n=5, shape=(512, 512), dtype=np.uint16):
         write_image(folder / f"IM{k + 1}.tif", img)
 
 
+def one_line_then_recorded(root, out, bad, reason):
+    """select stops with one line naming ``bad``; with --skip-bad the row records ``reason``."""
+    result = run("select", root, "-o", out)
+    assert result.exit_code == 1
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"covtool: error: {bad}: "), result.output
+    assert reason in lines[0] and "Traceback" not in result.output
+    assert not out.exists()
+    result = run("select", root, "-o", out, "--skip-bad")
+    assert result.exit_code == 0, result.output
+    df = read_manifest(out)
+    errs = df[df["error"] != ""]
+    assert len(errs) == 1 and reason in errs["error"].iloc[0]
+    return df, errs
+
+
 @pytest.mark.parametrize("case", ["truncated", "colour", "mixed", "empty"])
 def test_bad_input_stops_with_one_line_or_is_recorded(tmp_path, case):
     root = tmp_path / "pats"
@@ -129,19 +145,7 @@ def test_bad_input_stops_with_one_line_or_is_recorded(tmp_path, case):
         bad = root / "P3" / "SR_2"
         bad.mkdir(parents=True)
         reason = "empty series"
-    out = tmp_path / "o.csv"
-    result = run("select", root, "-o", out)
-    assert result.exit_code == 1
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith(f"covtool: error: {bad}: ")
-    assert reason in lines[0] and "Traceback" not in result.output
-    assert not out.exists()
-
-    result = run("select", root, "-o", out, "--skip-bad")
-    assert result.exit_code == 0, result.output
-    df = read_manifest(out)
-    errs = df[df["error"] != ""]
-    assert len(errs) == 1 and reason in errs["error"].iloc[0]
+    df, errs = one_line_then_recorded(root, tmp_path / "o.csv", bad, reason)
     assert errs["selected"].iloc[0] == "false"
     good = df[(df["group"] == "P2")]
     assert good["selected"].tolist() == ["false", "true", "true", "true", "false"]
@@ -179,3 +183,108 @@ def test_python_m_covtool_runs():
     proc = subprocess.run([sys.executable, "-m", "covtool", "--version"], env=covtool_env(),
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("covtool ")
+
+
+# --- DICOM series and NIfTI volumes -------------------------------------------------------------
+
+def volume_inputs(tmp_path, k=12):
+    from covtool.synth.volumes import chest_phantom, write_dicom_series, write_nifti
+
+    vol = chest_phantom(k, 64, seed=5)
+    names = [f"slice{n}" for n in np.random.default_rng(1).permutation(k)]   # no suffix, shuffled
+    write_dicom_series(tmp_path / "dicom" / "P1", vol, names=names, signed=True, intercept=0.0)
+    write_nifti(tmp_path / "nifti" / "P1.nii.gz", vol, layout="RAS")
+    return vol
+
+
+def test_select_dicom_and_nifti_give_the_same_rows_in_anatomical_order(tmp_path):
+    volume_inputs(tmp_path)
+    a, b = tmp_path / "d.csv", tmp_path / "n.csv"
+    r = run("select", tmp_path / "dicom", "-o", a, "--plot", tmp_path / "plots")
+    assert r.exit_code == 0, r.output
+    assert run("select", tmp_path / "nifti" / "P1.nii.gz", "-o", b).exit_code == 0
+    d, n = read_manifest(a), read_manifest(b)
+    assert d["slice"].astype(float).tolist() == [-200.0 + 2 * k for k in range(12)]
+    assert n["slice"].tolist() == d["slice"].tolist()
+    assert d["dark_pixels"].tolist() == n["dark_pixels"].tolist()
+    assert d["selected"].tolist() == n["selected"].tolist()
+    assert 0 < (d["selected"] == "true").sum() < 12
+    # DICOM rows name their files; NIfTI rows name the volume and the slice's index in it
+    assert [p.split("/")[-2] for p in d["path"]] == ["P1"] * 12 and "slice_index" not in d.columns
+    assert set(n["path"]) == {str(tmp_path / "nifti" / "P1.nii.gz")} and n["slice_index"].tolist() == [str(k) for k in range(12)]
+    assert n["id"].iloc[3] == "P1_P1_0003"
+    assert (tmp_path / "plots" / "P1_P1.png").exists()
+
+
+def test_select_pipes_nifti_rows_back_in(tmp_path):
+    volume_inputs(tmp_path)
+    first = tmp_path / "n.csv"
+    assert run("select", tmp_path / "nifti" / "P1.nii.gz", "-o", first).exit_code == 0
+    df = read_manifest(first).sample(frac=1.0, random_state=2)   # shuffled rows, a subset
+    df = df[df["slice_index"].astype(int) % 2 == 0]
+    df.drop(columns=["dark_pixels", "threshold", "selected"]).to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "o.csv"
+    assert run("select", tmp_path / "in.csv", "-o", out).exit_code == 0
+    o = read_manifest(out)
+    assert o["slice_index"].astype(int).tolist() == list(range(0, 12, 2))
+    full = read_manifest(first).set_index("id")
+    assert (o["dark_pixels"] == o["id"].map(full["dark_pixels"])).all()
+
+
+def test_manifest_of_dicom_files_is_ordered_by_position(tmp_path):
+    volume_inputs(tmp_path)
+    files = sorted((tmp_path / "dicom" / "P1").iterdir())
+    pd.DataFrame({"path": [str(f) for f in files], "group": "P1", "note": [f.name for f in files]}).to_csv(
+        tmp_path / "m.csv", index=False)
+    out = tmp_path / "o.csv"
+    assert run("select", tmp_path / "m.csv", "-o", out).exit_code == 0
+    o = read_manifest(out)
+    assert o["slice"].astype(float).is_monotonic_increasing and len(o) == 12
+    assert (o["note"] == [p.split("/")[-1] for p in o["path"]]).all()
+
+
+def test_localizers_are_reported(tmp_path):
+    from covtool.synth.volumes import chest_phantom, dicom_slice
+
+    vol = volume_inputs(tmp_path)
+    ds = dicom_slice(chest_phantom(1, 32)[0], position=(0, 0, 0), instance=99,
+                     image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+    ds.save_as(tmp_path / "dicom" / "P1" / "scout.dcm", enforce_file_format=True)
+    out = tmp_path / "o.csv"
+    r = run("select", tmp_path / "dicom", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "P1/P1: 1 image left out (localizer 1)" in r.output
+    assert len(read_manifest(out)) == len(vol)
+
+
+@pytest.mark.parametrize("case", ["gap", "no pixels", "corrupt", "mixed", "4-D"])
+def test_bad_volumes_stop_with_one_line_or_are_recorded(tmp_path, case):
+    from covtool.synth.volumes import dicom_slice
+
+    volume_inputs(tmp_path)
+    folder = tmp_path / "dicom" / "P1"
+    files = {}
+    import pydicom
+    for f in folder.iterdir():
+        files[int(pydicom.dcmread(f, stop_before_pixels=True).InstanceNumber)] = f
+    root = tmp_path / "dicom"
+    if case == "gap":
+        files[6].unlink()
+        bad, reason = files[7], "gap in slice positions"
+    elif case == "no pixels":
+        bad, reason = folder / "np.dcm", "without pixel data"
+        dicom_slice(np.zeros((64, 64)), position=(0, 0, 300), pixel_data=False).save_as(bad, enforce_file_format=True)
+    elif case == "corrupt":
+        bad, reason = folder / "c.dcm", "DICOM"
+        bad.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\xff\xff")
+    elif case == "mixed":
+        bad, reason = folder / "m.dcm", "mixed sizes"
+        dicom_slice(np.zeros((32, 32)), position=(0, 0, 300)).save_as(bad, enforce_file_format=True)
+    else:
+        import nibabel as nib
+
+        root = bad = tmp_path / "four.nii"
+        nib.save(nib.Nifti1Image(np.zeros((64, 64, 5, 3), np.int16), np.eye(4)), bad)
+        reason = "not a 3-D volume"
+    _, errs = one_line_then_recorded(root, tmp_path / "o.csv", bad, reason)
+    assert errs["path"].iloc[0].endswith(bad.name)

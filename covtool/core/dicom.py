@@ -1,0 +1,239 @@
+"""DICOM images: headers without pixels, and CT pixels on COVID-CTset's stored scale.
+
+A CT image's stored values become Hounsfield units through its Rescale Slope and Intercept
+(``HU = stored * slope + intercept``); scanners differ in how they store them (COVID-CTset's and
+COVID-CT-MD's: unsigned, intercept -1024; many others: signed HU, intercept 0). covtool brings
+every CT slice to one scale, the one COVID-CTset's TIFFs hold and its selection thresholds are
+defined on: **HU + 1024** (its DICOM headers: slope 1, intercept -1024), rounded, clipped to
+0..65535, ``uint16``. Air (-1000 HU) is 24, water 1024, the selection's dark level 300 is -724 HU.
+
+Compressed transfer syntaxes are decoded by pydicom's plugins (pylibjpeg with its libjpeg,
+openjpeg and RLE decoders: JPEG Lossless, JPEG 2000, RLE). Uncompressed little-endian pixel data is
+read straight from the file at the offset the header pass found (no second parse).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from covtool.core.errors import ImageError
+
+#: COVID-CTset's stored value = HU + STORED_OFFSET
+STORED_OFFSET = 1024
+#: DICOMDIR files (Media Storage Directory Storage): an index of a media, not an image
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}   # implicit / explicit VR little endian
+_PIXEL_TAG = b"\xe0\x7f\x10\x00"                             # (7FE0,0010) little endian
+
+
+@dataclass
+class DicomHeader:
+    """What covtool needs of one DICOM image, read without its pixels."""
+
+    path: Path
+    series_uid: str
+    series_number: int | None
+    instance: int | None
+    position: tuple[float, float, float] | None      # ImagePositionPatient, mm (LPS)
+    orientation: tuple[float, ...] | None            # ImageOrientationPatient, 6 cosines
+    rows: int
+    columns: int
+    image_type: tuple[str, ...]
+    modality: str
+    slope: float
+    intercept: float
+    transfer_syntax: str
+    samples: int
+    frames: int
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    pixel_offset: int | None    # offset of the pixel data element in the file, None when absent
+
+    @property
+    def is_localizer(self) -> bool:
+        return any(t.upper() == "LOCALIZER" for t in self.image_type)
+
+
+def _pydicom():
+    """pydicom, with its warnings about damaged files kept off stderr (covtool's own one-line
+    error names the file instead)."""
+    import warnings
+
+    import pydicom
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?$")
+    return pydicom
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
+def _number(ds, name, cast, default=None):
+    try:
+        value = ds.get(name)
+        return default if value in (None, "") else cast(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _floats(ds, name, n):
+    try:
+        value = ds.get(name)
+        if value is None or len(value) != n:
+            return None
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+
+
+def read_header(path: str | os.PathLike) -> DicomHeader | None:
+    """The header of one DICOM file (pixels not read); None for a DICOMDIR.
+
+    Raises :class:`ImageError` naming the file for a file pydicom cannot parse, and for a file
+    without pixel data.
+    """
+    pydicom = _pydicom()
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fp:
+            try:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            except InvalidDicomError:
+                fp.seek(0)
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+            offset = fp.tell()
+            tag = fp.read(4)
+    except OSError as exc:
+        raise ImageError(f"cannot read ({exc.strerror or exc})", path) from None
+    except Exception as exc:  # pydicom raises many types for damaged files
+        raise ImageError(f"unreadable DICOM ({_reason(exc)})", path) from None
+    meta = getattr(ds, "file_meta", None)
+    sop = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+    if sop == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        return None
+    has_pixels = tag[:2] in (b"\xe0\x7f", b"\x7f\xe0")  # (7FE0,xxxx): pixel data follows
+    rows, cols = _number(ds, "Rows", int), _number(ds, "Columns", int)
+    if not has_pixels or not rows or not cols:
+        raise ImageError("DICOM file without pixel data (not an image)", path)
+    image_type = ds.get("ImageType")
+    ts = str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if meta is not None else "1.2.840.10008.1.2"
+    return DicomHeader(
+        path=path,
+        series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
+        series_number=_number(ds, "SeriesNumber", int),
+        instance=_number(ds, "InstanceNumber", int),
+        position=_floats(ds, "ImagePositionPatient", 3),
+        orientation=_floats(ds, "ImageOrientationPatient", 6),
+        rows=rows, columns=cols,
+        image_type=(image_type,) if isinstance(image_type, str) else tuple(str(v) for v in image_type or ()),
+        modality=str(ds.get("Modality", "") or ""),
+        slope=_number(ds, "RescaleSlope", float, 1.0),
+        intercept=_number(ds, "RescaleIntercept", float, 0.0),
+        transfer_syntax=ts,
+        samples=_number(ds, "SamplesPerPixel", int, 1),
+        frames=_number(ds, "NumberOfFrames", int, 1),
+        bits_allocated=_number(ds, "BitsAllocated", int, 16),
+        bits_stored=_number(ds, "BitsStored", int, 16),
+        signed=_number(ds, "PixelRepresentation", int, 0) == 1,
+        pixel_offset=offset if tag == _PIXEL_TAG else None,
+    )
+
+
+def _native_pixels(h: DicomHeader) -> np.ndarray | None:
+    """Uncompressed little-endian grey pixels read at the known offset; None where not simple."""
+    if (h.transfer_syntax not in _NATIVE_LE or h.pixel_offset is None or h.samples != 1
+            or h.frames != 1 or h.bits_allocated not in (8, 16)):
+        return None
+    n = h.rows * h.columns * (h.bits_allocated // 8)
+    with open(h.path, "rb") as fp:
+        fp.seek(h.pixel_offset)
+        head = fp.read(12)
+        if h.transfer_syntax == "1.2.840.10008.1.2.1" and head[4:6] in (b"OB", b"OW"):
+            length, start = int.from_bytes(head[8:12], "little"), 12
+        elif h.transfer_syntax == "1.2.840.10008.1.2":
+            length, start = int.from_bytes(head[4:8], "little"), 8
+        else:
+            return None
+        if length != n:
+            return None if length == 0xFFFFFFFF else _raise_size(h, length, n)
+        fp.seek(h.pixel_offset + start)
+        data = fp.read(n)
+    if len(data) != n:
+        raise ImageError(f"truncated DICOM pixel data ({len(data)} of {n} bytes)", h.path)
+    dtype = {(8, False): "<u1", (8, True): "<i1", (16, False): "<u2", (16, True): "<i2"}[
+        (h.bits_allocated, h.signed)]
+    arr = np.frombuffer(data, dtype=dtype).reshape(h.rows, h.columns)
+    bits = h.bits_stored
+    if 0 < bits < h.bits_allocated:  # bits above BitsStored are not the pixel's
+        if h.signed:
+            shift = h.bits_allocated - bits
+            arr = (arr << shift) >> shift
+        else:
+            arr = arr & ((1 << bits) - 1)
+    return arr
+
+
+def _raise_size(h: DicomHeader, length: int, n: int):
+    raise ImageError(f"pixel data of {length} bytes where {h.rows}x{h.columns} needs {n}", h.path)
+
+
+def stored_pixels(h: DicomHeader) -> np.ndarray:
+    """The image's stored values, decoded (compressed syntaxes through pydicom's plugins)."""
+    arr = _native_pixels(h)
+    if arr is not None:
+        return arr
+    try:
+        return np.asarray(_pydicom().dcmread(h.path).pixel_array)
+    except Exception as exc:
+        raise ImageError(f"cannot decode the DICOM pixel data ({_reason(exc)})", h.path) from None
+
+
+def to_stored_scale(pixels: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """``HU = pixels * slope + intercept``, then COVID-CTset's HU + 1024 as ``uint16``.
+
+    Parameters
+    ----------
+    pixels : ndarray (H, W), any integer or float dtype
+        Stored values (DICOM) or already HU (``slope=1, intercept=0``).
+    """
+    offset = intercept + STORED_OFFSET
+    if slope == 1 and float(offset).is_integer() and pixels.dtype.kind in "iu":
+        if offset == 0 and pixels.dtype == np.uint16:
+            return pixels  # COVID-CTset's own encoding: nothing to do
+        out = pixels.astype(np.int32) + int(offset)
+    else:
+        out = np.rint(pixels.astype(np.float64) * slope + offset)
+    return np.clip(out, 0, 65535).astype(np.uint16)
+
+
+def read_ct_slice(h: DicomHeader) -> np.ndarray:
+    """One CT slice on the stored scale (HU + 1024, ``uint16``), shape (rows, columns)."""
+    if h.samples != 1:
+        raise ImageError(f"colour DICOM ({h.samples} samples per pixel), expected a grey CT slice", h.path)
+    if h.frames != 1:
+        raise ImageError(f"multi-frame DICOM ({h.frames} frames); one image per file expected", h.path)
+    arr = stored_pixels(h)
+    if arr.shape != (h.rows, h.columns):
+        raise ImageError(f"decoded shape {arr.shape} where the header says {h.rows}x{h.columns}", h.path)
+    return to_stored_scale(arr, h.slope, h.intercept)
+
+
+def read_dicom_image(path: str | os.PathLike) -> np.ndarray:
+    """Any DICOM image for :func:`covtool.core.imageio.read_image`: a CT image (Modality CT) on the
+    stored scale HU + 1024 (``uint16``), as its slices are selected; other modalities with their
+    stored values (colour as RGB)."""
+    h = read_header(path)
+    if h is None:
+        raise ImageError("a DICOMDIR (an index of a medium), not an image", path)
+    if h.modality.upper() == "CT" and h.samples == 1:
+        return read_ct_slice(h)
+    return stored_pixels(h)

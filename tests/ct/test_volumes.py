@@ -1,0 +1,264 @@
+"""DICOM series and NIfTI volumes as series of axial slices (covtool.ct.volumes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from covtool.core.dicom import read_dicom_image
+from covtool.core.errors import CovtoolError
+from covtool.core.imageio import read_image
+from covtool.ct.pipeline import SelectOptions, select_series
+from covtool.ct.series import find_series
+from covtool.synth.volumes import chest_phantom, dicom_slice, write_dicom_series, write_nifti
+from tests.conftest import shared_data
+
+K = 12
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return chest_phantom(K, 64, seed=3)
+
+
+def shuffled_names(n, seed=0):
+    return [f"x{k:03d}" for k in np.random.default_rng(seed).permutation(n)]  # no .dcm suffix
+
+
+def pixels(series):
+    return np.stack([series.read(i) for i in range(len(series.slices))])
+
+
+def test_dicom_slices_come_in_position_order_on_the_stored_scale(tmp_path, phantom):
+    write_dicom_series(tmp_path / "P1", phantom, names=shuffled_names(K), descending=True)
+    (tmp_path / "P1" / "DICOMDIR").write_bytes(b"\0" * 200)   # ignored by name
+    (tmp_path / "P1" / "notes.txt").write_text("not an image")
+    [s] = find_series(tmp_path)
+    assert (s.group, s.series, s.kind) == ("P1", "P1", "dicom")
+    assert s.positions == [round(-200.0 + 2 * k, 3) for k in range(K)]   # inferior -> superior
+    vol = pixels(s)
+    assert vol.dtype == np.uint16
+    assert np.array_equal(vol, (phantom + 1024).astype(np.uint16))      # HU + 1024
+    # instances were numbered from the top down: descending along the positions, consistently
+    import pydicom
+    inst = [int(pydicom.dcmread(p, stop_before_pixels=True).InstanceNumber) for p in s.slices]
+    assert inst == list(range(K, 0, -1))
+
+
+@pytest.mark.parametrize("store", [
+    {"signed": True, "intercept": 0.0},                   # signed HU, the common scanner way
+    {"slope": 0.5, "intercept": -1024.0},                 # slope != 1
+    {"signed": True, "slope": 2.0, "intercept": -10.0},
+])
+def test_rescale_gives_the_same_stored_scale(tmp_path, phantom, store):
+    write_dicom_series(tmp_path / "P1", phantom, **store)
+    [s] = find_series(tmp_path)
+    slope, intercept = store.get("slope", 1.0), store["intercept"]
+    hu = np.rint((phantom - intercept) / slope) * slope + intercept   # what the file can hold
+    assert np.array_equal(pixels(s), np.rint(hu + 1024).astype(np.uint16))
+    # read_image (every stage's decoder) gives the same values
+    assert np.array_equal(read_image(s.slices[0]), np.rint(hu[0] + 1024).astype(np.uint16))
+
+
+def test_dark_level_keeps_its_meaning_across_scanners(tmp_path, phantom):
+    """The bug: signed HU with intercept 0 read as stored values put the dark level 1024 HU off."""
+    write_dicom_series(tmp_path / "a" / "P1", phantom)                                # HU + 1024
+    write_dicom_series(tmp_path / "b" / "P1", phantom, signed=True, intercept=0.0)   # HU
+    counts = [[sl.dark_pixels for sl in select_series(find_series(tmp_path / w)[0]).slices]
+              for w in ("a", "b")]
+    assert counts[0] == counts[1] and max(counts[0]) > 0
+
+
+@pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.90"])  # RLE, J2K
+def test_compressed_transfer_syntaxes_are_decoded(tmp_path, phantom, syntax):
+    write_dicom_series(tmp_path / "P1", phantom, transfer_syntax=syntax)
+    [s] = find_series(tmp_path)
+    assert np.array_equal(pixels(s), (phantom + 1024).astype(np.uint16))
+
+
+def test_localizers_and_other_planes_are_left_out_and_counted(tmp_path, phantom):
+    folder = tmp_path / "P1"
+    write_dicom_series(folder, phantom)
+    uid = "1.2.826.0.1.3680043.9.7.1"
+    extra = [
+        dicom_slice(phantom[0], position=(0, 0, 0), instance=90, series_uid=uid,
+                    image_type=("ORIGINAL", "PRIMARY", "LOCALIZER")),
+        dicom_slice(phantom[0], position=(0, 0, 0), orientation=(1, 0, 0, 0, 0, -1), instance=91,
+                    series_uid=uid),                                     # coronal
+        dicom_slice(phantom[0], position=(0, 0, -150), orientation=(0.8, 0.6, 0, -0.6, 0.8, 0),
+                    instance=92, series_uid=uid),                         # axial, other orientation
+    ]
+    for k, ds in enumerate(extra):
+        ds.save_as(folder / f"extra{k}.dcm", enforce_file_format=True)
+    [s] = find_series(tmp_path)
+    assert s.left_out == {"localizer": 1, "not axial": 1, "other orientation": 1}
+    assert len(s.slices) == K and not s.bad
+
+
+def test_two_series_in_one_folder_are_two_series(tmp_path, phantom):
+    write_dicom_series(tmp_path / "P1", phantom, series_uid="1.2.3.1", series_number=2)
+    write_dicom_series(tmp_path / "P1", phantom[:5], series_uid="1.2.3.2", series_number=5,
+                       names=[f"b{k}.dcm" for k in range(5)])
+    found = find_series(tmp_path)
+    assert [(s.group, s.series, len(s.slices)) for s in found] == [("P1", "P1_S2", K), ("P1", "P1_S5", 5)]
+
+
+def test_mixed_sizes_within_a_series_is_an_error(tmp_path, phantom):
+    folder = tmp_path / "P1"
+    write_dicom_series(folder, phantom)
+    big = np.zeros((80, 80))
+    dicom_slice(big, position=(0, 0, 100), instance=50).save_as(folder / "big.dcm", enforce_file_format=True)
+    [s] = find_series(tmp_path)
+    with pytest.raises(CovtoolError) as err:
+        select_series(s)
+    assert err.value.path == str(folder / "big.dcm") and "mixed sizes" in err.value.message
+    r = select_series(s, SelectOptions(skip_bad=True))
+    assert len(r.slices) == K + 1 and r.slices[-1].slice is None and "80x80" in r.slices[-1].error
+    assert sum(sl.dark_pixels is not None for sl in r.slices) == K
+
+
+def test_a_missing_slice_is_a_gap(tmp_path, phantom):
+    folder = tmp_path / "P1"
+    paths = write_dicom_series(folder, phantom)
+    paths[5].unlink()
+    [s] = find_series(tmp_path)
+    with pytest.raises(CovtoolError) as err:
+        select_series(s)
+    assert err.value.path == str(paths[6]) and "gap in slice positions: 4.00 mm" in err.value.message
+    assert "IM5.dcm" in err.value.message
+    r = select_series(s, SelectOptions(skip_bad=True))
+    marked = [sl for sl in r.slices if sl.error]
+    assert [sl.path for sl in marked] == [paths[6]] and marked[0].dark_pixels is not None
+    assert r.threshold is not None and len(r.slices) == K - 1
+
+
+@pytest.mark.parametrize("case", ["no pixels", "corrupt", "truncated"])
+def test_unusable_dicom_files_name_themselves(tmp_path, phantom, case):
+    folder = tmp_path / "P1"
+    write_dicom_series(folder, phantom)
+    bad = folder / "bad.dcm"
+    if case == "no pixels":
+        dicom_slice(phantom[0], position=(0, 0, 50), instance=70, pixel_data=False).save_as(
+            bad, enforce_file_format=True)
+        reason = "without pixel data"
+    elif case == "corrupt":
+        bad.write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 64)
+        reason = "DICOM"
+    else:
+        data = (folder / "IM3.dcm").read_bytes()
+        (folder / "IM3.dcm").unlink()
+        bad = folder / "IM3.dcm"
+        bad.write_bytes(data[: len(data) - 500])
+        reason = "truncated"
+    [s] = find_series(tmp_path)
+    with pytest.raises(CovtoolError) as err:
+        select_series(s)
+    assert err.value.path == str(bad) and reason in err.value.message
+    r = select_series(s, SelectOptions(skip_bad=True))
+    assert [sl.path for sl in r.slices if sl.error] == [bad]
+
+
+def test_no_positions_falls_back_to_instance_numbers(tmp_path, phantom):
+    folder = tmp_path / "P1"
+    folder.mkdir()
+    for k in range(5):
+        ds = dicom_slice(phantom[k], position=(0, 0, 0), instance=5 - k)
+        del ds.ImagePositionPatient
+        ds.save_as(folder / f"{k}.dcm", enforce_file_format=True)
+    [s] = find_series(tmp_path)
+    assert s.positions is None and "ordered by InstanceNumber" in s.warnings[0]
+    assert np.array_equal(pixels(s), (phantom[:5][::-1] + 1024).astype(np.uint16))
+
+
+@pytest.mark.parametrize("layout,suffix", [("LPS", ".nii.gz"), ("RAS", ".nii"), ("SLP", ".nii.gz"),
+                                           ("RAS", ".nii.gz")])
+def test_nifti_slices_are_the_dicom_series_slices(tmp_path, phantom, layout, suffix):
+    """The same anatomy, asymmetric (heart on the patient's left, spine at the back, a corner
+    marker that changes with the slice), as DICOM and as NIfTI in any voxel layout."""
+    write_dicom_series(tmp_path / "dicom" / "P1", phantom, names=shuffled_names(K))
+    vol = write_nifti(tmp_path / f"P1{suffix}", phantom, layout=layout)
+    [d] = find_series(tmp_path / "dicom")
+    [n] = find_series(vol)
+    assert (n.group, n.series, n.kind) == ("P1", "P1", "nifti")
+    assert n.positions == d.positions
+    assert np.array_equal(pixels(n), pixels(d))
+    rd, rn = select_series(d), select_series(n)
+    assert [s.dark_pixels for s in rd.slices] == [s.dark_pixels for s in rn.slices]
+    assert [s.selected for s in rd.slices] == [s.selected for s in rn.slices]
+    assert n.read.plan["stream"] == (layout != "SLP")
+
+
+def test_nifti_radiological_view(tmp_path, phantom):
+    """Rows anterior -> posterior, columns patient's right -> left: the heart (patient's left)
+    lies in the image's right half, the spine (posterior) at the bottom."""
+    vol = write_nifti(tmp_path / "v.nii.gz", phantom, layout="RAS")
+    [n] = find_series(vol)
+    sl = n.read(K // 2).astype(float) - 1024
+    h, w = sl.shape
+    spine = np.argwhere(sl > 500)
+    assert spine[:, 0].mean() > 0.7 * h
+    heart_cols = np.argwhere((sl > 42) & (sl < 48))[:, 1]
+    assert np.median(heart_cols) > w / 2
+
+
+def test_nifti_scaling_and_4d(tmp_path, phantom):
+    import nibabel as nib
+
+    v = write_nifti(tmp_path / "s.nii", phantom, slope=2.0, inter=-1000.0)
+    img = nib.load(str(v))
+    assert img.dataobj.slope == 2.0
+    got = pixels(find_series(v)[0]).astype(int) - 1024
+    assert np.abs(got - phantom).max() <= 1      # 2 HU steps, rounded
+    four = tmp_path / "four.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(phantom.transpose(2, 1, 0)[..., None], np.int16), np.eye(4)), four)
+    assert len(find_series(four)[0].slices) == K
+    two = tmp_path / "two.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4, 2), np.int16), np.eye(4)), two)
+    [s] = find_series(two)
+    with pytest.raises(CovtoolError) as err:
+        select_series(s)
+    assert err.value.path == str(two) and "not a 3-D volume (shape 8x8x4x2)" in err.value.message
+    assert select_series(s, SelectOptions(skip_bad=True)).slices[0].error.startswith("not a 3-D")
+
+
+def test_nifti_that_does_not_look_like_hu_warns(tmp_path, phantom):
+    v = write_nifti(tmp_path / "v.nii", phantom + 1024, dtype=np.uint16)
+    r = select_series(find_series(v)[0])
+    assert any("may not hold HU" in w for w in r.warnings)
+
+
+def test_a_folder_of_nifti_files_is_one_patient_each(tmp_path, phantom):
+    write_nifti(tmp_path / "vols" / "case_2.nii.gz", phantom)
+    write_nifti(tmp_path / "vols" / "case_10.nii.gz", phantom)
+    write_nifti(tmp_path / "vols" / "P7" / "ct.nii", phantom)
+    found = find_series(tmp_path / "vols")
+    assert [(s.group, s.series) for s in found] == [("case_2", "case_2"), ("case_10", "case_10"), ("P7", "ct")]
+
+
+def test_read_dicom_image_of_a_non_ct_keeps_stored_values(tmp_path, phantom):
+    ds = dicom_slice(phantom[0], position=(0, 0, 0), intercept=0.0, signed=True)
+    ds.Modality = "MR"
+    ds.save_as(tmp_path / "mr.dcm", enforce_file_format=True)
+    assert np.array_equal(read_dicom_image(tmp_path / "mr.dcm"), phantom[0].astype(np.int16))
+
+
+@pytest.mark.realdata
+def test_covid_ct_md_p001_series():
+    folder = shared_data("ct-dicom", "covid-ct-md", "Sample data", "COVID-19 subjects", "P001")
+    import pydicom
+
+    [s] = find_series(folder)
+    assert len(s.slices) == 148 and not s.left_out and not s.bad and not s.problems
+    assert s.positions[0] == -346.1 and s.positions[-1] == -52.1
+    assert np.allclose(np.diff(s.positions), 2.0)
+    inst = [int(pydicom.dcmread(p, stop_before_pixels=True).InstanceNumber) for p in s.slices]
+    assert inst == list(range(148, 0, -1))       # numbered from the top: descending, consistently
+    r = select_series(s)
+    sel = np.array([sl.selected for sl in r.slices])
+    idx = np.flatnonzero(sel)
+    assert idx.max() - idx.min() + 1 == len(idx)          # one contiguous run
+    assert 20 < idx.min() and idx.max() < 128             # in the middle, ends discarded
+    # slice labels (row 0 = P001, SliceLocation order, ascending as our rows): information only
+    labels = np.load(folder.parents[2] / "Slice-level-labels-updated-1.npy")[0][:148].astype(bool)
+    inside = (labels & sel).sum() / labels.sum()
+    assert inside > 0.5

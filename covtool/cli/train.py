@@ -189,7 +189,7 @@ def train_command(
         from covtool.training.pipeline import image_table
 
         image_table(rows.iloc[:1], None, require_label=False)  # a clear error for a missing file
-        h, w, c = probe_shape(first)
+        h, w, c = probe_shape(first, rows["path"])  # channels: any colour image -> 3
         size = (input_size, input_size) if input_size else (h, w)
         pipeline = PipelineConfig(image_size=size, channels=c, resize=input_size is not None,
                                   normalize=normalize, value_range=parse_range(value_range), cache=cache)

@@ -1,8 +1,19 @@
-"""Image reading and writing that keeps the file's own dtype.
+"""One image decoder for every stage: the format is sniffed from the file's bytes, never its name.
 
-TIFF (8/16-bit, float) goes through tifffile, PNG/JPEG/BMP through OpenCV (``IMREAD_UNCHANGED``,
-so a 16-bit PNG stays ``uint16``), DICOM through pydicom when it is installed. Colour images are
-returned RGB, shape (H, W, 3). Every failure is an :class:`ImageError` naming the file.
+Every stage that reads an image (ingest ``--verify``, train, eval, explain, features, select,
+patient-diagnose) goes through :func:`read_image`, so whatever ingest accepts, the later stages read.
+The first bytes of the file name its format: PNG (``\\x89PNG``), JPEG (``FF D8 FF``), TIFF and
+BigTIFF (``II*``/``MM*``, ``II+``/``MM+``), BMP (``BM`` and a known header size), PGM/PPM/PBM
+(``P1``..``P6``), DICOM (``DICM`` at offset 128; a ``.dcm``/``.dicom`` file without the preamble is
+taken as DICOM by its name). A name that says otherwise (COVID-CT's ``.png`` files holding JPEG
+data) is not an error: :func:`suffix_mismatch` says so, for information.
+
+TIFF (8/16-bit, float) goes through tifffile, PNG/JPEG/BMP/PNM through OpenCV
+(``IMREAD_UNCHANGED``, so a 16-bit PNG stays ``uint16``; no EXIF rotation, as PIL), DICOM through
+pydicom. The image comes back with the file's own dtype and layout: (H, W) grey, (H, W, 2) grey and
+alpha, (H, W, 3) RGB, (H, W, 4) RGBA; anything else is an error. :func:`to_channels` is the one
+conversion of those layouts to what a model takes (docs/images.md). Every failure is an
+:class:`ImageError` naming the file.
 """
 
 from __future__ import annotations
@@ -10,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -18,40 +30,118 @@ from covtool.core.atomic import atomic_path, atomic_write_bytes
 from covtool.core.errors import ImageError
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
-OPENCV_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm"}
+OPENCV_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pbm", ".pnm"}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 IMAGE_SUFFIXES = TIFF_SUFFIXES | OPENCV_SUFFIXES | DICOM_SUFFIXES
 
+#: the formats :func:`read_image` decodes, by the name :func:`sniff_format` gives them
+FORMATS = ("png", "jpeg", "tiff", "bmp", "pnm", "dicom")
+#: what a file name's suffix claims
+SUFFIX_FORMAT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
+                 ".bmp": "bmp", ".pgm": "pnm", ".ppm": "pnm", ".pbm": "pnm", ".pnm": "pnm",
+                 ".dcm": "dicom", ".dicom": "dicom"}
+#: formats recognised only to name them in the error
+_UNSUPPORTED = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+                (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"%PDF", "PDF"), (b"8BPS", "Photoshop"))
+_BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
+HEAD_BYTES = 132  # enough for DICOM's 'DICM' at offset 128
+
 
 def is_image_file(path: str | os.PathLike) -> bool:
+    """A name that looks like an image (a folder scan's filter; the content decides the format)."""
     p = Path(path)
     return p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
 
 
+def sniff_format(head: bytes, suffix: str = "") -> str | None:
+    """The format of a file from its first :data:`HEAD_BYTES` bytes (one of :data:`FORMATS`), or
+    None. ``suffix`` only matters for DICOM written without its 128-byte preamble."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[:2] == b"BM" and len(head) >= 18 and struct.unpack("<I", head[14:18])[0] in _BMP_HEADER_SIZES:
+        return "bmp"
+    if len(head) >= 3 and head[:1] == b"P" and head[1:2] in b"123456" and head[2:3].isspace():
+        return "pnm"
+    if head[128:132] == b"DICM" or (suffix.lower() in DICOM_SUFFIXES and len(head) >= 8):
+        return "dicom"
+    return None
+
+
+def suffix_mismatch(path: str | os.PathLike, fmt: str) -> str | None:
+    """``"'x.png' holds JPEG data"`` when the name claims another format than the content (for
+    information: it is read all the same), else None."""
+    claimed = SUFFIX_FORMAT.get(Path(path).suffix.lower())
+    if claimed is None or claimed == fmt:
+        return None
+    return f"'{Path(path).name}' holds {fmt.upper()} data"
+
+
+def _open(path: Path):
+    """The file, unbuffered (the decoders read large blocks); errors say what the path is."""
+    try:
+        return open(path, "rb", buffering=0)
+    except FileNotFoundError:
+        raise ImageError("no such image file", path) from None
+    except IsADirectoryError:
+        raise ImageError("is a folder, expected an image file", path) from None
+    except OSError as exc:
+        if path.is_dir():
+            raise ImageError("is a folder, expected an image file", path) from None
+        raise ImageError(f"cannot read ({exc.strerror})", path) from None
+
+
+def _read_head(path: Path) -> bytes:
+    with _open(path) as fh:
+        return fh.read(HEAD_BYTES)
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The format of an image file by its content (one of :data:`FORMATS`); ImageError otherwise."""
+    path = Path(path)
+    return _format_of(path, _read_head(path))
+
+
+def _format_of(path: Path, head: bytes) -> str:
+    fmt = sniff_format(head, path.suffix)
+    if fmt is not None:
+        return fmt
+    if not head:
+        raise ImageError("empty file", path)
+    for magic, name in _UNSUPPORTED:
+        if head.startswith(magic):
+            raise ImageError(f"unsupported image format {name}", path)
+    raise ImageError("not an image file: its content is none of PNG, JPEG, TIFF, BMP, PGM/PPM, "
+                     "DICOM", path)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image with its own dtype.
+    """Read an image by its content, with its own dtype.
 
     Returns
     -------
-    img : ndarray (H, W) or (H, W, C)
-        ``uint8``/``uint16``/``float32``... as stored; colour as RGB(A).
+    img : ndarray (H, W), (H, W, 2), (H, W, 3) or (H, W, 4)
+        ``uint8``/``uint16``/``float32``... as stored; grey, grey and alpha, RGB or RGBA.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise ImageError("no such image file", path)
-    if path.is_dir():
-        raise ImageError("is a folder, expected an image file", path)
-    if suffix in TIFF_SUFFIXES:
-        img = _read_tiff(path)
-    elif suffix in DICOM_SUFFIXES:
+    with _open(path) as fh:  # one open: the head names the format, the decoder reads on
+        head = fh.read(HEAD_BYTES)
+        fmt = _format_of(path, head)
+        fh.seek(0)
+        if fmt == "tiff":
+            img = _read_tiff(path, fh)
+        elif fmt != "dicom":
+            img = _read_opencv(path, fmt, np.frombuffer(fh.readall(), dtype=np.uint8))
+    if fmt == "dicom":
         img = _read_dicom(path)
-    elif suffix in OPENCV_SUFFIXES:
-        img = _read_opencv(path)
-    else:
-        raise ImageError(f"unsupported image format '{suffix or 'no suffix'}'", path)
-    if img.ndim not in (2, 3) or img.size == 0:
-        raise ImageError(f"unexpected image shape {img.shape}", path)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.size == 0 or not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] <= 4)):
+        raise ImageError(f"unexpected image shape {img.shape} (grey, grey and alpha, RGB or RGBA "
+                         "expected)", path)
     return img
 
 
@@ -79,12 +169,12 @@ def _tifffile_log():
         logger.propagate = old_propagate
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, fh=None) -> np.ndarray:
     import tifffile
 
     with _tifffile_log() as log:
         try:
-            with tifffile.TiffFile(path) as tif:
+            with tifffile.TiffFile(path if fh is None else fh, name=path.name) as tif:
                 if not tif.pages:
                     hint = f": {log[-1].split('>')[-1].strip()}" if log else ""
                     raise ImageError(f"unreadable TIFF (no image{hint})", path)
@@ -101,32 +191,41 @@ def _read_tiff(path: Path) -> np.ndarray:
     return img
 
 
-def _read_opencv(path: Path) -> np.ndarray:
+def _read_opencv(path: Path, fmt: str, data: np.ndarray) -> np.ndarray:
     import cv2
 
-    data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise ImageError("empty file", path)
+    _quiet_opencv()
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ImageError(f"unreadable or truncated {path.suffix.lstrip('.').upper()} image", path)
-    if img.ndim == 3:
+        raise ImageError(f"unreadable or truncated {fmt.upper()} image", path)
+    if img.ndim == 3 and img.shape[2] in (3, 4):
         code = cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB
         img = cv2.cvtColor(img, code)
     return img
 
 
+_OPENCV_QUIET = False
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's own log lines about a damaged file stay off stderr (once per process; changing the
+    level around each call would race between tf.data's threads): the ImageError says it."""
+    global _OPENCV_QUIET
+    if not _OPENCV_QUIET:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        _OPENCV_QUIET = True
+
+
 def _read_dicom(path: Path) -> np.ndarray:
-    try:
-        import pydicom
-    except ImportError:
-        raise ImageError("DICOM needs pydicom (pip install 'covtool[dicom]')", path) from None
-    try:
-        ds = pydicom.dcmread(path)
-        # stored values, as COVID-CTset's TIFFs hold them (no rescale slope/intercept)
-        return np.asarray(ds.pixel_array)
-    except Exception as exc:
-        raise ImageError(f"unreadable DICOM ({_reason(exc)})", path) from None
+    # a CT image on COVID-CTset's stored scale (HU + 1024, uint16), whatever its scanner's
+    # slope and intercept; compressed syntaxes through pylibjpeg (covtool.core.dicom)
+    from covtool.core.dicom import read_dicom_image
+
+    return read_dicom_image(path)
 
 
 def _reason(exc: BaseException) -> str:
@@ -148,8 +247,8 @@ def grey_channel(img: np.ndarray) -> np.ndarray | None:
     if img.ndim == 2:
         return img
     if img.shape[2] <= 2:
-        return np.ascontiguousarray(img[..., 0])
-    chans = np.ascontiguousarray(img[..., :3])
+        return _channels(img, 1)
+    chans = _channels(img, 3)
     if chans.dtype in (np.uint8, np.uint16) and chans.size:
         import cv2
 
@@ -158,6 +257,21 @@ def grey_channel(img: np.ndarray) -> np.ndarray | None:
     if np.array_equal(chans[..., 0], chans[..., 1]) and np.array_equal(chans[..., 0], chans[..., 2]):
         return np.ascontiguousarray(chans[..., 0])
     return None
+
+
+def _channels(img: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` channels (1 or 3) of (H, W, C) as a contiguous array (the grey one as (H, W)).
+    OpenCV does it for its dtypes: numpy's copy of a strided view is 20-70x slower."""
+    if img.shape[2] == n:
+        return np.ascontiguousarray(img) if n > 1 else np.ascontiguousarray(img[..., 0])
+    if img.dtype in (np.uint8, np.uint16, np.float32) and img.flags.c_contiguous and img.size:
+        import cv2
+
+        if n == 1:
+            return cv2.extractChannel(img, 0)
+        if img.shape[2] == 4:
+            return cv2.cvtColor(img, cv2.COLOR_RGBA2RGB)
+    return np.ascontiguousarray(img[..., 0] if n == 1 else img[..., :n])
 
 
 def is_colour(img: np.ndarray) -> bool:
@@ -170,6 +284,118 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     if img.ndim == 2:
         return img
     return img[..., 0]
+
+
+#: ITU-R BT.601 luma weights (TensorFlow's rgb_to_grayscale, PIL's "L", OpenCV's RGB2GRAY)
+LUMA = (0.299, 0.587, 0.114)
+
+
+def composite_alpha(img: np.ndarray) -> np.ndarray:
+    """Grey and alpha or RGBA -> grey or RGB, composited on black: ``value * alpha / alpha_max``
+    (alpha_max is the dtype's maximum, 1.0 for floats). Other layouts come back as they are.
+
+    An opaque image loses its alpha and keeps its values and dtype (every RGBA image of COVID-CT);
+    a partly transparent one becomes float32. Black because a transparent pixel carries no signal
+    and black is the air around a CT body, so a transparent margin reads as background, never as
+    bright tissue. An alpha that is 0 everywhere is taken as unused and dropped (an image that
+    shows nothing at all is not what anyone stores).
+    """
+    if img.ndim != 3 or img.shape[2] not in (2, 4):
+        return img
+    colour = _channels(img, 1 if img.shape[2] == 2 else 3)
+    alpha = img[..., -1]
+    top = np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1.0
+    if img.dtype in (np.uint8, np.uint16) and img.flags.c_contiguous:
+        import cv2
+
+        lo, hi = cv2.minMaxLoc(cv2.extractChannel(img, img.shape[2] - 1))[:2]
+    else:
+        lo, hi = float(alpha.min()), float(alpha.max())
+    if lo >= top or hi == 0:
+        return colour
+    weight = alpha.astype(np.float32) / np.float32(top)
+    if colour.ndim == 3:
+        weight = weight[..., None]
+    return colour.astype(np.float32) * weight
+
+
+def luma(img: np.ndarray) -> np.ndarray:
+    """RGB (H, W, 3) -> float32 (H, W): ITU-R BT.601 ``0.299 R + 0.587 G + 0.114 B``, unrounded."""
+    import cv2
+
+    rgb = np.ascontiguousarray(img[..., :3], dtype=np.float32)
+    if not rgb.size:
+        return rgb[..., 0]
+    y = cv2.transform(rgb, np.array([LUMA], np.float32))  # one output channel: OpenCV gives (H, W)
+    return y.reshape(rgb.shape[:2])
+
+
+def to_grey(img: np.ndarray) -> np.ndarray:
+    """Any layout :func:`read_image` returns -> (H, W): alpha composited on black
+    (:func:`composite_alpha`), then a grey image's one channel as stored (dtype kept; a grey image
+    stored as RGB is found exactly, :func:`grey_channel`), or a colour image's float32 luma."""
+    img = composite_alpha(img)
+    grey = grey_channel(img)
+    return grey if grey is not None else luma(img)
+
+
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """The one conversion of a decoded image to a model's input layout, (H, W, ``channels``).
+
+    Alpha composited on black (:func:`composite_alpha`). ``channels`` 1: :func:`to_grey`.
+    ``channels`` 3: RGB as it is; grey repeated in the three channels (a broadcast view, no copy).
+    Values and dtype are kept wherever no arithmetic is needed (the pipeline casts to float32).
+    """
+    img = composite_alpha(img)
+    if channels == 1:
+        return to_grey(img)[:, :, None]
+    if channels != 3:
+        raise ValueError(f"images go to 1 or 3 channels, not {channels}")
+    if img.ndim == 3 and img.shape[2] == 3:
+        return img
+    grey = img if img.ndim == 2 else img[..., 0]
+    return np.broadcast_to(grey[:, :, None], (*grey.shape, 3))
+
+
+def stored_channels(path: str | os.PathLike) -> int | None:
+    """How many channels an image file stores, from its header alone (no decoding): PNG, JPEG,
+    PGM/PPM and TIFF; None for other formats or a header that does not say."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+            fmt = sniff_format(head, path.suffix)
+            if fmt == "png" and len(head) >= 26 and head[12:16] == b"IHDR":
+                return {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(head[25])
+            if fmt == "pnm":
+                return 1 if head[1:2] in b"1245" else 3
+            if fmt == "jpeg":
+                return _jpeg_components(fh)
+            if fmt == "tiff":
+                import tifffile
+
+                fh.seek(0)
+                with tifffile.TiffFile(fh) as tif:
+                    return int(tif.pages[0].samplesperpixel) if tif.pages else None
+    except Exception:  # noqa: BLE001 - a header that does not say: the caller decodes
+        return None
+    return None
+
+
+def _jpeg_components(fh) -> int | None:
+    """The component count of a JPEG's frame header (SOFn), walking the marker segments."""
+    fh.seek(2)
+    while True:
+        marker = fh.read(4)
+        if len(marker) < 4 or marker[0] != 0xFF:
+            return None
+        kind, length = marker[1], struct.unpack(">H", marker[2:])[0]
+        if kind in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            frame = fh.read(6)
+            return frame[5] if len(frame) == 6 else None
+        if kind == 0xDA:  # start of scan before any frame header
+            return None
+        fh.seek(length - 2, 1)
 
 
 def write_image(path: str | os.PathLike, img: np.ndarray, force: bool = False,

@@ -129,9 +129,9 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.nd
     """
     import cv2
 
-    img = image.astype(np.float32)
-    if img.ndim == 3:
-        img = img[..., :3].mean(axis=-1) if img.shape[2] >= 3 else img[..., 0]
+    from covtool.core.imageio import to_grey
+
+    img = to_grey(np.asarray(image)).astype(np.float32)  # the one grey conversion (docs/images.md)
     lo, hi = np.percentile(img, [1, 99])
     grey = np.clip((img - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
     grey = (grey * 255).astype(np.uint8)

@@ -30,11 +30,12 @@ GLCM_COLUMNS: list[str] = [f"glcm_{i}" for i in range(1, 17)]
 
 
 def to_gray_float(image: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, C) of any dtype → (H, W) float64 (channel mean for colour)."""
-    img = np.asarray(image)
-    if img.ndim == 3:
-        img = img[..., :3].astype(np.float64).mean(axis=2)
-    return img.astype(np.float64)
+    """(H, W) or (H, W, C) of any dtype → (H, W) float64 by covtool's one grey conversion
+    (:func:`covtool.core.imageio.to_grey`: alpha composited on black, a grey image's own values,
+    BT.601 luma for colour), the one the training pipeline feeds a grey model."""
+    from covtool.core.imageio import to_grey
+
+    return np.asarray(to_grey(np.asarray(image)), dtype=np.float64)
 
 
 def quantize_8bit(values: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:

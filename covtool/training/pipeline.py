@@ -1,9 +1,11 @@
 """The tf.data input pipeline: manifest rows -> decoded, transformed, augmented, batched images.
 
-Decoding keeps the file's precision: every format goes through covtool's own
-:func:`covtool.core.imageio.read_image` (OpenCV, tifffile, pydicom) inside ``tf.numpy_function``,
-so a 16-bit CT slice reaches the network as its raw 0..~5000 values and an 8-bit PNG as its
-0..255. Decoding runs in parallel (``num_parallel_calls=AUTOTUNE``, deterministic order).
+Decoding keeps the file's precision: every format goes through covtool's one decoder,
+:func:`covtool.core.imageio.read_image` (format by content; OpenCV, tifffile, pydicom) inside
+``tf.numpy_function``, so a 16-bit CT slice reaches the network as its raw 0..~5000 values and an
+8-bit PNG as its 0..255, and :func:`covtool.core.imageio.to_channels` makes grey, RGB and RGBA
+the model's channels one documented way (docs/images.md). Decoding runs in parallel
+(``num_parallel_calls=AUTOTUNE``, deterministic order).
 
 Order of operations: decode (float32) -> the row's ``transform`` (D4 symmetry) -> optional resize
 (bilinear) -> [cache] -> random resized crop -> flips and affine warp -> normalisation ->
@@ -23,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from covtool.core.errors import ImageError, ManifestError, UsageError
+from covtool.core.imageio import image_format, to_channels
 from covtool.core.manifest import row_error
 from covtool.training.symmetry import parse_symmetry
 
 NORMALIZATIONS = ("standardize", "range", "none")
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -155,15 +157,6 @@ class ImageTable:
         return len(self.paths)
 
 
-def _probe(path: str) -> None:
-    """Check what is cheap to check early (a PNG's signature), before any training starts."""
-    if Path(path).suffix.lower() == ".png":
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-        if head != _PNG_MAGIC:
-            raise ImageError("not a PNG file (bad signature)", path)
-
-
 def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool = True) -> ImageTable:
     """Check a manifest's rows and turn them into arrays for :func:`make_dataset`.
 
@@ -182,9 +175,7 @@ def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool
         if not path or not os.path.isfile(path):
             raise row_error(df, idx, f"no such image file {path}")
         try:
-            _probe(path)
-        except OSError as exc:
-            raise row_error(df, idx, f"cannot read {path}: {exc.strerror}") from None
+            image_format(path)  # cheap and early: content that is no image format at all
         except ImageError as exc:
             raise row_error(df, idx, f"{exc.message}: {path}") from None
         try:
@@ -205,22 +196,6 @@ def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool
         lines.append(int(idx) if isinstance(idx, (int, np.integer)) else 0)
     as32 = lambda v: np.asarray(v, dtype=np.int32)  # noqa: E731
     return ImageTable(ids, paths, as32(labels), as32(flips), as32(turns), lines)
-
-
-def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
-    """(H, W) or (H, W, C) -> (H, W, channels); colour to grey by ITU-R 601 luma (as decode_png)."""
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.shape[2] == 4:
-        img = img[:, :, :3]
-    if img.shape[2] == channels:
-        return img
-    if channels == 3:
-        return np.repeat(img[:, :, :1], 3, axis=2)
-    if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]):
-        return img[:, :, :1]
-    luma = img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
-    return luma[:, :, None].astype(np.float32)
 
 
 def orient(img: np.ndarray, flip, turns) -> np.ndarray:
@@ -447,9 +422,34 @@ def translate_tf_error(exc: BaseException) -> ImageError | None:
     return None
 
 
-def probe_shape(path: str) -> tuple[int, int, int]:
-    """``(H, W, channels)`` of an image as the pipeline would feed it (1 for grey, 3 for colour)."""
-    from covtool.core.imageio import is_colour, read_image
+def probe_shape(path: str, paths=None) -> tuple[int, int, int]:
+    """``(H, W, channels)`` for a model: the size of the image at ``path`` and the channels of
+    ``paths`` (default: that image alone) by :func:`model_channels`."""
+    from covtool.core.imageio import read_image
 
     img = read_image(path)
-    return int(img.shape[0]), int(img.shape[1]), 3 if is_colour(img) else 1
+    return int(img.shape[0]), int(img.shape[1]), model_channels([path] if paths is None else paths)
+
+
+def model_channels(paths) -> int:
+    """3 when any of the images has colour, else 1 (grey, grey stored as RGB, an alpha channel
+    composited on black: :func:`covtool.core.imageio.to_channels`); the same for any row order.
+
+    Headers first (:func:`covtool.core.imageio.stored_channels`, no decoding): only an image stored
+    with three or more channels, or whose header does not say, is decoded, and the scan stops at the
+    first one with colour. A file that cannot be read is passed over here: the table check and the
+    decoding report it, naming its manifest line.
+    """
+    from covtool.core.imageio import composite_alpha, grey_channel, read_image, stored_channels
+
+    for path in paths:
+        stored = stored_channels(path)
+        if stored is not None and stored < 3:
+            continue
+        try:
+            img = read_image(path)
+        except ImageError:
+            continue
+        if grey_channel(composite_alpha(img)) is None:
+            return 3
+    return 1

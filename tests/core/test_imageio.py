@@ -5,7 +5,20 @@ import pytest
 import tifffile
 
 from covtool.core.errors import ImageError
-from covtool.core.imageio import grey_channel, is_colour, read_image, write_image
+from covtool.core.imageio import (
+    composite_alpha,
+    grey_channel,
+    image_format,
+    is_colour,
+    read_image,
+    sniff_format,
+    stored_channels,
+    suffix_mismatch,
+    to_channels,
+    to_grey,
+    write_image,
+)
+from tests.conftest import shared_data
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
@@ -70,10 +83,13 @@ def test_truncated_tiff_is_an_error_naming_the_file(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "content", "reason"), [
-    ("bad.png", b"not a png at all", "unreadable or truncated PNG"),
+    ("bad.png", b"not a png at all", "not an image file: its content is none of PNG, JPEG, TIFF"),
+    ("page.jpg", b"<html><body>404</body></html>", "not an image file"),
     ("empty.jpg", b"", "empty file"),
     ("bad.tif", b"II*\x00garbage", "unreadable TIFF"),
-    ("x.gif", b"GIF89a", "unsupported image format"),
+    ("x.gif", b"GIF89a", "unsupported image format GIF"),
+    ("x.png", b"GIF89a" + bytes(40), "unsupported image format GIF"),
+    ("half.png", b"\x89PNG\r\n\x1a\n\x00\x00", "unreadable or truncated PNG image"),
 ])
 def test_unreadable_images(tmp_path, name, content, reason):
     p = tmp_path / name
@@ -85,3 +101,252 @@ def test_unreadable_images(tmp_path, name, content, reason):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageError, match="no such image file"):
         read_image(tmp_path / "none.tif")
+
+
+# --- one decoder, by content -------------------------------------------------------------------
+
+def _encoded(img: np.ndarray, ext: str) -> bytes:
+    import cv2
+
+    out = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(ext, out)
+    assert ok
+    return data.tobytes()
+
+
+def _tiff_bytes(img: np.ndarray, **kw) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, img, **kw)
+    return buf.getvalue()
+
+
+RNG = np.random.default_rng(5)
+GREY8 = RNG.integers(0, 256, (9, 7), dtype=np.uint8)
+GREY16 = RNG.integers(0, 65536, (9, 7), dtype=np.uint16)
+
+
+def test_a_png_named_file_holding_jpeg_is_read_as_jpeg(tmp_path):
+    """COVID-CT: 34 '.png' files hold JPEG data (the defect of issue 16)."""
+    flat = np.full((16, 16), 90, np.uint8)
+    p = tmp_path / "2020.03.01-p4-1.png"
+    p.write_bytes(_encoded(flat, ".jpg"))
+    assert image_format(p) == "jpeg"
+    assert suffix_mismatch(p, "jpeg") == "'2020.03.01-p4-1.png' holds JPEG data"
+    img = read_image(p)
+    assert img.dtype == np.uint8 and img.shape == (16, 16) and np.array_equal(img, flat)
+
+
+@pytest.mark.parametrize(("name", "data", "fmt", "ref"), [
+    ("a.jpg", _encoded(GREY8, ".png"), "png", GREY8),           # a JPEG-named PNG: lossless
+    ("a.tif", _encoded(GREY16, ".png"), "png", GREY16),         # a TIFF-named 16-bit PNG
+    ("a.png", _tiff_bytes(GREY16), "tiff", GREY16),             # a PNG-named TIFF
+    ("a.png", _tiff_bytes(GREY16, bigtiff=True), "tiff", GREY16),
+    ("a.jpeg", _tiff_bytes(GREY16.astype(">u2")), "tiff", GREY16),  # big-endian 'MM\0*'
+    ("a.png", _encoded(GREY8, ".bmp"), "bmp", GREY8),
+    ("a.jpg", _encoded(GREY8, ".pgm"), "pnm", GREY8),
+    ("scan", _encoded(GREY8, ".png"), "png", GREY8),            # no suffix at all
+])
+def test_the_content_decides_the_format_not_the_name(tmp_path, name, data, fmt, ref):
+    p = tmp_path / name
+    p.write_bytes(data)
+    assert image_format(p) == fmt
+    img = read_image(p)
+    assert img.dtype == ref.dtype and np.array_equal(img, ref)
+
+
+def test_sniff_format_magic_numbers():
+    assert sniff_format(b"\x89PNG\r\n\x1a\n" + bytes(8)) == "png"
+    assert sniff_format(b"\xff\xd8\xff\xe0") == "jpeg"
+    for magic in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        assert sniff_format(magic + bytes(8)) == "tiff"
+    assert sniff_format(b"BM" + bytes(12) + (40).to_bytes(4, "little")) == "bmp"
+    assert sniff_format(b"BMW is not a bitmap, nor this") is None      # 'BM' alone is not enough
+    assert sniff_format(b"P5\n7 9\n255\n") == "pnm" and sniff_format(b"P6 1 1 255 ") == "pnm"
+    assert sniff_format(b"PK\x03\x04") is None                          # a zip
+    assert sniff_format(bytes(128) + b"DICM") == "dicom"
+    assert sniff_format(b"\x08\x00\x05\x00CS\x0a\x00", ".dcm") == "dicom"   # no preamble: by name
+    assert sniff_format(b"\x08\x00\x05\x00CS\x0a\x00", ".png") is None
+    assert sniff_format(b"\x89PNG\r\n\x1a\n" + bytes(8), ".dcm") == "png"  # magic wins over name
+    assert sniff_format(b"") is None
+
+
+def test_dicom_is_found_by_its_magic_whatever_the_name(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 9, 7, 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = GREY16.tobytes()
+    p = tmp_path / "slice.png"       # a DICOM under a wrong name
+    pydicom.dcmwrite(p, ds, enforce_file_format=True)
+    assert image_format(p) == "dicom"
+    assert np.array_equal(read_image(p), GREY16)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".ppm", ".tif"])
+@pytest.mark.parametrize("keep", [0.5, 0.97])
+def test_truncated_files_are_an_error_naming_the_file(tmp_path, ext, keep):
+    img = RNG.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    data = _tiff_bytes(img, photometric="rgb") if ext == ".tif" else _encoded(img, ext)
+    p = tmp_path / f"cut{ext}"
+    p.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(ImageError) as exc:
+        read_image(p)
+    text = str(exc.value)
+    assert text.startswith(f"{p}: ") and ("truncated" in text or "unreadable" in text), text
+
+
+def test_an_image_with_five_channels_is_an_error(tmp_path):
+    p = tmp_path / "five.tif"
+    tifffile.imwrite(p, np.zeros((6, 6, 5), np.uint8), photometric="minisblack", planarconfig="contig")
+    with pytest.raises(ImageError, match=r"unexpected image shape \(6, 6, 5\)"):
+        read_image(p)
+
+
+# --- the one channel policy ---------------------------------------------------------------------
+
+PIXEL = np.array([200, 100, 50], np.uint8)          # luma 0.299*200 + 0.587*100 + 0.114*50 = 124.2
+
+
+def _layouts():
+    grey = np.array([[0, 7], [128, 255]], np.uint8)
+    colour = np.tile(PIXEL, (2, 2, 1))
+    colour[0, 0] = (10, 10, 10)
+    return {
+        "grey": grey,
+        "grey-as-rgb": np.dstack([grey, grey, grey]),
+        "rgb": colour,
+        "rgba-opaque": np.dstack([colour, np.full((2, 2), 255, np.uint8)]),
+        "rgba-half": np.dstack([colour, np.array([[255, 51], [0, 255]], np.uint8)]),
+        "grey-alpha": np.dstack([grey, np.array([[255, 0], [255, 51]], np.uint8)]),
+    }
+
+
+def test_channel_policy_exact_values():
+    lay = _layouts()
+    grey, rgb = lay["grey"], lay["rgb"]
+    # grey: kept as stored at 1 channel, repeated at 3
+    assert to_channels(grey, 1).dtype == np.uint8 and np.array_equal(to_channels(grey, 1)[..., 0], grey)
+    assert np.array_equal(to_channels(grey, 3), np.dstack([grey, grey, grey]))
+    # grey stored as RGB: found exactly, the one channel kept (uint8, no luma rounding)
+    g = to_channels(lay["grey-as-rgb"], 1)
+    assert g.shape == (2, 2, 1) and g.dtype == np.uint8 and np.array_equal(g[..., 0], grey)
+    # colour: RGB kept at 3; BT.601 luma, unrounded float32, at 1
+    assert to_channels(rgb, 3) is rgb
+    y = to_channels(rgb, 1)[..., 0]
+    assert y.dtype == np.float32
+    assert np.allclose(y, [[10, 124.2], [124.2, 124.2]], atol=1e-4)
+    # RGBA: opaque -> alpha dropped, values and dtype kept
+    opaque = to_channels(lay["rgba-opaque"], 3)
+    assert opaque.dtype == np.uint8 and np.array_equal(opaque, rgb)
+    # partly transparent -> composited on black: value * alpha / 255
+    half = to_channels(lay["rgba-half"], 3)
+    assert half.dtype == np.float32
+    assert np.allclose(half[0, 1], PIXEL * 0.2) and np.array_equal(half[1, 0], [0, 0, 0])
+    assert np.array_equal(half[1, 1], PIXEL) and np.array_equal(half[0, 0], [10, 10, 10])
+    assert np.allclose(to_channels(lay["rgba-half"], 1)[0, 1, 0], 124.2 * 0.2, atol=1e-4)
+    # grey and alpha: composited the same way
+    ga = to_channels(lay["grey-alpha"], 1)[..., 0]
+    assert np.allclose(ga, [[0, 0], [128, 51]])
+    assert np.allclose(to_channels(lay["grey-alpha"], 3)[1, 1], [51, 51, 51])
+    # an alpha that is 0 everywhere is unused: dropped, not a black image
+    unused = np.dstack([rgb, np.zeros((2, 2), np.uint8)])
+    assert np.array_equal(composite_alpha(unused), rgb)
+    # 16-bit and float alpha scale by their own maximum
+    rgba16 = np.dstack([rgb.astype(np.uint16) * 100, np.full((2, 2), 65535 // 5, np.uint16)])
+    assert np.allclose(composite_alpha(rgba16)[0, 1], PIXEL.astype(float) * 100 / 5, rtol=1e-4)
+    rgbaf = np.dstack([rgb.astype(np.float32), np.full((2, 2), 0.5, np.float32)])
+    assert np.allclose(composite_alpha(rgbaf)[0, 1], PIXEL / 2)
+    with pytest.raises(ValueError):
+        to_channels(grey, 2)
+
+
+def test_channel_policy_on_files_as_read(tmp_path):
+    """The same results from files: grey, grey-as-RGB, RGB and RGBA PNGs through read_image."""
+    for name, img in _layouts().items():
+        if img.ndim == 3 and img.shape[2] == 2:    # OpenCV writes no grey-and-alpha PNG
+            path = tmp_path / f"{name}.tif"
+            tifffile.imwrite(path, img, photometric="minisblack", extrasamples=["unassalpha"])
+        else:
+            path = write_image(tmp_path / f"{name}.png", img)
+        back = read_image(path)
+        assert back.dtype == np.uint8 and np.array_equal(back, img), name
+        assert np.array_equal(to_channels(back, 1), to_channels(img, 1)), name
+        assert np.array_equal(to_channels(back, 3), to_channels(img, 3)), name
+    assert np.array_equal(to_grey(read_image(tmp_path / "grey-as-rgb.png")), _layouts()["grey"])
+
+
+def test_16_bit_and_float_are_kept():
+    v16 = GREY16
+    assert to_channels(v16, 1).dtype == np.uint16 and np.array_equal(to_channels(v16, 1)[..., 0], v16)
+    vf = (GREY16 / 65535).astype(np.float32)
+    assert to_channels(vf, 3).dtype == np.float32 and np.array_equal(to_channels(vf, 3)[..., 2], vf)
+
+
+def test_stored_channels_from_the_header_alone(tmp_path):
+    lay = _layouts()
+    cases = {"g.png": (lay["grey"], 1), "c.png": (lay["rgb"], 3), "a.png": (lay["rgba-half"], 4),
+             "g.jpg": (lay["grey"], 1), "c.jpg": (lay["rgb"], 3), "c.ppm": (lay["rgb"], 3),
+             "g.pgm": (lay["grey"], 1), "g.tif": (lay["grey"], 1), "c.tif": (lay["rgb"], 3),
+             "c.bmp": (lay["rgb"], None)}
+    for name, (img, n) in cases.items():
+        assert stored_channels(write_image(tmp_path / name, img)) == n, name
+    (tmp_path / "x.png").write_bytes(_encoded(lay["rgb"], ".jpg"))   # by content
+    assert stored_channels(tmp_path / "x.png") == 3
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    assert stored_channels(tmp_path / "junk.png") is None
+
+
+# --- ingest accepts exactly what the later stages read ------------------------------------------
+
+def test_ingest_verify_reports_an_undecodable_file_naming_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from covtool.cli.app import app
+    from covtool.core.manifest import read_manifest
+    from tests.datasets.fixtures import covid_ct
+
+    root = covid_ct(tmp_path / "covid-ct")
+    cov = root / "Images-processed" / "CT_COVID"
+    (cov / "2020.01.24-p1-2.png").write_bytes(_encoded(np.full((12, 10), 100, np.uint8), ".jpg"))
+    bad = cov / "2020.02.10-p3-1.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)          # a PNG cut after its signature
+    out = tmp_path / "ct.csv"
+    r = CliRunner().invoke(app, ["ingest", "covid-ct", str(root), "-o", str(out)])
+    assert r.exit_code == 1
+    assert f"{bad}: unreadable image: unreadable or truncated PNG image" in " ".join(r.output.split())
+    r = CliRunner().invoke(app, ["ingest", "covid-ct", str(root), "-o", str(out), "--skip-bad"])
+    assert r.exit_code == 0, r.output
+    df = read_manifest(out)
+    assert len(df) == 6 and str(bad) not in set(df["path"])
+    for path in df["path"]:       # what ingest kept, the decoder reads
+        assert read_image(path).shape == (12, 10)
+
+
+@pytest.mark.realdata
+def test_every_covid_ct_image_decodes_by_content():
+    """The release: 746 images, 34 '.png' files hold JPEG; uint8 grey, RGB or RGBA."""
+    from collections import Counter
+
+    root = shared_data("covid-ct", "Images-processed")
+    formats, layouts = Counter(), Counter()
+    for p in sorted(root.glob("*/*")):
+        fmt = image_format(p)
+        formats[(p.suffix.lower(), fmt)] += 1
+        img = read_image(p)
+        assert img.dtype == np.uint8
+        layouts[1 if img.ndim == 2 else img.shape[2]] += 1
+        assert to_channels(img, 3).shape == (*img.shape[:2], 3)
+    assert formats == {(".png", "png"): 510, (".png", "jpeg"): 34, (".jpg", "jpeg"): 202}
+    assert sum(layouts.values()) == 746 and set(layouts) <= {1, 3, 4}

@@ -211,3 +211,109 @@ def test_an_unreadable_image_is_one_line_naming_it(mixed, tmp_path, name):
         text = str(msg)
         assert text.startswith(str(tmp_path / name) + ": could not read the image: ")
         assert "\n" not in text
+
+
+# --- one decoder, by content; one channel policy (issue 16) -------------------------------------
+
+def _write_manifest(folder, rows):
+    pd.DataFrame(rows).to_csv(folder / "m.csv", index=False)
+    return read_manifest(folder / "m.csv")
+
+
+def _encode(img, ext):
+    import cv2
+
+    ok, data = cv2.imencode(ext, img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def test_the_pipeline_reads_by_content_not_by_name(tmp_path):
+    """COVID-CT's '.png' files holding JPEG stopped train at 'not a PNG file (bad signature)'."""
+    flat = np.full((6, 6), 90, np.uint8)
+    g16 = np.arange(36, dtype=np.uint16).reshape(6, 6) * 1000
+    (tmp_path / "jpeg.png").write_bytes(_encode(flat, ".jpg"))
+    (tmp_path / "png.jpg").write_bytes(_encode(flat, ".png"))
+    (tmp_path / "png16.tif").write_bytes(_encode(g16, ".png"))
+    df = _write_manifest(tmp_path, [{"id": n, "path": n, "label": "x"}
+                                    for n in ("jpeg.png", "png.jpg", "png16.tif")])
+    table = image_table(df, ["x"])
+    for cfg in (PipelineConfig((6, 6), normalize="none"),
+                PipelineConfig((6, 6), normalize="none", resize=True)):
+        x = next(iter(make_dataset(table, cfg, 3)))[0].numpy()[..., 0]
+        assert np.array_equal(x[0], flat) and np.array_equal(x[1], flat)
+        assert np.array_equal(x[2], g16)   # 16 bits from a TIFF-named PNG
+
+
+def test_grey_rgb_rgba_reach_the_model_one_documented_way(tmp_path):
+    """Exact values at 1 and 3 channels: grey kept/repeated, grey-as-RGB its one channel, RGB kept
+    or BT.601 luma, RGBA's alpha composited on black."""
+    grey = np.array([[0, 7], [128, 255]], np.uint8)
+    rgb = np.tile(np.array([200, 100, 50], np.uint8), (2, 2, 1))
+    alpha = np.array([[255, 51], [0, 255]], np.uint8)
+    files = {"grey.png": grey, "greyrgb.png": np.dstack([grey, grey, grey]), "rgb.png": rgb,
+             "opaque.png": np.dstack([rgb, np.full((2, 2), 255, np.uint8)]),
+             "rgba.png": np.dstack([rgb, alpha])}
+    for name, img in files.items():
+        write_image(tmp_path / name, img)
+    df = _write_manifest(tmp_path, [{"id": n, "path": n, "label": "x"} for n in files])
+    table = image_table(df, ["x"])
+    one = next(iter(make_dataset(table, PipelineConfig((2, 2), channels=1, normalize="none"), 5)))
+    three = next(iter(make_dataset(table, PipelineConfig((2, 2), channels=3, normalize="none"), 5)))
+    one, three = one[0].numpy()[..., 0], three[0].numpy()
+    y = 0.299 * 200 + 0.587 * 100 + 0.114 * 50
+    assert np.array_equal(one[0], grey) and np.array_equal(one[1], grey)
+    assert np.allclose(one[2], y, atol=1e-4) and np.allclose(one[3], y, atol=1e-4)
+    assert np.allclose(one[4], y * alpha / 255, atol=1e-4)
+    assert np.array_equal(three[0], np.dstack([grey, grey, grey]))
+    assert np.array_equal(three[1], three[0])
+    assert np.array_equal(three[2], rgb) and np.array_equal(three[3], rgb)
+    assert np.allclose(three[4], rgb * (alpha / 255)[..., None], atol=1e-4)
+
+
+def test_model_channels_do_not_depend_on_row_order(tmp_path):
+    from covtool.training.pipeline import model_channels, probe_shape
+
+    grey = np.full((4, 5), 60, np.uint8)
+    paths = [write_image(tmp_path / "g.png", grey),
+             write_image(tmp_path / "g3.png", np.dstack([grey, grey, grey])),     # grey as RGB
+             write_image(tmp_path / "g16.tif", grey.astype(np.uint16))]
+    assert model_channels(paths) == 1
+    colour = np.dstack([grey, grey, grey + 1])
+    paths.append(write_image(tmp_path / "c.png", colour))
+    assert model_channels(paths) == 3 and model_channels(paths[::-1]) == 3
+    assert probe_shape(str(paths[0]), paths) == (4, 5, 3)
+    assert probe_shape(str(paths[0])) == (4, 5, 1)
+
+
+def test_content_that_is_no_image_names_the_manifest_line(mixed, tmp_path):
+    df, _ = mixed
+    (tmp_path / "b.png").write_text("<html>not found</html>")
+    with pytest.raises(ManifestError, match=r"m\.csv:3: not an image file: its content is none of"):
+        image_table(df, ["x", "y"])
+
+
+@pytest.mark.realdata
+def test_covid_ct_jpeg_in_png_and_rgba_images_go_through_the_pipeline():
+    """The release's '.png' files holding JPEG and its RGBA images, resized to 32x32, 3 channels."""
+    from tests.conftest import shared_data
+
+    root = shared_data("covid-ct", "Images-processed")
+    jpeg_named_png, rgba = [], []
+    for p in sorted((root / "CT_COVID").glob("*.png")):
+        head = p.read_bytes()[:32]
+        if head.startswith(b"\xff\xd8\xff"):
+            jpeg_named_png.append(p)
+        elif head[25] == 6 and len(rgba) < 6:
+            rgba.append(p)
+    assert len(jpeg_named_png) == 34
+    rows = [{"id": p.stem, "path": str(p), "label": "covid"} for p in jpeg_named_png + rgba]
+    table = image_table(pd.DataFrame(rows), ["covid"])
+    cfg = PipelineConfig((32, 32), channels=3, resize=True, normalize="range", value_range=(0, 255))
+    n = 0
+    for x, _ in make_dataset(table, cfg, 20):
+        x = x.numpy()
+        assert x.shape[1:] == (32, 32, 3) and -1e-5 <= x.min() and x.max() <= 1 + 1e-5, x.max()
+        assert x.std() > 0.05  # real pictures, not a constant
+        n += len(x)
+    assert n == 40

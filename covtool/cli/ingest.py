@@ -123,6 +123,11 @@ def covid_ctset_command(
     fold: Annotated[int | None, typer.Option("--fold", min=1, help="Fold whose lists give 'split' (default: the first found).")] = None,
     listed_only: Annotated[bool, typer.Option("--listed-only", help="Keep only slices named in a fold list or all.csv.")] = False,
     details: Annotated[Path | None, typer.Option("--details", help="Patient_details.csv, when not under DIR.")] = None,
+    part: Annotated[str | None, typer.Option(
+        "--part", metavar="raw|training",
+        help="The part of the release to read, needed where both are under DIR: 'raw' (every "
+             "patient's 16-bit slices, HU + 1024) or 'training' (the fold lists' slices as 32-bit "
+             "floats divided by each image's maximum).")] = None,
     verify: Verify = True,
     skip_bad: SkipBad = False,
     force: Force = False,
@@ -131,8 +136,10 @@ def covid_ctset_command(
     from covtool.datasets.covid_ctset import ingest_covid_ctset
 
     check_output(output, force)
+    if part is not None and part not in ("raw", "training"):
+        raise UsageError(f"--part must be raw or training, got '{part}'")
     finish(ingest_covid_ctset(root, skip_bad=skip_bad, verify=verify, fold=fold, listed_only=listed_only,
-                              details=details), output, force)
+                              details=details, part=part), output, force)
 
 
 @app.command("tem")

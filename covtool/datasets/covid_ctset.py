@@ -13,6 +13,13 @@ A slice is known by its canonical name ``<part>_<patient>_<series>_<IM>.tif`` (t
 lists use); ``group`` is the patient (``patient1``), ``series`` the sequence
 ``<part>_<patient>_<series>`` (one slice thickness), so ``covtool select`` reads the manifest
 directly.
+
+The two parts hold the same slices on two scales (paper, section 2.1 and 2.4): the raw part the
+scanner's 16-bit stored values (HU + 1024: its DICOM headers give slope 1, intercept -1024), the
+training part 32-bit floats, each image divided by its own maximum "to make these images visible
+with standard monitors". One manifest holds one part (``part``), and its ``value_scale`` column says
+which scale (:mod:`covtool.core.scale`), so that train, eval and patient-diagnose can tell a model
+trained on one scale from data on the other.
 """
 
 from __future__ import annotations
@@ -21,8 +28,11 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+
 from covtool.core.imageio import is_image_file
 from covtool.core.naming import natural_key
+from covtool.core.scale import PER_IMAGE_MAX, STORED, scale_of_dtype
 from covtool.datasets.common import (
     DatasetError,
     Ingested,
@@ -42,8 +52,10 @@ SERIES_DIR = re.compile(r"^SR_\d+$", re.IGNORECASE)
 FOLD_LIST = re.compile(r"^(train|validation|val|test)(\d+)\.csv$", re.IGNORECASE)
 #: Patient_details' "COVID-19 Infection" -> label.
 INFECTION = {"positive": "covid", "negative": "normal"}
-COLUMNS = ["id", "path", "label", "group", "split", "fold", "source", "series", "patientid",
+COLUMNS = ["id", "path", "label", "group", "split", "fold", "source", "series", "value_scale", "patientid",
            "sex", "age", "date", "infection", "thickness_mm"]
+#: The release's two parts: how a slice of each is found, and the scale its values are on.
+PARTS = {"raw": STORED, "training": PER_IMAGE_MAX}
 TABLES = {"patient_details.csv", "patients_metadata.csv", "all.csv"}
 
 
@@ -131,9 +143,45 @@ def read_lists(root: Path, tally: Tally) -> tuple[dict[str, str], dict[int, dict
     return classes, splits
 
 
+def release_part(path: Path, root: Path) -> str | None:
+    """``raw`` for a slice in the raw part's folders, ``training`` for a flattened name."""
+    if FLAT_NAME.match(path.name):
+        return "training"
+    return "raw" if slice_key(path, root) is not None else None
+
+
+def stored_dtype(path: Path) -> np.dtype | None:
+    """A TIFF's sample type from its header alone (None where the header cannot say)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return np.dtype(tif.pages[0].dtype) if tif.pages else None
+    except Exception:  # a damaged file: check_image (or a later stage) names it
+        return None
+
+
+def choose_part(found: dict[str, list[Path]], part: str | None, root: Path) -> str | None:
+    """The part to read: ``part`` where given, else the only one found; both found is an error
+    (the same slices twice, on two scales)."""
+    if part is not None:
+        if part not in PARTS:
+            raise DatasetError(f"unknown part '{part}' (choose {' or '.join(PARTS)})", root)
+        return part
+    present = [p for p in PARTS if found.get(p)]
+    if len(present) > 1:
+        raw, train = found["raw"], found["training"]
+        raise DatasetError(
+            f"both parts of the release are here: {len(raw)} raw 16-bit slices (e.g. "
+            f"{raw[0].relative_to(root)}) and {len(train)} training slices divided by their "
+            f"maximum (e.g. {train[0].relative_to(root)}); "
+            "choose one with --part raw or --part training", root)
+    return present[0] if present else None
+
+
 def ingest_covid_ctset(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
                        fold: int | None = None, listed_only: bool = False,
-                       details: Path | None = None) -> Ingested:
+                       details: Path | None = None, part: str | None = None) -> Ingested:
     """Read COVID-CTset's slices, fold lists and patient details into manifest rows.
 
     Parameters
@@ -148,22 +196,25 @@ def ingest_covid_ctset(root: str | Path, *, skip_bad: bool = False, verify: bool
         the others are counted as removed.
     details : path, optional
         Patient_details.csv, where it is not under ``root``.
+    part : ``"raw"`` or ``"training"``, optional
+        The part of the release to read; needed only where both are under ``root``. The other
+        part's slices are counted as removed.
     skip_bad, verify
         As for the other readers.
 
     Returns
     -------
     Ingested
-        Columns ``id, path, label, group, split, fold, source, series, patientid, sex, age,
-        date, infection, thickness_mm``.
+        Columns ``id, path, label, group, split, fold, source, series, value_scale, patientid, sex,
+        age, date, infection, thickness_mm``.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError("no such dataset folder", root)
     tally = Tally(skip_bad)
     if details is None:
-        found = find_files(root, ["Patient_details.csv"])
-        details = found[0] if found else None
+        found_details = find_files(root, ["Patient_details.csv"])
+        details = found_details[0] if found_details else None
     patients = read_details(details) if details is not None else {}
     classes, fold_splits = read_lists(root, tally)
     if fold_splits:
@@ -174,51 +225,69 @@ def ingest_covid_ctset(root: str | Path, *, skip_bad: bool = False, verify: bool
     elif fold is not None:
         raise DatasetError(f"no fold lists (train{fold}.csv, validation{fold}.csv) for --fold {fold}", root)
     splits = fold_splits.get(fold, {}) if fold is not None else {}
-    rows: list[dict] = []
-    seen: dict[str, Path] = {}
+    by_part: dict[str, list[Path]] = {p: [] for p in PARTS}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=natural_key)
         for f in sorted(filenames, key=natural_key):
             p = Path(dirpath) / f
             if f.startswith(".") or f.lower() in TABLES or FOLD_LIST.match(f):
                 continue
-            key = slice_key(p, root) if is_image_file(p) else None
-            if key is None:
+            which = release_part(p, root) if is_image_file(p) else None
+            if which is None:
                 tally.bad(p, "unknown file", "not a COVID-CTset slice (<part>_patientN_SR_k_IMnnnnn.tif "
                           "or <part>/patientN/SR_k/IMnnnnn.tif)")
                 continue
-            name = canonical_name(key)
-            if name.lower() in seen:
-                tally.bad(p, "duplicate slice", f"same slice as {seen[name.lower()]}")
-                continue
-            seen[name.lower()] = p
-            listed = name.lower() in classes
-            if listed_only and not listed:
-                tally.drop("not in a fold list")
-                continue
-            part, patient, series, _ = key
-            info = patients.get(patient)
-            from_details = INFECTION.get(info["infection"].lower()) if info else None
-            label = classes.get(name.lower()) or from_details
-            if label is None:
-                tally.bad(p, "no label", f"{patient} is in neither Patient_details.csv nor a fold list")
-                continue
-            if listed and from_details and from_details != label:
-                tally.bad(p, "class conflict", f"listed as '{label}' but {patient} is "
-                          f"'{info['infection']}' in Patient_details.csv")
-                continue
-            if verify and not check_image(p, tally):
-                continue
-            split = splits.get(name.lower(), "")
-            rows.append({
-                "id": Path(name).stem, "path": str(p), "label": label, "group": patient,
-                "split": split, "fold": fold if split else "", "source": part,
-                "series": f"{part}_{patient}_{series}", "patientid": patient,
-                "sex": info["sex"] if info else "", "age": parse_age(info["age"]) if info else "",
-                "date": info["date"] if info else "", "infection": info["infection"] if info else "",
-                "thickness_mm": info.get(series, "") if info else "",
-            })
+            by_part[which].append(p)
+    chosen = choose_part(by_part, part, root)
+    for other in PARTS:
+        if other != chosen and by_part[other]:
+            tally.drop(f"in the {other} part (--part {chosen})", len(by_part[other]))
+    files = by_part[chosen] if chosen else []
+    scale = PARTS[chosen] if chosen else ""
+    if files:
+        dtype = stored_dtype(files[0])
+        seen_scale = scale_of_dtype(dtype) if dtype is not None else None
+        if seen_scale is not None and seen_scale != scale:
+            tally.warn(f"{files[0]}: the {chosen} part should hold {scale} values but this slice is "
+                       f"{dtype}; its manifest says '{seen_scale}'")
+            scale = seen_scale
+    rows: list[dict] = []
+    seen: dict[str, Path] = {}
+    for p in files:
+        key = slice_key(p, root)
+        name = canonical_name(key)
+        if name.lower() in seen:
+            tally.bad(p, "duplicate slice", f"same slice as {seen[name.lower()]}")
+            continue
+        seen[name.lower()] = p
+        listed = name.lower() in classes
+        if listed_only and not listed:
+            tally.drop("not in a fold list")
+            continue
+        set_name, patient, series, _ = key
+        info = patients.get(patient)
+        from_details = INFECTION.get(info["infection"].lower()) if info else None
+        label = classes.get(name.lower()) or from_details
+        if label is None:
+            tally.bad(p, "no label", f"{patient} is in neither Patient_details.csv nor a fold list")
+            continue
+        if listed and from_details and from_details != label:
+            tally.bad(p, "class conflict", f"listed as '{label}' but {patient} is "
+                      f"'{info['infection']}' in Patient_details.csv")
+            continue
+        if verify and not check_image(p, tally):
+            continue
+        split = splits.get(name.lower(), "")
+        rows.append({
+            "id": Path(name).stem, "path": str(p), "label": label, "group": patient,
+            "split": split, "fold": fold if split else "", "source": set_name,
+            "series": f"{set_name}_{patient}_{series}", "value_scale": scale, "patientid": patient,
+            "sex": info["sex"] if info else "", "age": parse_age(info["age"]) if info else "",
+            "date": info["date"] if info else "", "infection": info["infection"] if info else "",
+            "thickness_mm": info.get(series, "") if info else "",
+        })
     listed_missing = sorted(set(classes) - set(seen))
     if listed_missing:
-        tally.drop("listed, not on disk", len(listed_missing))
+        tally.drop(f"listed, not in the {chosen or 'chosen'} part" if chosen else "listed, not on disk",
+                   len(listed_missing))
     return tally.result(rows, COLUMNS)

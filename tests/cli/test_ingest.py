@@ -65,13 +65,18 @@ def test_covid_ctset_manifest_feeds_select(tmp_path):
     root = fixtures.covid_ctset(tmp_path / "set")
     out = tmp_path / "set.csv"
     r = run("ingest", "covid-ctset", root, "-o", out)
+    assert r.exit_code == 1 and not out.exists()
+    assert "both parts of the release are here" in r.output and "Traceback" not in r.output
+    r = run("ingest", "covid-ctset", root, "-o", out, "--part", "raw")
     assert r.exit_code == 0, r.output
     sel = tmp_path / "sel.csv"
     r = run("select", out, "-o", sel)
     assert r.exit_code == 0, r.output
     df = read_manifest(sel)
-    assert len(df) == 11 and set(df["group"]) == {"patient1", "patient3", "patient168", "patient200"}
-    assert df["series"].nunique() == 5 and "label" in df.columns
+    assert len(df) == 8 and set(df["group"]) == {"patient1", "patient168"}
+    assert df["series"].nunique() == 3 and "label" in df.columns and set(df["value_scale"]) == {"hu+1024"}
+    r = run("ingest", "covid-ctset", root, "-o", out, "--part", "both", "--force")
+    assert r.exit_code != 0 and "--part must be raw or training" in r.output
 
 
 def test_tem_unknown_dir_and_usage(tmp_path):
@@ -85,13 +90,13 @@ def test_tem_unknown_dir_and_usage(tmp_path):
 
 def test_subprocess_pipe_ingest_into_select(tmp_path):
     root = fixtures.covid_ctset(tmp_path / "set")
-    ingest = subprocess.run(covtool_cmd("ingest", "covid-ctset", str(root), "-o", "-"), cwd=tmp_path,
+    ingest = subprocess.run(covtool_cmd("ingest", "covid-ctset", str(root), "-o", "-", "--part", "raw"), cwd=tmp_path,
                             env=covtool_env(), capture_output=True, text=True, timeout=120)
     assert ingest.returncode == 0, ingest.stderr
     # stdout is a clean manifest, paths relative to the working directory
     df = pd.read_csv(io.StringIO(ingest.stdout), dtype=str, keep_default_na=False)
-    assert len(df) == 11 and df["path"].str.startswith("set/").all()
-    assert "11 items, 0 removed" in ingest.stderr
+    assert len(df) == 8 and df["path"].str.startswith("set/").all()
+    assert "8 items, 6 removed" in ingest.stderr
     sel = subprocess.run(covtool_cmd("select", "-", "-o", "-"), input=ingest.stdout, cwd=tmp_path,
                          env=covtool_env(), capture_output=True, text=True, timeout=120)
     assert sel.returncode == 0, sel.stderr

@@ -21,6 +21,15 @@ def tif16(path: Path, value: int = 1000, shape=(8, 8)) -> Path:
     return path
 
 
+def tif_unit(path: Path, value: int = 1000, shape=(8, 8)) -> Path:
+    """A slice of COVID-CTset's training part: 32-bit float, divided by the image's maximum."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.full(shape, value, dtype=np.float32)
+    img[0, 0] = 2 * value
+    write_image(path, img / img.max())
+    return path
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -70,16 +79,17 @@ def covid_cxr(root: Path) -> Path:
 
 
 def covid_ctset(root: Path, detail_rows: list[str] | None = None) -> Path:
-    """COVID-CTset: raw series of two patients, flattened training slices, fold-1 lists, details."""
+    """COVID-CTset: both parts of the release (raw 16-bit series of two patients; flattened
+    training slices of two others, float divided by the maximum), fold-1 lists, details."""
     for sr in ("SR_2", "SR_3"):
         for i in (1, 2, 10):
             tif16(root / "COVID-CTset" / "137covid" / "patient1" / sr / f"IM{i:05d}.tif")
     for i in (3, 4):
         tif16(root / "COVID-CTset" / "normal1" / "patient168" / "SR_2" / f"IM{i:05d}.tif")
     tv = root / "Training&Validation"
-    tif16(tv / "train1" / "157covid_patient3_SR_4_IM00020.tif")
-    tif16(tv / "train1" / "157covid_patient3_SR_4_IM00021.tif")
-    tif16(tv / "validation1" / "normal2_patient200_SR_2_IM00005.tif")
+    tif_unit(tv / "train1" / "157covid_patient3_SR_4_IM00020.tif")
+    tif_unit(tv / "train1" / "157covid_patient3_SR_4_IM00021.tif")
+    tif_unit(tv / "validation1" / "normal2_patient200_SR_2_IM00005.tif")
     write(tv / "CSV" / "train1.csv", "filename,class\n137covid_patient1_SR_2_IM00010.tif,covid\n"
           "157covid_patient3_SR_4_IM00020.tif,covid\n157covid_patient3_SR_4_IM00021.tif,covid\n")
     write(tv / "CSV" / "validation1.csv", "filename,class\nnormal2_patient200_SR_2_IM00005.tif,normal\n")

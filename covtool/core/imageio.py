@@ -280,9 +280,15 @@ def is_colour(img: np.ndarray) -> bool:
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
-    """A single-channel view of a grey image stored with channels (no colour conversion)."""
+    """The single channel of a grey image stored with channels (no colour conversion): a view,
+    except where an alpha channel is not opaque, which is composited on black as everywhere
+    (:func:`composite_alpha`)."""
     if img.ndim == 2:
         return img
+    if img.shape[2] in (2, 4):
+        img = composite_alpha(img)
+        if img.ndim == 2:
+            return img
     return img[..., 0]
 
 

@@ -350,3 +350,16 @@ def test_every_covid_ct_image_decodes_by_content():
         assert to_channels(img, 3).shape == (*img.shape[:2], 3)
     assert formats == {(".png", "png"): 510, (".png", "jpeg"): 34, (".jpg", "jpeg"): 202}
     assert sum(layouts.values()) == 746 and set(layouts) <= {1, 3, 4}
+
+
+def test_to_gray_composites_alpha_as_to_channels_does():
+    grey = np.array([[0, 7], [128, 255]], np.uint8)
+    ga = np.dstack([grey, np.array([[255, 0], [255, 51]], np.uint8)])
+    rgba = np.dstack([grey, grey, grey, ga[..., 1]])
+    from covtool.core.imageio import to_gray
+
+    for img in (ga, rgba):
+        assert np.allclose(to_gray(img), to_channels(img, 1)[..., 0])
+        assert np.allclose(to_gray(img), [[0, 0], [128, 51]])
+    opaque = np.dstack([grey, grey, grey, np.full((2, 2), 255, np.uint8)])
+    assert to_gray(opaque).dtype == np.uint8 and np.array_equal(to_gray(opaque), grey)

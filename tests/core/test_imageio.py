@@ -363,3 +363,24 @@ def test_to_gray_composites_alpha_as_to_channels_does():
         assert np.allclose(to_gray(img), [[0, 0], [128, 51]])
     opaque = np.dstack([grey, grey, grey, np.full((2, 2), 255, np.uint8)])
     assert to_gray(opaque).dtype == np.uint8 and np.array_equal(to_gray(opaque), grey)
+
+
+def test_a_dcm_without_its_preamble_is_read_by_its_name(tmp_path):
+    pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = Dataset()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 9, 7, 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = GREY16.tobytes()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    p = tmp_path / "old.dcm"
+    ds.save_as(p, enforce_file_format=False, implicit_vr=False, little_endian=True)
+    assert p.read_bytes()[128:132] != b"DICM"
+    assert image_format(p) == "dicom" and np.array_equal(read_image(p), GREY16)
+    renamed = p.rename(tmp_path / "old.bin")            # no magic, no name: not an image
+    with pytest.raises(ImageError, match="not an image file"):
+        read_image(renamed)

@@ -24,6 +24,7 @@ from covtool.core.atomic import atomic_open
 from covtool.core.errors import CovtoolError, ManifestError, UsageError
 from covtool.core.manifest import STDIO, check_output, read_manifest, write_manifest
 from covtool.core.progress import make_progress
+from covtool.core.scale import PER_IMAGE_MAX, check_scale, check_selectable, per_image_max
 from covtool.core.shard import parse_shard
 from covtool.ct.diagnose import (
     RULES,
@@ -34,10 +35,10 @@ from covtool.ct.diagnose import (
     patient_decision,
     threshold_sweep,
 )
-from covtool.ct.pipeline import SelectOptions, slice_id
+from covtool.ct.pipeline import SelectOptions, load_slice, slice_id
 from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
 from covtool.ct.series import collect_series
-from covtool.ct.system import PatientResult, diagnose_patients, group_by_patient
+from covtool.ct.system import PatientResult, diagnose_patients, group_by_patient, input_scale
 
 PATIENT_COLUMNS = ["group", "slices", "selected", "positive", "fraction", "mean_prob", "score",
                    "decision", "seconds", "select_seconds", "infer_seconds"]
@@ -80,13 +81,28 @@ def patient_labels(source: pd.DataFrame | None, labels_file: str | None) -> dict
     return out
 
 
-def make_classifier(run: Path, batch_size: int | None):
-    """``(classify, classes)`` for a trained run folder (TensorFlow is imported here, not before)."""
-    from covtool.evaluation.predict import load_run, make_predictor
+def make_classifier(run: Path, batch_size: int | None, given_scale: str | None = None,
+                    convert_scale: bool = False, where=None):
+    """``(classify, classes)`` for a trained run folder (TensorFlow is imported here, not before).
+
+    The slices' value scale (``given_scale``) is checked against the run's
+    (:func:`covtool.core.scale.check_scale`); with ``convert_scale`` stored slices are divided by
+    their maximum for a run trained on COVID-CTset's training part.
+    """
+    from covtool.evaluation.predict import load_run, make_array_predictor, make_predictor
 
     cfg, model = load_run(run)
     if len(model.outputs[0].shape) != 2:
         raise CovtoolError("the run's model is not an image classifier (output is not (N, classes))", run)
+    conversion = check_scale(cfg.data_scale or None, given_scale, cfg.pipeline.normalize,
+                             where if where is not None else run, convert=convert_scale)
+    if conversion == PER_IMAGE_MAX:
+        predict_arrays = make_array_predictor(model, cfg, batch_size)
+
+        def classify(paths: list[Path]) -> np.ndarray:
+            return predict_arrays([per_image_max(load_slice(p)) for p in paths])
+
+        return classify, list(cfg.classes)
     predict = make_predictor(model, cfg, batch_size)
 
     def classify(paths: list[Path]) -> np.ndarray:
@@ -170,6 +186,10 @@ def diagnose_command(
     dark_level: Annotated[float, typer.Option("--dark-level", help="Selection dark level on COVID-CTset's stored scale (HU + 1024; DICOM and NIfTI slices are converted to it): 300 is -724 HU.")] = DEFAULT_DARK_LEVEL,
     divisor: Annotated[float, typer.Option("--divisor", min=1e-9, help="Selection divisor.")] = DEFAULT_DIVISOR,
     group: Annotated[str | None, typer.Option("--group", help="Patient id for every series found (INPUT is one patient's folder).")] = None,
+    convert_scale: Annotated[bool, typer.Option(
+        "--convert-scale", help="Divide each slice by its maximum before classifying: for a run trained "
+                                "on COVID-CTset's training part (per-image-max) given stored slices "
+                                "(HU + 1024). Without it such a mismatch is an error.")] = False,
     skip_bad: SkipBad = False,
     shard: ShardOpt = None,
     force: Force = False,
@@ -184,12 +204,14 @@ def diagnose_command(
         raise UsageError(f"--threshold: {exc}") from None
     options = SelectOptions(parse_region(region), dark_level, divisor, skip_bad)
     series, source = collect_series(inputs, group)
+    check_selectable(source)
     labels = patient_labels(source, labels_file)
     patients = group_by_patient(series)
     shard_ = parse_shard(shard)
     if shard_ is not None:
         patients = shard_.select(patients)
-    classify, classes = make_classifier(run, batch_size)
+    classify, classes = make_classifier(run, batch_size, input_scale(series, source), convert_scale,
+                                        where=inputs[0])
     pos = positive_class(classes, positive)
     neg = negative_name(classes, pos)
     total = sum(len(s.slices) for _, ss in patients for s in ss)

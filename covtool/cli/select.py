@@ -25,6 +25,7 @@ from covtool.core.manifest import (
     write_manifest,
 )
 from covtool.core.progress import make_progress
+from covtool.core.scale import check_selectable
 from covtool.core.shard import parse_shard
 from covtool.ct.pipeline import SelectOptions, SeriesResult, result_rows, select_series
 from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
@@ -148,6 +149,7 @@ def select_command(
     check_output(output, force)
     options = SelectOptions(parse_region(region), dark_level, divisor, skip_bad)
     series, source = collect_series(inputs, group)
+    check_selectable(source)
     shard_ = parse_shard(shard)
     if shard_ is not None:
         series = shard_.select(series)

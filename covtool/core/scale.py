@@ -93,3 +93,12 @@ def check_scale(trained: str | None, given: str | None, normalize: str, where,
     raise CovtoolError(f"the run was trained on '{trained}' values but these slices are "
                        f"'{given}' (normalisation '{normalize}' keeps the difference): feed it "
                        f"the part of the release it was trained on{hint}", where)
+
+
+def check_selectable(df: pd.DataFrame | None) -> None:
+    """The slice selection counts pixels below a dark level on the stored scale (300 = -724 HU):
+    slices divided by their maximum (values 0..1, every pixel "dark") cannot be selected."""
+    if df is not None and manifest_scale(df) == PER_IMAGE_MAX:
+        raise ManifestError("these slices are divided by their maximum (value_scale per-image-max): "
+                            "the dark-pixel selection needs stored values; use the raw part "
+                            "(ingest covid-ctset --part raw)", df.attrs.get("manifest"))

@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from covtool.core.imageio import write_image
+from covtool.core.errors import CovtoolError
+from covtool.core.imageio import read_image, write_image
 from covtool.core.naming import safe_id
+from covtool.core.scale import STORED, manifest_scale, scale_of_dtype
 from covtool.ct.pipeline import SelectOptions, SeriesResult, SliceResult, select_series
 from covtool.ct.series import Series
 
@@ -53,6 +56,28 @@ class PatientResult:
     @property
     def seconds(self) -> float:
         return self.select_seconds + self.infer_seconds
+
+
+def input_scale(series: Sequence[Series], source: pd.DataFrame | None = None) -> str | None:
+    """The value scale of the slices patient-diagnose is given (:mod:`covtool.core.scale`).
+
+    A manifest's ``value_scale`` column where it has one; DICOM series and NIfTI volumes are read
+    on the stored scale; image files are on the scale their sample type says (the first readable
+    slice's: 16-bit stored values, float the per-image maximum); None where nothing tells.
+    """
+    if source is not None:
+        given = manifest_scale(source)
+        if given is not None:
+            return given
+    if any(s.kind != "images" for s in series):
+        return STORED
+    for s in series:
+        for path in s.slices:
+            try:
+                return scale_of_dtype(read_image(path).dtype)
+            except CovtoolError:
+                continue  # the selection names an unreadable slice
+    return None
 
 
 def group_by_patient(series: Sequence[Series]) -> list[tuple[str, list[Series]]]:

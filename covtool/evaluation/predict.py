@@ -89,3 +89,42 @@ def make_predictor(model, cfg: TrainConfig, batch_size: int | None = None):
             raise
 
     return predict
+
+
+def make_array_predictor(model, cfg: TrainConfig, batch_size: int | None = None):
+    """``predict(images) -> probs`` for images already in memory (CT slices read from a DICOM
+    series or a NIfTI volume, or converted to the run's value scale), prepared exactly as
+    :func:`make_predictor` prepares files: the run's channels, its size (resized bilinear,
+    antialiased, where the run resizes; else a different size is an error), its normalisation.
+
+    images : sequence of ndarray (H, W) or (H, W, C), any real dtype -> ndarray (N, K), float32
+    """
+    import tensorflow as tf
+
+    from covtool.training.pipeline import normalise, to_channels
+
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    pipe = cfg.pipeline
+    h, w = pipe.image_size
+    bs = batch_size or cfg.batch_size
+
+    def prepare(img: np.ndarray) -> np.ndarray:
+        img = np.asarray(to_channels(img, pipe.channels), np.float32)
+        if img.shape[:2] != (h, w) and not pipe.resize:
+            raise CovtoolError(f"slice size {img.shape[0]}x{img.shape[1]} differs from the run's "
+                               f"input {h}x{w} (the run was trained without resizing)")
+        return img
+
+    def predict(images) -> np.ndarray:
+        out = []
+        for start in range(0, len(images), bs):
+            batch = [prepare(img) for img in images[start:start + bs]]
+            if pipe.resize:
+                x = tf.stack([tf.image.resize(b, (h, w), method="bilinear", antialias=True)
+                              for b in batch])
+            else:
+                x = tf.constant(np.stack(batch))
+            out.append(np.asarray(forward(normalise(x, pipe)), np.float32))
+        return np.concatenate(out) if out else np.zeros((0, len(cfg.classes)), np.float32)
+
+    return predict

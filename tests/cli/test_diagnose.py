@@ -163,3 +163,49 @@ def test_dicom_and_nifti_patients_reach_the_classifier_as_tiffs_do(ct_patients, 
     n = outs["nifti"][1]
     assert n["slice_index"].tolist() == [str(i) for i in range(k)]
     assert not any((tmp_path / "nifti").glob("*.tif"))
+
+
+def test_value_scale_mismatch_is_refused_or_converted_exactly(ct_patients, tmp_path):
+    """A run trained on per-image-max slices (COVID-CTset's training part) given stored slices:
+    refused, or with --convert-scale fed each slice divided by its maximum, which gives exactly
+    the probabilities of the max-divided files themselves."""
+    from covtool.core.imageio import read_image
+    from covtool.core.scale import per_image_max
+    from covtool.evaluation.predict import load_run, predict_probs
+
+    root, truth = ct_patients
+    unit = []
+    for rec in truth.itertuples():
+        dest = tmp_path / "unit" / f"{rec.id}.tif"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_image(dest, per_image_max(read_image(rec.path)))
+        unit.append(str(dest))
+    t = truth.assign(path=unit, value_scale="per-image-max",
+                     split=["train" if g != "patient003" else "val" for g in truth["group"]])
+    t.to_csv(tmp_path / "unit.csv", index=False)
+    run = tmp_path / "run"
+    r = runner.invoke(app, [
+        "train", str(tmp_path / "unit.csv"), "-r", str(run), "--model", "custom", "--input-size", "32",
+        "--filters", "4,4,8,8", "--final-filters", "4", "--head-units", "8,8", "--dropout", "0",
+        "--block-dropout", "0", "--optimizer", "adam", "--lr", "3e-3", "--batch-size", "16",
+        "--epochs", "1", "--normalize", "none"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "config.json").read_text())["data_scale"] == "per-image-max"
+    out, slices = tmp_path / "p.csv", tmp_path / "s.csv"
+    r = runner.invoke(app, ["patient-diagnose", str(root), "--run", str(run), "-o", str(out)])
+    assert r.exit_code == 1 and not out.exists()
+    assert "trained on 'per-image-max' values but these slices are 'hu+1024'" in r.output
+    assert "--convert-scale" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["patient-diagnose", str(root), "--run", str(run), "-o", str(out),
+                            "--slices", str(slices), "--convert-scale"])
+    assert r.exit_code == 0, r.output
+    s = read_manifest(slices)
+    sel = s[s["selected"] == "true"].merge(truth[["id"]].assign(unit=unit), on="id")
+    assert len(sel) > 0
+    cfg, model = load_run(run)
+    probs, _ = predict_probs(model, cfg, pd.DataFrame({"path": sel["unit"]}), require_label=False)
+    k = cfg.classes.index("covid")
+    assert np.allclose(sel["prob_covid"].astype(float), probs[:, k], atol=1e-5)
+    # slices divided by their maximum cannot be selected (the dark level is on stored values)
+    r = runner.invoke(app, ["select", str(tmp_path / "unit.csv"), "-o", str(tmp_path / "sel.csv")])
+    assert r.exit_code == 1 and "dark-pixel selection needs stored values" in r.output

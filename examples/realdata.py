@@ -124,11 +124,13 @@ def ct_dicom(run: Runner, data: Path, out: Path, ct_run: Path | None) -> None:
     if series is None:
         print("  P001 not found: skipped")
         return
+    series = series.parent  # the patients folder: each patient's folder is its group
     m = out / "p001-select.csv"
     run("select", series, "-o", m, "--plot", out / "p001-plots", "--force")
     df = read(m)
     sel = df[df["selected"].str.lower() == "true"]
-    print(f"  {len(df)} slices in {df['series'].nunique()} series; {len(sel)} selected "
+    print(f"  {len(df)} slices in {df['series'].nunique()} series of {df['group'].nunique()} patient(s) "
+          f"({', '.join(sorted(df['group'].unique()))}); {len(sel)} selected "
           f"(slice positions {sel['slice'].iloc[0] if len(sel) else '-'} .. "
           f"{sel['slice'].iloc[-1] if len(sel) else '-'})")
     labels_npy = data / "ct-dicom" / "covid-ct-md" / "Slice-level-labels-updated-1.npy"

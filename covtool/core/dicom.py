@@ -15,6 +15,7 @@ read straight from the file at the offset the header pass found (no second parse
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,22 +76,56 @@ def _reason(exc: BaseException) -> str:
     return text[0][:160] if text else type(exc).__name__
 
 
+_BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+
+
+def _values(ds, keyword: str) -> list | None:
+    """An element's values as text or numbers, from its raw bytes where pydicom left them raw
+    (converting through pydicom costs more than parsing the whole header)."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+    from pydicom.dataelem import RawDataElement
+
+    tag = tag_for_keyword(keyword)
+    el = ds.get_item(tag)
+    if el is None:
+        return None
+    if not isinstance(el, RawDataElement):
+        v = el.value
+        if v is None or v == "":
+            return None
+        return [v] if isinstance(v, (str, bytes, int, float)) else list(v)
+    raw = el.value
+    if raw is None or len(raw) == 0:
+        return None
+    vr = el.VR or dictionary_VR(tag)
+    if vr in _BINARY:
+        little = getattr(ds, "original_encoding", (None, True))[1] is not False
+        code = _BINARY[vr]
+        n = len(raw) // struct.calcsize(code)
+        return list(struct.unpack(("<" if little else ">") + code * n, raw[: n * struct.calcsize(code)]))
+    text = raw.decode("latin-1").strip(" \0")
+    return [t.strip(" \0") for t in text.split("\\")] if text else None
+
+
 def _number(ds, name, cast, default=None):
     try:
-        value = ds.get(name)
-        return default if value in (None, "") else cast(value)
+        v = _values(ds, name)
+        return default if not v or v[0] in (None, "") else cast(v[0])
     except (TypeError, ValueError):
         return default
 
 
 def _floats(ds, name, n):
     try:
-        value = ds.get(name)
-        if value is None or len(value) != n:
-            return None
-        return tuple(float(v) for v in value)
+        v = _values(ds, name)
+        return tuple(float(x) for x in v) if v is not None and len(v) == n else None
     except (TypeError, ValueError):
         return None
+
+
+def _text(ds, name) -> str:
+    v = _values(ds, name)
+    return str(v[0]) if v else ""
 
 
 def read_header(path: str | os.PathLike) -> DicomHeader | None:
@@ -124,18 +159,18 @@ def read_header(path: str | os.PathLike) -> DicomHeader | None:
     rows, cols = _number(ds, "Rows", int), _number(ds, "Columns", int)
     if not has_pixels or not rows or not cols:
         raise ImageError("DICOM file without pixel data (not an image)", path)
-    image_type = ds.get("ImageType")
+    image_type = tuple(str(t) for t in _values(ds, "ImageType") or ())
     ts = str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if meta is not None else "1.2.840.10008.1.2"
     return DicomHeader(
         path=path,
-        series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
+        series_uid=_text(ds, "SeriesInstanceUID"),
         series_number=_number(ds, "SeriesNumber", int),
         instance=_number(ds, "InstanceNumber", int),
         position=_floats(ds, "ImagePositionPatient", 3),
         orientation=_floats(ds, "ImageOrientationPatient", 6),
         rows=rows, columns=cols,
-        image_type=(image_type,) if isinstance(image_type, str) else tuple(str(v) for v in image_type or ()),
-        modality=str(ds.get("Modality", "") or ""),
+        image_type=image_type,
+        modality=_text(ds, "Modality"),
         slope=_number(ds, "RescaleSlope", float, 1.0),
         intercept=_number(ds, "RescaleIntercept", float, 0.0),
         transfer_syntax=ts,
@@ -148,12 +183,15 @@ def read_header(path: str | os.PathLike) -> DicomHeader | None:
     )
 
 
-def _native_pixels(h: DicomHeader) -> np.ndarray | None:
-    """Uncompressed little-endian grey pixels read at the known offset; None where not simple."""
+def _native_pixels(h: DicomHeader, y0: int = 0, y1: int | None = None) -> np.ndarray | None:
+    """Rows ``y0:y1`` of uncompressed little-endian grey pixels, read at the known offset; None
+    where the pixel data is not that simple."""
     if (h.transfer_syntax not in _NATIVE_LE or h.pixel_offset is None or h.samples != 1
             or h.frames != 1 or h.bits_allocated not in (8, 16)):
         return None
-    n = h.rows * h.columns * (h.bits_allocated // 8)
+    y1 = h.rows if y1 is None else y1
+    row_bytes = h.columns * (h.bits_allocated // 8)
+    n = h.rows * row_bytes
     with open(h.path, "rb") as fp:
         fp.seek(h.pixel_offset)
         head = fp.read(12)
@@ -165,13 +203,19 @@ def _native_pixels(h: DicomHeader) -> np.ndarray | None:
             return None
         if length != n:
             return None if length == 0xFFFFFFFF else _raise_size(h, length, n)
-        fp.seek(h.pixel_offset + start)
-        data = fp.read(n)
-    if len(data) != n:
-        raise ImageError(f"truncated DICOM pixel data ({len(data)} of {n} bytes)", h.path)
+        fp.seek(h.pixel_offset + start + y0 * row_bytes)
+        want = (y1 - y0) * row_bytes
+        data = fp.read(want)
+        if len(data) == want and y1 < h.rows:  # the rest of the pixel data must be there too
+            fp.seek(h.pixel_offset + start + n - 1)
+            complete = len(fp.read(1)) == 1
+        else:
+            complete = len(data) == want
+    if not complete:
+        raise ImageError(f"truncated DICOM pixel data (the file ends before its {n} bytes)", h.path)
     dtype = {(8, False): "<u1", (8, True): "<i1", (16, False): "<u2", (16, True): "<i2"}[
         (h.bits_allocated, h.signed)]
-    arr = np.frombuffer(data, dtype=dtype).reshape(h.rows, h.columns)
+    arr = np.frombuffer(data, dtype=dtype).reshape(y1 - y0, h.columns)
     bits = h.bits_stored
     if 0 < bits < h.bits_allocated:  # bits above BitsStored are not the pixel's
         if h.signed:
@@ -225,6 +269,15 @@ def read_ct_slice(h: DicomHeader) -> np.ndarray:
     if arr.shape != (h.rows, h.columns):
         raise ImageError(f"decoded shape {arr.shape} where the header says {h.rows}x{h.columns}", h.path)
     return to_stored_scale(arr, h.slope, h.intercept)
+
+
+def read_ct_rows(h: DicomHeader, y0: int, y1: int) -> np.ndarray | None:
+    """Rows ``y0:y1`` of a CT slice on the stored scale, read alone where the pixel data is
+    uncompressed; None otherwise (decode the slice whole)."""
+    if h.samples != 1 or h.frames != 1:
+        return None
+    arr = _native_pixels(h, y0, y1)
+    return None if arr is None else to_stored_scale(arr, h.slope, h.intercept)
 
 
 def read_dicom_image(path: str | os.PathLike) -> np.ndarray:

@@ -17,11 +17,13 @@ import numpy as np
 from covtool.core.errors import CovtoolError, ImageError, describe
 from covtool.core.imageio import is_colour, read_image, to_gray
 from covtool.core.naming import safe_id
+from covtool.ct.rows import tiff_rows
 from covtool.ct.selection import (
     DEFAULT_DARK_LEVEL,
     DEFAULT_DIVISOR,
     DEFAULT_REGION,
     dark_pixel_count,
+    scaled_region,
     select_slices,
 )
 from covtool.ct.series import Series
@@ -70,6 +72,22 @@ def load_slice(path: Path) -> np.ndarray:
         else:
             raise ImageError(f"colour image ({img.shape[2]} channels), expected a grey CT slice", path)
     return img
+
+
+def _region_rows(series: Series, reader, i: int, region) -> tuple[tuple[int, int], np.ndarray] | None:
+    """``((H, W), rows)``: only the rows the region covers, where the file lets them be read
+    alone (uncompressed TIFF and DICOM); None: read the slice whole. Only the count needs no
+    more; ``keep`` (patient-diagnose) needs whole slices."""
+    def rows_of(shape):
+        _, y0, _, y1 = scaled_region(shape, region)
+        return y0, y1
+
+    if series.read is not None:
+        rows = getattr(series.read, "rows", None)
+        return rows(i, rows_of) if rows is not None else None
+    if reader is load_slice:
+        return tiff_rows(series.slices[i], rows_of)
+    return None
 
 
 def _series_error(series: Series, options: SelectOptions, result: SeriesResult) -> bool:
@@ -121,17 +139,26 @@ def select_series(series: Series, options: SelectOptions = SelectOptions(),
                                slice_index=series.slice_index[i] if series.slice_index is not None else None)
             result.slices.append(item)
             try:
-                img = read(i) if read is not None else reader(path)
+                part = None if keep is not None else _region_rows(series, reader, i, options.region)
+                if part is not None:
+                    img_shape, img = part
+                else:
+                    img = read(i) if read is not None else reader(path)
+                    img_shape = img.shape
                 if shape is None:
-                    shape = img.shape
-                elif img.shape != shape:
-                    raise ImageError(f"slice size {img.shape[1]}x{img.shape[0]} differs from the series' "
+                    shape = img_shape
+                elif img_shape != shape:
+                    raise ImageError(f"slice size {img_shape[1]}x{img_shape[0]} differs from the series' "
                                      f"{shape[1]}x{shape[0]}", path)
                 if img.dtype == np.uint8 and not warned_8bit:
                     warned_8bit = True
                     result.warnings.append(f"{path}: 8-bit image; the dark level ({options.dark_level:g}) "
                                            "assumes 16-bit CT values")
-                item.dark_pixels = dark_pixel_count(img, options.region, options.dark_level)
+                if part is not None:
+                    x0, _, x1, _ = scaled_region(img_shape, options.region)
+                    item.dark_pixels = int(np.count_nonzero(img[:, x0:x1] < options.dark_level))
+                else:
+                    item.dark_pixels = dark_pixel_count(img, options.region, options.dark_level)
                 item.error = series.problems.get(i, "")
                 if keep is not None:
                     keep(item, img)

@@ -28,7 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from covtool.core.dicom import DicomHeader, read_ct_slice, read_header, to_stored_scale
+from covtool.core.dicom import (
+    DicomHeader,
+    read_ct_rows,
+    read_ct_slice,
+    read_header,
+    to_stored_scale,
+)
 from covtool.core.errors import ImageError, describe
 from covtool.core.naming import natural_key
 from covtool.ct.series import Series
@@ -73,6 +79,14 @@ class DicomReader:
 
     def __call__(self, i: int) -> np.ndarray:
         return read_ct_slice(self.headers[i])
+
+    def rows(self, i: int, rows_of) -> tuple[tuple[int, int], np.ndarray] | None:
+        """``((H, W), rows)`` of slice ``i``: only rows ``rows_of((H, W))``, where they can be
+        read alone (uncompressed); None otherwise."""
+        h = self.headers[i]
+        y0, y1 = rows_of((h.rows, h.columns))
+        got = read_ct_rows(h, y0, y1)
+        return None if got is None else ((h.rows, h.columns), got)
 
 
 def _normal(orientation) -> np.ndarray:
@@ -238,17 +252,16 @@ class NiftiReader:
         try:
             img = self._open()
             proxy = img.dataobj
+            slicer = [slice(None)] * p["ndim"]
+            slicer[p["ax_s"]] = v
+            for extra in range(3, p["ndim"]):
+                slicer[extra] = 0
             if p["stream"]:
-                slicer = [slice(None)] * p["ndim"]
-                slicer[p["ax_s"]] = v
-                for extra in range(3, p["ndim"]):
-                    slicer[extra] = 0
                 slab = np.asarray(proxy[tuple(slicer)])
             else:
                 if self._whole is None:
-                    raw = np.asarray(proxy.get_unscaled() if hasattr(proxy, "get_unscaled") else proxy)
-                    self._whole = raw.reshape(raw.shape[:3])
-                slab = np.take(self._whole, v, axis=p["ax_s"])
+                    self._whole = np.asarray(proxy.get_unscaled() if hasattr(proxy, "get_unscaled") else proxy)
+                slab = self._whole[tuple(slicer)]   # a view (np.take would copy through the volume)
                 slab = slab * p["slope"] + p["inter"] if (p["slope"], p["inter"]) != (1.0, 0.0) else slab
         except (OSError, EOFError, ValueError) as exc:
             raise ImageError(f"unreadable NIfTI slice {v} ({describe(exc)})", self.path) from None

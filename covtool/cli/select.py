@@ -25,7 +25,7 @@ from covtool.core.manifest import (
     write_manifest,
 )
 from covtool.core.progress import make_progress
-from covtool.core.scale import check_selectable
+from covtool.core.scale import STORED, check_selectable
 from covtool.core.shard import parse_shard
 from covtool.ct.pipeline import SelectOptions, SeriesResult, result_rows, select_series
 from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
@@ -169,8 +169,13 @@ def select_command(
             results.append(r)
             rows.extend(result_rows(r))
     out = pd.DataFrame(rows, columns=SELECT_COLUMNS + ["error", "_row", "slice_index"])
+    # DICOM and NIfTI slices were read on COVID-CTset's stored scale (covtool.core.scale)
+    own_scale = [STORED if r["_kind"] != "images" else None for r in rows]
     if source is not None:
         out = pass_through(out, source)
+    if any(own_scale):
+        given = out["value_scale"] if "value_scale" in out.columns else pd.Series([None] * len(out))
+        out["value_scale"] = [o if o is not None else g for o, g in zip(own_scale, given)]
     out = out.drop(columns=["_row"])
     if out["slice_index"].isna().all():
         out = out.drop(columns=["slice_index"])

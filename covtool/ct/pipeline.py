@@ -206,14 +206,15 @@ def result_rows(result: SeriesResult) -> Iterator[dict]:
     if not result.slices:
         yield {"id": safe_id(s.group, s.series), "path": str(s.folder or ""), "group": s.group,
                "series": s.series, "slice": None, "dark_pixels": None, "threshold": None,
-               "selected": False, "error": result.error, "_row": None, "slice_index": None}
+               "selected": False, "error": result.error, "_row": None, "slice_index": None,
+               "_kind": s.kind}
         return
     for item in result.slices:
         yield {"id": slice_id(s, item.path, item.slice_index), "path": str(item.path),
                "group": s.group, "series": s.series, "slice": item.slice,
                "dark_pixels": item.dark_pixels, "threshold": result.threshold,
                "selected": item.selected, "error": item.error or (result.error if item.dark_pixels is None else ""),
-               "_row": item.row, "slice_index": item.slice_index}
+               "_row": item.row, "slice_index": item.slice_index, "_kind": s.kind}
 
 
 def iter_selection(series_list: Sequence[Series], options: SelectOptions,

@@ -29,6 +29,7 @@ def test_select_on_synthetic_patients_matches_the_anatomy(ct_patients, tmp_path)
     df = read_manifest(out)
     assert len(df) == len(truth)
     assert list(df.columns[:8]) == ["id", "path", "group", "series", "slice", "dark_pixels", "threshold", "selected"]
+    assert "value_scale" not in df.columns and "slice_index" not in df.columns
     merged = df.merge(truth[["id", "lung_open"]], on="id")
     assert len(merged) == len(df)
     sel = merged["selected"] == "true"
@@ -213,6 +214,7 @@ def test_select_dicom_and_nifti_give_the_same_rows_in_anatomical_order(tmp_path)
     assert [p.split("/")[-2] for p in d["path"]] == ["P1"] * 12 and "slice_index" not in d.columns
     assert set(n["path"]) == {str(tmp_path / "nifti" / "P1.nii.gz")} and n["slice_index"].tolist() == [str(k) for k in range(12)]
     assert n["id"].iloc[3] == "P1_P1_0003"
+    assert set(d["value_scale"]) == set(n["value_scale"]) == {"hu+1024"}   # covtool.core.scale
     assert (tmp_path / "plots" / "P1_P1.png").exists()
 
 

@@ -262,3 +262,14 @@ def test_covid_ct_md_p001_series():
     labels = np.load(folder.parents[2] / "Slice-level-labels-updated-1.npy")[0][:148].astype(bool)
     inside = (labels & sel).sum() / labels.sum()
     assert inside > 0.5
+
+
+def test_jpeg_ls_from_pydicoms_own_test_files():
+    """A JPEG-LS file shipped in pydicom's wheel decodes to its uncompressed twin's pixels."""
+    from pydicom.data import get_testdata_file
+
+    from covtool.core.dicom import read_header, stored_pixels
+
+    lossless, plain = (read_header(get_testdata_file(n)) for n in ("MR_small_jpeg_ls_lossless.dcm", "MR_small.dcm"))
+    assert lossless.transfer_syntax == "1.2.840.10008.1.2.4.80"
+    assert np.array_equal(stored_pixels(lossless), stored_pixels(plain))

@@ -1,7 +1,8 @@
 """The Typer root: global options, error handling, and the registry of command families.
 
-Command modules are imported here; none of them imports TensorFlow at module level, so
-``covtool --help`` and the non-deep-learning stages start without it.
+Command modules are imported when their command runs (:data:`COMMANDS`); none of them imports
+TensorFlow at module level, so ``covtool --help`` and the non-deep-learning stages start without
+it, and a stage imports only what it uses.
 """
 
 from __future__ import annotations
@@ -88,42 +89,67 @@ def root(
     console.state.quiet = quiet
 
 
-def _register() -> None:
-    from covtool.cli import (
-        balance,
-        crop,
-        demo,
-        diagnose,
-        explain,
-        extract,
-        features,
-        ingest,
-        manifest,
-        rescale,
-        select,
-        split,
-    )
-    from covtool.cli import eval as eval_cli
-    from covtool.cli import train as train_cli
-
-    app.command("select", help=select.__doc__)(select.select_command)
-    app.command("rescale", help=rescale.__doc__)(rescale.rescale_command)
-    app.command("crop", help=crop.__doc__)(crop.crop_command)
-    app.command("balance", help=balance.__doc__)(balance.balance_command)
-    app.add_typer(split.split_app, name="split", help=split.__doc__)
-    app.command("models", help=train_cli.MODELS_DOC)(train_cli.models_command)
-    app.command("train", help=train_cli.__doc__)(train_cli.train_command)
-    app.command("eval", help=eval_cli.__doc__)(eval_cli.eval_command)
-    app.command("patient-diagnose", help=diagnose.__doc__)(diagnose.diagnose_command)
-    app.command("explain", help=explain.__doc__)(explain.explain_command)
-    app.command("extract", help=extract.__doc__)(extract.extract_command)
-    app.add_typer(manifest.manifest_app, name="manifest")
-    app.add_typer(ingest.app, name="ingest", help=ingest.__doc__)
-    app.command("features", help=features.__doc__)(features.features_command)
-    app.command("demo", help=demo.__doc__)(demo.demo_command)
+#: Every command: name -> (module, attribute, help). A command's module is imported only when the
+#: command runs (or help lists it), so ``covtool select`` does not pay for extract's imports.
+#: Attributes that are Typer apps are command families (subcommands).
+COMMANDS: dict[str, tuple[str, str, str | None]] = {
+    "select": ("covtool.cli.select", "select_command", None),
+    "rescale": ("covtool.cli.rescale", "rescale_command", None),
+    "crop": ("covtool.cli.crop", "crop_command", None),
+    "balance": ("covtool.cli.balance", "balance_command", None),
+    "split": ("covtool.cli.split", "split_app", None),
+    "models": ("covtool.cli.train", "models_command", "MODELS_DOC"),
+    "train": ("covtool.cli.train", "train_command", None),
+    "eval": ("covtool.cli.eval", "eval_command", None),
+    "patient-diagnose": ("covtool.cli.diagnose", "diagnose_command", None),
+    "explain": ("covtool.cli.explain", "explain_command", None),
+    "extract": ("covtool.cli.extract", "extract_command", None),
+    "manifest": ("covtool.cli.manifest", "manifest_app", None),
+    "ingest": ("covtool.cli.ingest", "app", None),
+    "features": ("covtool.cli.features", "features_command", None),
+    "demo": ("covtool.cli.demo", "demo_command", None),
+}
 
 
-_register()
+def load_command(name: str):
+    """The click command for ``name``, built from its module (imported now)."""
+    import importlib
+
+    from typer.main import get_command, get_group
+
+    module_name, attr, help_attr = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    obj = getattr(module, attr)
+    text = getattr(module, help_attr) if help_attr else module.__doc__
+    if isinstance(obj, typer.Typer):
+        if text and not obj.info.help:
+            obj.info.help = text
+        group = get_group(obj)
+        group.name = name
+        return group
+    one = typer.Typer(add_completion=False)
+    one.command(name, help=text)(obj)
+    return get_command(one)
+
+
+def _lazy(group_cls):
+    """Give the root group the commands of :data:`COMMANDS`, each loaded on first use."""
+
+    class Lazy(group_cls):
+        def list_commands(self, ctx):
+            return list(COMMANDS)
+
+        def get_command(self, ctx, name):
+            if name not in COMMANDS:
+                return None
+            if name not in self.commands:
+                self.add_command(load_command(name), name)
+            return self.commands[name]
+
+    return Lazy
+
+
+app.info.cls = _lazy(CovtoolGroup)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,9 +10,8 @@ COVID-CTset's stored scale (HU + 1024). Every slice gets a row with 'dark_pixels
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from covtool.cli.common import Force, OutManifest, ShardOpt, SkipBad
@@ -23,6 +22,7 @@ from covtool.core.manifest import (
     check_output,
     order_columns,
     write_manifest,
+    write_records,
 )
 from covtool.core.progress import make_progress
 from covtool.core.scale import STORED, check_selectable
@@ -30,6 +30,9 @@ from covtool.core.shard import parse_shard
 from covtool.ct.pipeline import SelectOptions, SeriesResult, result_rows, select_series
 from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
 from covtool.ct.series import collect_series
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SELECT_COLUMNS = ["id", "path", "group", "series", "slice", "dark_pixels", "threshold", "selected"]
 
@@ -114,6 +117,8 @@ def pass_through(out: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     naming a whole NIfTI volume gives many, each with its own id); the rows of folder inputs get
     NaN in the manifest-only columns.
     """
+    import pandas as pd
+
     extra_cols = [c for c in source.columns
                   if c not in SELECT_COLUMNS and c not in ("error", "_src", "slice_index")]
     src = source.set_index("_src")
@@ -130,6 +135,47 @@ def pass_through(out: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     extra = pd.DataFrame(records, columns=["id"] + extra_cols)
     out = out.drop(columns=["id"]).reset_index(drop=True)
     return pd.concat([extra[["id"]], out, extra[extra_cols]], axis=1)
+
+
+def output_columns(rows: list[dict], skip_bad: bool) -> list[str]:
+    """SELECT_COLUMNS, then ``error`` (with --skip-bad), ``slice_index`` (NIfTI rows) and
+    ``value_scale`` (DICOM and NIfTI rows: read on COVID-CTset's stored scale) where they apply."""
+    cols = list(SELECT_COLUMNS) + (["error"] if skip_bad else [])
+    if any(r.get("slice_index") is not None for r in rows):
+        cols.append("slice_index")
+    if any(r["_kind"] != "images" for r in rows):
+        cols.append("value_scale")
+    return cols
+
+
+def folder_output(rows: list[dict], skip_bad: bool, only_selected: bool) -> tuple[list[str], list[dict]]:
+    """The manifest of folder and volume inputs as plain rows (no pandas: select starts faster)."""
+    columns = output_columns(rows, skip_bad)
+    out = [{**r, "value_scale": STORED if r["_kind"] != "images" else None} for r in rows]
+    return columns, [r for r in out if r["selected"]] if only_selected else out
+
+
+def manifest_output(rows: list[dict], source, skip_bad: bool, only_selected: bool):
+    """The manifest of manifest inputs: every input column carried along (:func:`pass_through`);
+    a manifest's own ``value_scale`` kept where the slice's file does not set it."""
+    import pandas as pd
+
+    out = pd.DataFrame(rows, columns=SELECT_COLUMNS + ["error", "_row", "slice_index"])
+    own_scale = [STORED if r["_kind"] != "images" else None for r in rows]
+    out = pass_through(out, source)
+    if any(own_scale):
+        given = out["value_scale"] if "value_scale" in out.columns else pd.Series([None] * len(out))
+        out["value_scale"] = [o if o is not None else g for o, g in zip(own_scale, given)]
+    out = out.drop(columns=["_row"])
+    if out["slice_index"].isna().all():
+        out = out.drop(columns=["slice_index"])
+    else:
+        out["slice_index"] = out["slice_index"].astype("Int64")
+    if not skip_bad:
+        out = out.drop(columns=["error"])
+    if only_selected:
+        out = out[out["selected"].astype(bool)]
+    return order_columns(out)
 
 
 def select_command(
@@ -168,24 +214,11 @@ def select_command(
                 write_plot(r, plot, force)
             results.append(r)
             rows.extend(result_rows(r))
-    out = pd.DataFrame(rows, columns=SELECT_COLUMNS + ["error", "_row", "slice_index"])
-    # DICOM and NIfTI slices were read on COVID-CTset's stored scale (covtool.core.scale)
-    own_scale = [STORED if r["_kind"] != "images" else None for r in rows]
-    if source is not None:
-        out = pass_through(out, source)
-    if any(own_scale):
-        given = out["value_scale"] if "value_scale" in out.columns else pd.Series([None] * len(out))
-        out["value_scale"] = [o if o is not None else g for o, g in zip(own_scale, given)]
-    out = out.drop(columns=["_row"])
-    if out["slice_index"].isna().all():
-        out = out.drop(columns=["slice_index"])
+    if source is None:
+        columns, records = folder_output(rows, skip_bad, only_selected)
+        write_records(records, columns, output, force)
     else:
-        out["slice_index"] = out["slice_index"].astype("Int64")
-    if not skip_bad:
-        out = out.drop(columns=["error"])
-    if only_selected:
-        out = out[out["selected"].astype(bool)]
-    write_manifest(order_columns(out), output, force)
+        write_manifest(manifest_output(rows, source, skip_bad, only_selected), output, force)
     if not console.state.quiet:
         console.stderr.print(summary_table(results))
         n_sel = sum(r.n_selected for r in results)

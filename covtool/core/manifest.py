@@ -24,9 +24,12 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas costs half a second to import: only where a table is built
+    import pandas as pd
 
 from covtool.core.atomic import atomic_open, check_writable
 from covtool.core.errors import ManifestError
@@ -108,6 +111,8 @@ def parse_manifest(text: str, name: str = "<manifest>", unnamed: str | None = No
     A blank column name is an error, unless ``unnamed`` gives names for them: a format of the
     column's 0-based position (``"Unnamed: {}"``, as pandas names them); the caller decides.
     """
+    import pandas as pd
+
     if "\x00" in text:
         raise ManifestError("binary data, expected a CSV manifest", name)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -220,7 +225,8 @@ def _cell(value) -> str:
         return repr(float(value))
     if isinstance(value, (np.integer,)):
         return str(int(value))
-    if value is pd.NA or value is pd.NaT:
+    pd = sys.modules.get("pandas")  # a pandas missing value only where pandas is in use
+    if pd is not None and (value is pd.NA or value is pd.NaT):
         return ""
     return str(value)
 
@@ -277,6 +283,22 @@ def write_rows(rows: list[dict], columns: Sequence[str], dest: str | os.PathLike
         fh.write(text)
 
 
+def write_records(rows: Sequence[dict], columns: Sequence[str], dest: str | os.PathLike,
+                  force: bool = False) -> None:
+    """Rows of plain Python values (str, int, float, bool, None) written as
+    ``write_manifest(new_manifest(rows, columns), ...)`` writes them, without pandas (whose import
+    is half of a short command's start-up). A row lacking a column gets an empty cell."""
+    cols = [str(c) for c in columns]
+    if str(dest) == STDIO:
+        sys.stdout.write(_csv_text(cols, ([r.get(c) for c in cols] for r in rows), Path.cwd()))
+        sys.stdout.flush()
+        return
+    path = check_writable(dest, force)
+    text = _csv_text(cols, ([r.get(c) for c in cols] for r in rows), path.resolve().parent)
+    with atomic_open(path, "w", force=force, newline="") as fh:
+        fh.write(text)
+
+
 def check_output(dest: str | os.PathLike, force: bool = False) -> None:
     """Fail early, before any work, when an output manifest exists and ``force`` is off."""
     if str(dest) != STDIO:
@@ -291,6 +313,8 @@ def order_columns(df: pd.DataFrame, first: Iterable[str] = CORE_COLUMNS) -> pd.D
 
 def new_manifest(rows: list[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
     """A manifest from row dicts; columns in first-seen order unless given."""
+    import pandas as pd
+
     if columns is None:
         seen: dict[str, None] = {}
         for r in rows:
@@ -305,6 +329,8 @@ def merge_manifests(frames: Sequence[pd.DataFrame], key: str = "id") -> pd.DataF
 
     Columns are the union, in first-seen order; a row lacking a column gets an empty cell.
     """
+    import pandas as pd
+
     seen: dict[str, tuple[str | None, int]] = {}
     for df in frames:
         if key not in df.columns:

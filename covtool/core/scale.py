@@ -19,8 +19,12 @@ select to train (``config.json``: ``data_scale``), eval and patient-diagnose.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from covtool.core.errors import CovtoolError, ManifestError
 

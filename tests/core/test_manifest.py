@@ -133,3 +133,23 @@ def test_write_refuses_to_overwrite_and_is_atomic(tmp_path):
     write_manifest(df, out, force=True)
     assert out.read_text() == "id\na\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]  # no temporary left
+
+
+def test_write_records_writes_what_write_manifest_writes(tmp_path):
+    """select's pandas-free writer: the same text as the DataFrame path, for every kind of
+    value a stage puts in a row (ints, floats, integer-valued floats, NaN, None, bools, paths)."""
+    from covtool.core.manifest import new_manifest, write_manifest, write_records
+
+    rows = [{"id": "a", "path": str(tmp_path / "x" / "a.tif"), "slice": -346.1, "dark_pixels": 12,
+             "threshold": 11750.0, "selected": True, "error": "", "n": None},
+            {"id": "b", "path": str(tmp_path / "x" / "b.tif"), "slice": 2, "dark_pixels": None,
+             "threshold": 1 / 3, "selected": False, "error": "bad: x", "n": float("nan")},
+            {"id": "c", "path": "", "slice": 1e-7, "dark_pixels": 0, "threshold": None,
+             "selected": False, "error": 'quote " and, comma'}]
+    cols = ["id", "path", "slice", "dark_pixels", "threshold", "selected", "error", "n"]
+    write_records(rows, cols, tmp_path / "plain.csv")
+    write_manifest(new_manifest(rows, cols), tmp_path / "frame.csv")
+    assert (tmp_path / "plain.csv").read_text() == (tmp_path / "frame.csv").read_text()
+    text = (tmp_path / "plain.csv").read_text().splitlines()
+    assert text[1] == "a,x/a.tif,-346.1,12,11750,true,,"
+    assert text[2] == "b,x/b.tif,2,,0.3333333333333333,false,bad: x,"

@@ -16,6 +16,7 @@ import typer
 
 from covtool.cli.common import Force, OutManifest, ShardOpt, SkipBad
 from covtool.core import console
+from covtool.core.atomic import check_writable
 from covtool.core.errors import UsageError
 from covtool.core.manifest import (
     STDIO,
@@ -48,6 +49,13 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
+def plot_path(series, folder: Path) -> Path:
+    """The PNG ``--plot`` writes for a series."""
+    from covtool.core.naming import safe_id
+
+    return folder / f"{safe_id(series.group, series.series)}.png"
+
+
 def write_plot(result: SeriesResult, folder: Path, force: bool) -> None:
     import matplotlib
 
@@ -55,7 +63,6 @@ def write_plot(result: SeriesResult, folder: Path, force: bool) -> None:
     import matplotlib.pyplot as plt
 
     from covtool.core.atomic import atomic_path
-    from covtool.core.naming import safe_id
 
     good = [s for s in result.slices if s.dark_pixels is not None]
     if not good:
@@ -75,8 +82,7 @@ def write_plot(result: SeriesResult, folder: Path, force: bool) -> None:
     ax.set_title(f"{result.series.group} / {result.series.series}")
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    out = folder / f"{safe_id(result.series.group, result.series.series)}.png"
-    with atomic_path(out, force=force) as tmp:
+    with atomic_path(plot_path(result.series, folder), force=force) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
 
@@ -200,6 +206,9 @@ def select_command(
     if shard_ is not None:
         series = shard_.select(series)
     total = sum(len(s.slices) for s in series)
+    if plot is not None:  # every output checked before any work; plots written once all succeeded
+        for s in series:
+            check_writable(plot_path(s, plot), force)
     results: list[SeriesResult] = []
     rows: list[dict] = []
     with make_progress() as prog:
@@ -210,8 +219,6 @@ def select_command(
                 console.warn(w)
             if s.left_out:
                 console.info(left_out_line(s))
-            if plot is not None:
-                write_plot(r, plot, force)
             results.append(r)
             rows.extend(result_rows(r))
     if source is None:
@@ -219,6 +226,9 @@ def select_command(
         write_records(records, columns, output, force)
     else:
         write_manifest(manifest_output(rows, source, skip_bad, only_selected), output, force)
+    if plot is not None:
+        for r in results:
+            write_plot(r, plot, force)
     if not console.state.quiet:
         console.stderr.print(summary_table(results))
         n_sel = sum(r.n_selected for r in results)

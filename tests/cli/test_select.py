@@ -290,3 +290,24 @@ def test_bad_volumes_stop_with_one_line_or_are_recorded(tmp_path, case):
         reason = "not a 3-D volume"
     _, errs = one_line_then_recorded(root, tmp_path / "o.csv", bad, reason)
     assert errs["path"].iloc[0].endswith(bad.name)
+
+
+def test_plots_are_checked_before_work_and_written_only_when_every_series_succeeded(tmp_path):
+    rng = np.random.default_rng(0)
+    for patient in ("A", "B"):
+        for i in range(4):
+            write_image(tmp_path / "pts" / patient / f"IM{i}.tif",
+                        rng.integers(0, 2000, (64, 64)).astype(np.uint16))
+    bad = tmp_path / "pts" / "B" / "IM2.tif"
+    bad.write_bytes(b"II*\0junk")
+    plots, out = tmp_path / "plots", tmp_path / "s.csv"
+    r = run("select", tmp_path / "pts", "-o", out, "--plot", plots)
+    assert r.exit_code == 1 and "IM2.tif" in r.output
+    assert not out.exists() and not list(plots.glob("*.png"))  # A's plot was not left behind
+    write_image(bad, rng.integers(0, 2000, (64, 64)).astype(np.uint16), force=True)
+    r = run("select", tmp_path / "pts", "-o", out, "--plot", plots)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in plots.glob("*.png")) == ["A_A.png", "B_B.png"]
+    r = run("select", tmp_path / "pts", "-o", tmp_path / "other.csv", "--plot", plots)
+    assert r.exit_code == 1 and "A_A.png: already exists" in r.output
+    assert not (tmp_path / "other.csv").exists()

@@ -100,10 +100,12 @@ def covid_cxr(run: Runner, data: Path, out: Path) -> None:
 def tem(run: Runner, data: Path, out: Path) -> None:
     header("TEM virus dataset: 306 real 256x256 crops at 1 nm/px (14 classes, cut from the release's test images)")
     m = out / "tem-crops.csv"
-    run("ingest", "tem", data / "tem-crops", "-o", m, "--force")
+    table = data / "tem-release" / "protocol_A_official.csv"
+    extra = ["--split-table", table] if table.is_file() else []
+    run("ingest", "tem", data / "tem-crops", "-o", m, "--force", *extra)
     df = read(m)
     print(f"  {len(df)} crops, {df['label'].nunique()} classes, {df['group'].nunique()} source images; "
-          f"pixel sizes: {counts(df, 'pixel_size_nm')}")
+          f"pixel sizes: {counts(df, 'pixel_size_nm')}; the release's split table: {counts(df, 'split')}")
     s = out / "tem-split.csv"
     # few source images per class (3 for some): patient-level style k folds, one per role
     run("split", m, "-o", s, "--strategy", "kfold", "--folds", "3", "--fold", "0", "--val-fold", "1",

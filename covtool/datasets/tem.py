@@ -71,12 +71,28 @@ CROP_COLUMNS = ["id", "path", "label", "group", "split", "source", "pixel_size_n
 
 # ---------------------------------------------------------------------------- tag files
 
+def tag_digits(text: str) -> str:
+    """A numeric tag value's own digits with a decimal point: spaces dropped, a decimal comma
+    (``-1234,5678``) made a point, nothing else changed (``1200000`` stays ``1200000``)."""
+    t = "".join(text.split())
+    if t.count(",") == 1 and "." not in t:
+        t = t.replace(",", ".")
+    return t
+
+
 def tag_number(text: str) -> float:
     """A tag value as a number; the release writes a decimal comma (``0,867``). ValueError if not."""
-    t = text.strip()
-    if "," in t and "." not in t:
-        t = t.replace(",", ".")
-    return float(t)
+    return float(tag_digits(text))
+
+
+def tag_cell(text: str) -> str:
+    """A tag value as a manifest cell: a number as :func:`tag_digits` writes it, other text as it is."""
+    digits = tag_digits(text)
+    try:
+        float(digits)
+    except ValueError:
+        return text.strip()
+    return digits
 
 
 @dataclass
@@ -106,7 +122,8 @@ class Tags:
             raise DatasetError("no Xscale row (the pixel size in nm per pixel)", self.path)
         y = self.number("Yscale")
         if y is not None and abs(y - x) > SCALE_TOLERANCE * x:
-            raise DatasetError(f"Yscale {y:g} differs from Xscale {x:g} by more than "
+            raise DatasetError(f"Yscale {self.written('Yscale')} differs from Xscale "
+                               f"{self.written('Xscale')} by more than "
                                f"{SCALE_TOLERANCE:.0%} (rescale needs square pixels)",
                                self.path, self.rows["yscale"][2])
         return x
@@ -116,22 +133,23 @@ class Tags:
         for key, size in (("Width", shape[1]), ("Height", shape[0])):
             v = self.number(key)
             if v is not None and v != size:
-                raise DatasetError(f"{key} {v:g} is not the image's ({shape[1]}x{shape[0]})",
+                raise DatasetError(f"{key} {self.written(key)} is not the image's ({shape[1]}x{shape[0]})",
                                    self.path, self.rows[key.lower()][2])
 
     def columns(self) -> dict[str, str]:
-        """The other tags as manifest cells: Magnification, AccVoltage, Defocus, ``tag_<key>``."""
+        """The other tags as manifest cells: Magnification, AccVoltage, Defocus, ``tag_<key>``,
+        each with the file's own digits (:func:`tag_cell`)."""
         out = {}
         for name, value, _ in self.rows.values():
             ck = column_key(name)
             if ck in USED_TAGS or not ck:
                 continue
-            try:
-                cell = f"{tag_number(value):g}"
-            except ValueError:
-                cell = value
-            out[TAG_COLUMNS.get(ck, f"tag_{ck}")] = cell
+            out[TAG_COLUMNS.get(ck, f"tag_{ck}")] = tag_cell(value)
         return out
+
+    def written(self, key: str) -> str:
+        """The value of ``key`` as the file writes it (a decimal comma made a point)."""
+        return tag_cell(self.rows[key.lower()][1])
 
 
 def read_tags(path: Path) -> Tags:

@@ -6,9 +6,9 @@ covtool reads two forms of its own and the release's particle files (docs/em.md)
 chosen by the end of the file name in :data:`READERS`, so the stages never need to know which.
 
 **Release** (``<image>_particlepositions.txt``, the TEM virus dataset's ``particle_positions``
-folders): three header lines, then one ``x;y`` line per vertex; a line ``particleposition``
-ends an object (a point, or the vertices of a centre line). A decimal comma (``12,5;30``) is
-read as a decimal point.
+folders): three header lines (any text but a point), then one ``x;y`` line per vertex; a line
+``particleposition`` ends an object (a point, or the vertices of a centre line). A decimal comma
+(``12,5;30``) is read as a decimal point.
 
 **Text** (``.txt``, any other suffix): one object per line, whitespace or comma separated numbers,
 ``x y`` for a point, ``x1 y1 x2 y2 ...`` for a centre line; ``#`` starts a comment; blank lines are
@@ -135,16 +135,31 @@ PARTICLE_SEPARATOR = "particleposition"
 PARTICLE_HEADER_LINES = 3
 
 
+def particle_point(line: str) -> tuple[float, float] | None:
+    """``(x, y)`` when ``line`` is a release point ``x;y`` (two numbers, decimal comma or point),
+    else None."""
+    fields = [f.strip().replace(",", ".") for f in line.split(";")]
+    if len(fields) != 2 or not all(_is_float(f) for f in fields):
+        return None
+    return float(fields[0]), float(fields[1])
+
+
 def parse_particle_positions(text: str, name: str = "<annotation>") -> list[Particle]:
     """Parse the release's particle file (three header lines, ``x;y`` lines, separators).
 
-    Consecutive ``x;y`` lines form one object; a ``particleposition`` line closes it (one before
-    the first object or after the last closes nothing). Blank lines are ignored.
+    The header lines may hold any text but a point: one that reads as ``x;y`` means the file
+    lacks its header (its points would be lost), so it is an error naming the line. Consecutive
+    ``x;y`` lines form one object; a ``particleposition`` line closes it (one before the first
+    object or after the last closes nothing). Blank lines are ignored.
     """
     lines = text.splitlines()
     if len(lines) < PARTICLE_HEADER_LINES:
         raise AnnotationError(f"{len(lines)} line(s), expected {PARTICLE_HEADER_LINES} header lines "
                               "before the 'x;y' points", name, len(lines) or None)
+    for lineno, raw in enumerate(lines[:PARTICLE_HEADER_LINES], start=1):
+        if particle_point(raw) is not None:
+            raise AnnotationError(f"expected three header lines, line {lineno} is a point "
+                                  f"'{raw.strip()}'", name, lineno)
     particles: list[Particle] = []
     xy: list[tuple[float, float]] = []
     rows: list[int] = []
@@ -162,14 +177,13 @@ def parse_particle_positions(text: str, name: str = "<annotation>") -> list[Part
         if line.lower() == PARTICLE_SEPARATOR:
             close()
             continue
-        fields = [f.strip().replace(",", ".") for f in line.split(";")]
-        if len(fields) != 2 or not all(_is_float(f) for f in fields):
+        point = particle_point(line)
+        if point is None:
             raise AnnotationError(f"'{line}' is not a point 'x;y' (two numbers) nor "
                                   f"'{PARTICLE_SEPARATOR}'", name, lineno)
-        x, y = float(fields[0]), float(fields[1])
-        if not (math.isfinite(x) and math.isfinite(y)):
+        if not (math.isfinite(point[0]) and math.isfinite(point[1])):
             raise AnnotationError("coordinates must be finite numbers", name, lineno)
-        xy.append((x, y))
+        xy.append(point)
         rows.append(lineno)
     close()
     return particles

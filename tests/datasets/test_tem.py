@@ -72,8 +72,8 @@ def test_particle_positions_objects_midpoints_and_lines(tmp_path):
     centres = [(c.kind, c.x, c.y) for c in patch_centres(parts)]
     assert centres == [("point", 10.5, 20.0), ("midpoint", 2.0, 3.0), ("vertex", 5.5, 6.25),
                        ("vertex", 7.0, 8.0), ("vertex", 9.0, 10.0)]
-    # without a leading separator, and headers that look like points are still headers
-    f2 = fixtures.write(tmp_path / "b_particlepositions.txt", "1;2\n3;4\n5;6\n7;8\n")
+    # without a leading separator; a header line may be any text but a point
+    f2 = fixtures.write(tmp_path / "b_particlepositions.txt", "3\n1;2;3\nx;y\n7;8\n")
     assert [p.vertices.tolist() for p in read_annotations(f2)] == [[[7.0, 8.0]]]
     assert read_annotations(fixtures.write(tmp_path / "c_particlepositions.txt", "h\nh\nh\n")) == []
     # the same text under another name is covtool's text form (one object per line)
@@ -95,6 +95,18 @@ def test_particle_positions_errors_name_the_line(tmp_path):
     assert read_annotations(f)[0].vertices.tolist() == [[1.0, 2.0]]
 
 
+@pytest.mark.parametrize("text, line, point", [
+    ("1;2\n3;4\n5;6\n7;8\n", 1, "1;2"),  # no header at all: its points are not dropped
+    ("h\n12,5; 30\nh\n7;8\n", 2, "12,5; 30"),  # a decimal comma is a point too
+    ("h\nh\n-1.5;2e3\nparticleposition\n7;8\n", 3, "-1.5;2e3"),
+])
+def test_particle_positions_header_line_that_is_a_point_is_an_error(tmp_path, text, line, point):
+    f = fixtures.write(tmp_path / "x_particlepositions.txt", text)
+    with pytest.raises(AnnotationError, match=rf"x_particlepositions.txt:{line}: expected three header "
+                       rf"lines, line {line} is a point '{point}'"):
+        read_annotations(f)
+
+
 def test_tag_files_decimal_comma_and_checks(tmp_path):
     t = read_tags(fixtures.write(tmp_path / "a.tif_tags.csv", fixtures.tem_tag_text((10, 20), "0,867", "0,868")))
     assert t.pixel_size_nm() == pytest.approx(0.867)
@@ -104,12 +116,38 @@ def test_tag_files_decimal_comma_and_checks(tmp_path):
     with pytest.raises(DatasetError, match=r"a.tif_tags.csv:2: Width 20 is not the image's \(21x10\)"):
         t.check_size((10, 21))
     t = read_tags(fixtures.write(tmp_path / "b.tif_tags.csv", fixtures.tem_tag_text((10, 20), "2,0", "2,5")))
-    with pytest.raises(DatasetError, match=r"b.tif_tags.csv:7: Yscale 2.5 differs from Xscale 2 by more than 1%"):
+    with pytest.raises(DatasetError, match=r"b.tif_tags.csv:7: Yscale 2.5 differs from Xscale 2.0 by more than 1%"):
         t.pixel_size_nm()
     t = read_tags(fixtures.write(tmp_path / "c.tif_tags.csv", "Height;10\nXscale;0.5 nm\n"))
     with pytest.raises(DatasetError, match=r"c.tif_tags.csv:2: Xscale '0.5 nm' is not a number"):
         t.pixel_size_nm()
     assert read_tags(fixtures.write(tmp_path / "d.csv", "Xscale;1,5;\n\n")).pixel_size_nm() == 1.5
+
+
+#: Tag values whose digits a number format would change (1.2e+06, 2.0091e+07, -1234.57).
+DIGITS = {"Defocus": ("-1234,5678", "-1234.5678"), "Magnification": ("1200000", "1200000"),
+          "Serial": ("20091019", "20091019"), "AccVoltage": (" 80 000 ", "80000"),
+          "Date": ("19.10.2009", "19.10.2009"), "Camera": ("Morada G2", "Morada G2")}
+
+
+def test_tag_values_keep_their_digits_in_the_manifest(tmp_path):
+    text = "Height;40\nWidth;50\nXscale;2,0\nYscale;2,0\n" + "".join(f"{k};{v}\n" for k, (v, _) in DIGITS.items())
+    tags = read_tags(fixtures.write(tmp_path / "t.tif_tags.csv", text))
+    assert tags.columns() == {"defocus": "-1234.5678", "magnification": "1200000", "tag_serial": "20091019",
+                              "acc_voltage": "80000", "tag_date": "19.10.2009", "tag_camera": "Morada G2"}
+    # through ingest and the written manifest; the pixel size, a float, keeps every digit written
+    root = fixtures.tem_release(tmp_path / "rel", crops=False)
+    tag = root / "context_virus_RAW" / "train" / "Ebola" / "tags" / "E-1.tif_tags.csv"
+    fixtures.write(tag, text.replace("2,0", "2,000000000000001"))
+    out = tmp_path / "m.csv"
+    _cli("ingest", "tem", root, "-o", out)
+    row = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("id").loc["train_Ebola_E-1"]
+    column = {"Defocus": "defocus", "Magnification": "magnification", "AccVoltage": "acc_voltage"}
+    for key, (_, cell) in DIGITS.items():
+        assert row[column.get(key, f"tag_{key.lower()}")] == cell
+    assert row["pixel_size_nm"] == "2.000000000000001" and float(row["pixel_size_nm"]) != 2.0
+    with pytest.raises(DatasetError, match=r"t.tif_tags.csv:2: Width 50 is not the image's \(60x40\)"):
+        tags.check_size((40, 60))
 
 
 # ---------------------------------------------------------------- the raw part
@@ -151,8 +189,8 @@ def test_release_root_with_both_parts_reads_raw_unless_told(tmp_path):
         ingest_tem(fixtures.tem_release(tmp_path / "c", raw=False), layout="raw")
 
 
-@pytest.mark.parametrize("case", ["no_xscale", "bad_xscale", "bad_line", "no_particles", "no_image",
-                                  "no_tags", "outside"])
+@pytest.mark.parametrize("case", ["no_xscale", "bad_xscale", "bad_line", "no_header", "no_particles",
+                                  "no_image", "no_tags", "outside"])
 def test_raw_bad_input_names_file_and_line_and_skip_bad_goes_on(tmp_path, case):
     root = fixtures.tem_release(tmp_path / "rel", crops=False)
     cls = root / "context_virus_RAW" / "train" / "Ebola"
@@ -170,6 +208,9 @@ def test_raw_bad_input_names_file_and_line_and_skip_bad_goes_on(tmp_path, case):
         "no_image": (lambda: (cls / "E-1.tif").rename(tmp_path / "elsewhere.tif"),
                      r"E-1_particlepositions.txt: no image: no image E-1.tif for this particle file", "no image"),
         "no_tags": (lambda: tag.unlink(), r"E-1.tif: no tag file: expected tags/E-1.tif_tags.csv", "no tag file"),
+        "no_header": (lambda: fixtures.write(pp, "5;5\n20;10\n40;30\nparticleposition\n45;35\n"),
+                      r"E-1_particlepositions.txt:1: bad particle file: expected three header lines, "
+                      r"line 1 is a point '5;5'", "bad particle file"),
         "outside": (lambda: fixtures.write(pp, "h\nh\nh\n1;1\nparticleposition\n60;5\n"),
                     r"E-1_particlepositions.txt:6: bad particle file: point \(60, 5\) is outside the 50x40 image",
                     "bad particle file"),

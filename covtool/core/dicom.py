@@ -7,6 +7,18 @@ every CT slice to one scale, the one COVID-CTset's TIFFs hold and its selection 
 defined on: **HU + 1024** (its DICOM headers: slope 1, intercept -1024), rounded, clipped to
 0..65535, ``uint16``. Air (-1000 HU) is 24, water 1024, the selection's dark level 300 is -724 HU.
 
+Which images are in HU (:attr:`DicomHeader.is_hu`): a grey image whose Modality is CT, or whose
+RescaleType is HU, or whose Modality is OT or absent (anonymised exports of CT) while it has a
+RescaleIntercept and no other RescaleType. Those, and only those, go through the
+modality LUT to HU + 1024, in :func:`read_dicom_image` (every stage's decoder) and in the
+selection alike; any other image keeps its stored values.
+
+Orientation (:func:`display_view`): an axial image is turned into the radiologist's view, the
+frame of ImageOrientationPatient ``1,0,0,0,1,0`` (columns toward the patient's left, rows toward
+posterior), by transposing and flipping its stored rows and columns as its orientation says
+(feet-first ``-1,0,0,0,1,0``: columns flipped; prone ``-1,0,0,0,-1,0``: both flipped). Images
+that are not axial, or carry no orientation, are kept as stored.
+
 Compressed transfer syntaxes are decoded by pydicom's plugins (pylibjpeg with its libjpeg,
 openjpeg and RLE decoders: JPEG Lossless, JPEG 2000, RLE). Uncompressed little-endian pixel data is
 read straight from the file at the offset the header pass found (no second parse).
@@ -54,10 +66,83 @@ class DicomHeader:
     bits_stored: int
     signed: bool
     pixel_offset: int | None    # offset of the pixel data element in the file, None when absent
+    series_description: str = ""
+    rescale_type: str = ""
+    has_intercept: bool = False    # RescaleIntercept present
 
     @property
     def is_localizer(self) -> bool:
         return any(t.upper() == "LOCALIZER" for t in self.image_type)
+
+    @property
+    def is_hu(self) -> bool:
+        """Whether the modality LUT (slope, intercept) gives Hounsfield units (module docstring)."""
+        if self.samples != 1:
+            return False
+        modality = self.modality.upper()
+        if modality == "CT" or self.rescale_type.upper() == "HU":
+            return True
+        return modality in ("OT", "") and self.has_intercept and not self.rescale_type
+
+    @property
+    def view(self) -> tuple[bool, bool, bool]:
+        """``(transpose, flip_rows, flip_columns)`` into the radiologist's view."""
+        return display_view(self.orientation)
+
+    @property
+    def display_shape(self) -> tuple[int, int]:
+        return (self.columns, self.rows) if self.view[0] else (self.rows, self.columns)
+
+
+def slice_normal(orientation) -> np.ndarray:
+    """The unit normal of an image plane (row cosine x column cosine), signed toward the patient's
+    superior (+z in DICOM's LPS) when it has a z component, so positions along it increase from
+    feet to head whatever the patient's position on the table."""
+    row, col = np.asarray(orientation[:3], float), np.asarray(orientation[3:], float)
+    n = np.cross(row, col)
+    norm = np.linalg.norm(n)
+    n = n / norm if norm > 0 else n
+    return -n if n[2] < 0 else n
+
+
+def is_axial(orientation) -> bool:
+    """The plane closest to the axial one: the normal's largest component is along z."""
+    a = np.abs(slice_normal(orientation))
+    return bool(a[2] > 0 and a[2] >= a[0] and a[2] >= a[1])
+
+
+def display_view(orientation) -> tuple[bool, bool, bool]:
+    """``(transpose, flip_rows, flip_columns)`` that take an axial image stored with
+    ImageOrientationPatient ``orientation`` to the frame of ``1,0,0,0,1,0``; identity for an
+    image without orientation or not axial."""
+    if orientation is None or not is_axial(orientation):
+        return False, False, False
+    row, col = orientation[:3], orientation[3:]   # along a row (columns grow), along a column
+    if abs(row[0]) >= abs(row[1]):   # stored columns run along x: no transpose
+        return False, col[1] < 0, row[0] < 0
+    return True, row[1] < 0, col[0] < 0
+
+
+def to_display(arr: np.ndarray, view: tuple[bool, bool, bool]) -> np.ndarray:
+    """Stored ``(rows, columns[, samples])`` pixels in the radiologist's view (a view, no copy)."""
+    transpose, flip_rows, flip_cols = view
+    if transpose:
+        arr = arr.swapaxes(0, 1)
+    if flip_rows:
+        arr = arr[::-1]
+    if flip_cols:
+        arr = arr[:, ::-1]
+    return arr
+
+
+def from_display(arr: np.ndarray, view: tuple[bool, bool, bool]) -> np.ndarray:
+    """The inverse of :func:`to_display` (writers of DICOM files use it)."""
+    transpose, flip_rows, flip_cols = view
+    if flip_cols:
+        arr = arr[:, ::-1]
+    if flip_rows:
+        arr = arr[::-1]
+    return arr.swapaxes(0, 1) if transpose else arr
 
 
 def _pydicom():
@@ -180,6 +265,9 @@ def read_header(path: str | os.PathLike) -> DicomHeader | None:
         bits_stored=_number(ds, "BitsStored", int, 16),
         signed=_number(ds, "PixelRepresentation", int, 0) == 1,
         pixel_offset=offset if tag == _PIXEL_TAG else None,
+        series_description=_text(ds, "SeriesDescription"),
+        rescale_type=_text(ds, "RescaleType"),
+        has_intercept=_values(ds, "RescaleIntercept") is not None,
     )
 
 
@@ -201,7 +289,7 @@ def _native_pixels(h: DicomHeader, y0: int = 0, y1: int | None = None) -> np.nda
             length, start = int.from_bytes(head[4:8], "little"), 8
         else:
             return None
-        if length != n:
+        if length not in (n, n + (n & 1)):  # odd-length pixel data is padded to even (PS3.5 7.1)
             return None if length == 0xFFFFFFFF else _raise_size(h, length, n)
         fp.seek(h.pixel_offset + start + y0 * row_bytes)
         want = (y1 - y0) * row_bytes
@@ -247,7 +335,9 @@ def to_stored_scale(pixels: np.ndarray, slope: float, intercept: float) -> np.nd
     Parameters
     ----------
     pixels : ndarray (H, W), any integer or float dtype
-        Stored values (DICOM) or already HU (``slope=1, intercept=0``).
+        Stored values (DICOM) or already HU (``slope=1, intercept=0``). NaN (float volumes)
+        becomes 0, i.e. -1024 HU, the value scanners give outside the field of view; the caller
+        counts them (:func:`count_nan`).
     """
     offset = intercept + STORED_OFFSET
     if slope == 1 and float(offset).is_integer() and pixels.dtype.kind in "iu":
@@ -256,37 +346,61 @@ def to_stored_scale(pixels: np.ndarray, slope: float, intercept: float) -> np.nd
         out = pixels.astype(np.int32) + int(offset)
     else:
         out = np.rint(pixels.astype(np.float64) * slope + offset)
+        if pixels.dtype.kind == "f":
+            out = np.nan_to_num(out, copy=False, nan=0.0, posinf=65535.0, neginf=0.0)
     return np.clip(out, 0, 65535).astype(np.uint16)
 
 
-def read_ct_slice(h: DicomHeader) -> np.ndarray:
-    """One CT slice on the stored scale (HU + 1024, ``uint16``), shape (rows, columns)."""
+def count_nan(pixels: np.ndarray) -> int:
+    """NaN values in a float array (0 for integers)."""
+    return int(np.count_nonzero(np.isnan(pixels))) if pixels.dtype.kind == "f" else 0
+
+
+def _check_grey(h: DicomHeader) -> None:
     if h.samples != 1:
         raise ImageError(f"colour DICOM ({h.samples} samples per pixel), expected a grey CT slice", h.path)
     if h.frames != 1:
         raise ImageError(f"multi-frame DICOM ({h.frames} frames); one image per file expected", h.path)
+
+
+def _decoded(h: DicomHeader) -> np.ndarray:
+    """The stored pixels, shape checked, the modality LUT applied where the image is in HU."""
     arr = stored_pixels(h)
-    if arr.shape != (h.rows, h.columns):
+    if arr.shape[:2] != (h.rows, h.columns):
         raise ImageError(f"decoded shape {arr.shape} where the header says {h.rows}x{h.columns}", h.path)
-    return to_stored_scale(arr, h.slope, h.intercept)
+    return to_stored_scale(arr, h.slope, h.intercept) if h.is_hu else arr
+
+
+def read_ct_slice(h: DicomHeader) -> np.ndarray:
+    """One grey slice in the radiologist's view, shape :attr:`DicomHeader.display_shape`: on the
+    stored scale (HU + 1024, ``uint16``) where the image is in HU (:attr:`DicomHeader.is_hu`),
+    else with its stored values."""
+    _check_grey(h)
+    return np.ascontiguousarray(to_display(_decoded(h), h.view))
 
 
 def read_ct_rows(h: DicomHeader, y0: int, y1: int) -> np.ndarray | None:
-    """Rows ``y0:y1`` of a CT slice on the stored scale, read alone where the pixel data is
-    uncompressed; None otherwise (decode the slice whole)."""
-    if h.samples != 1 or h.frames != 1:
+    """Rows ``y0:y1`` of :func:`read_ct_slice`'s image (the radiologist's view), read alone where
+    the pixel data is uncompressed and the view keeps rows as rows; None otherwise (decode the
+    slice whole)."""
+    transpose, flip_rows, flip_cols = h.view
+    if h.samples != 1 or h.frames != 1 or transpose:
         return None
-    arr = _native_pixels(h, y0, y1)
-    return None if arr is None else to_stored_scale(arr, h.slope, h.intercept)
+    s0, s1 = (h.rows - y1, h.rows - y0) if flip_rows else (y0, y1)   # the stored rows shown there
+    arr = _native_pixels(h, s0, s1)
+    if arr is None:
+        return None
+    arr = to_display(arr, h.view)
+    return to_stored_scale(arr, h.slope, h.intercept) if h.is_hu else arr
 
 
 def read_dicom_image(path: str | os.PathLike) -> np.ndarray:
-    """Any DICOM image for :func:`covtool.core.imageio.read_image`: a CT image (Modality CT) on the
-    stored scale HU + 1024 (``uint16``), as its slices are selected; other modalities with their
-    stored values (colour as RGB)."""
+    """Any DICOM image for :func:`covtool.core.imageio.read_image`, as the selection reads it: in
+    the radiologist's view where it is axial; an image in HU (:attr:`DicomHeader.is_hu`) on the
+    stored scale HU + 1024 (``uint16``), any other with its stored values (colour as RGB)."""
     h = read_header(path)
     if h is None:
         raise ImageError("a DICOMDIR (an index of a medium), not an image", path)
-    if h.modality.upper() == "CT" and h.samples == 1:
-        return read_ct_slice(h)
-    return stored_pixels(h)
+    if h.frames != 1:
+        return stored_pixels(h)
+    return np.ascontiguousarray(to_display(_decoded(h), h.view))

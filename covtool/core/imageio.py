@@ -221,8 +221,9 @@ def _quiet_opencv() -> None:
 
 
 def _read_dicom(path: Path) -> np.ndarray:
-    # a CT image on COVID-CTset's stored scale (HU + 1024, uint16), whatever its scanner's
-    # slope and intercept; compressed syntaxes through pylibjpeg (covtool.core.dicom)
+    # as select reads it (covtool.core.dicom): an image in HU on COVID-CTset's stored scale
+    # (HU + 1024, uint16), whatever its scanner's slope and intercept, others as stored; axial
+    # images in the radiologist's view; compressed syntaxes through pylibjpeg
     from covtool.core.dicom import read_dicom_image
 
     return read_dicom_image(path)
@@ -365,7 +366,8 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
 
 def stored_channels(path: str | os.PathLike) -> int | None:
     """How many channels an image file stores, from its header alone (no decoding): PNG, JPEG,
-    PGM/PPM and TIFF; None for other formats or a header that does not say."""
+    PGM/PPM, TIFF and DICOM (SamplesPerPixel, read without the pixels); None for other formats
+    or a header that does not say."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -383,6 +385,11 @@ def stored_channels(path: str | os.PathLike) -> int | None:
                 fh.seek(0)
                 with tifffile.TiffFile(fh) as tif:
                     return int(tif.pages[0].samplesperpixel) if tif.pages else None
+            if fmt == "dicom":
+                from covtool.core.dicom import read_header
+
+                h = read_header(path)
+                return h.samples if h is not None else None
     except Exception:  # noqa: BLE001 - a header that does not say: the caller decodes
         return None
     return None

@@ -102,7 +102,10 @@ def _series_error(series: Series, options: SelectOptions, result: SeriesResult) 
             raise ImageError(message, series.slices[i])
     if not series.slices and not series.bad:
         where = series.folder if series.folder is not None else f"{series.group}/{series.series}"
-        err = CovtoolError("empty series: no image files", where)
+        n = sum(series.left_out.values())
+        why = ", ".join(f"{k} {v}" for k, v in sorted(series.left_out.items()))
+        err = CovtoolError(f"all {n} image{'s' if n != 1 else ''} left out ({why}): no axial slice "
+                           "to select" if n else "empty series: no image files", where)
         if not options.skip_bad:
             raise err
         result.error = err.message
@@ -189,15 +192,48 @@ def select_series(series: Series, options: SelectOptions = SelectOptions(),
     return result
 
 
-def slice_id(series: Series, path: Path, slice_index: int | None = None) -> str:
-    """``group_series_stem`` (``group_series_<index>`` for a NIfTI volume's slice), or the file's
-    stem when it already names both (COVID-CTset's files)."""
+#: suffixes cut from a file's name in its id (``IM00010.tif`` -> ``IM00010``); any other dot is
+#: part of the name (DICOM files named by their SOP Instance UID: ``1.3.12.2.1107.5.1.4.92591``)
+ID_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".dcm", ".dicom",
+               ".ima")
+
+
+def file_stem(name: str) -> str:
+    """A slice file's name without its image suffix; the whole name where it has none."""
+    low = name.lower()
+    for suffix in ID_SUFFIXES:
+        if low.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _names_series(stem: str, group: str, series: str) -> bool:
+    """Whether ``stem`` holds ``<group>_<series>`` (or the group, where the series is named like
+    it) as whole ``_``-separated parts: COVID-CTset's ``patient1_SR_2_IM00010``."""
+    own = group if group == series else f"{group}_{series}"
+    return f"_{own}_" in f"_{stem}_" and stem != own
+
+
+def slice_id(series: Series, path: Path, slice_index: int | None = None, stem: str | None = None) -> str:
+    """``group_series_<file name>`` (the name without its image suffix, ``_<index>`` for a NIfTI
+    volume's slice), or the name alone where it already names group and series as whole parts
+    (COVID-CTset's files). ``stem`` overrides the name (:func:`result_rows` keeps ids unique)."""
     if slice_index is not None:
         return safe_id(series.group, series.series, f"{slice_index:04d}")
-    stem = path.stem
-    if series.group in stem and series.series in stem:
+    stem = file_stem(path.name) if stem is None else stem
+    if _names_series(stem, series.group, series.series):
         return safe_id(stem)
     return safe_id(series.group, series.series, stem)
+
+
+def _stems(result: SeriesResult) -> dict[Path, str]:
+    """Each file's id part: its stem, or its whole name where two files of the series share a
+    stem (``a.dcm`` and ``a.tif``), so ids stay unique."""
+    paths = {item.path for item in result.slices if item.slice_index is None}
+    stems: dict[str, list[Path]] = {}
+    for p in paths:
+        stems.setdefault(file_stem(p.name), []).append(p)
+    return {p: (st if len(ps) == 1 else p.name) for st, ps in stems.items() for p in ps}
 
 
 def result_rows(result: SeriesResult) -> Iterator[dict]:
@@ -207,14 +243,16 @@ def result_rows(result: SeriesResult) -> Iterator[dict]:
         yield {"id": safe_id(s.group, s.series), "path": str(s.folder or ""), "group": s.group,
                "series": s.series, "slice": None, "dark_pixels": None, "threshold": None,
                "selected": False, "error": result.error, "_row": None, "slice_index": None,
-               "_kind": s.kind}
+               "_kind": s.kind, "_scale": s.value_scale}
         return
+    stems = _stems(result)
     for item in result.slices:
-        yield {"id": slice_id(s, item.path, item.slice_index), "path": str(item.path),
+        yield {"id": slice_id(s, item.path, item.slice_index, stems.get(item.path)), "path": str(item.path),
                "group": s.group, "series": s.series, "slice": item.slice,
                "dark_pixels": item.dark_pixels, "threshold": result.threshold,
                "selected": item.selected, "error": item.error or (result.error if item.dark_pixels is None else ""),
-               "_row": item.row, "slice_index": item.slice_index, "_kind": s.kind}
+               "_row": item.row, "slice_index": item.slice_index, "_kind": s.kind,
+               "_scale": s.value_scale}
 
 
 def iter_selection(series_list: Sequence[Series], options: SelectOptions,

@@ -12,8 +12,9 @@ A folder that holds image files directly is a *series*; its slices are ordered n
 ``group`` overrides all three (``covtool select patients/P1 --group P1``).
 
 A folder's DICOM files (found by content, :mod:`covtool.ct.volumes`) make one series per
-SeriesInstanceUID, named like the folder (``<folder>_S<SeriesNumber>`` when it holds several),
-in anatomical order. A NIfTI file (``.nii``, ``.nii.gz``) is a series of its own, named by its
+SeriesInstanceUID, named like the folder (``<folder>_S<SeriesNumber>`` when it holds several,
+with one warning naming each), in anatomical order. A manifest's series whose DICOM files have
+several SeriesInstanceUIDs is split the same way (``<series>_S<SeriesNumber>``), with a warning. A NIfTI file (``.nii``, ``.nii.gz``) is a series of its own, named by its
 stem; its group is the folder holding it, or its stem when it lies directly in INPUT or is INPUT.
 """
 
@@ -58,6 +59,7 @@ class Series:
     problems: dict[int, str] = field(default_factory=dict)     # slice i: a gap before it
     bad_rows: list | None = None                               # manifest rows of ``bad``
     warnings: list[str] = field(default_factory=list)
+    value_scale: str | None = None  # the scale ``read`` gives (covtool.core.scale), where known
 
     @property
     def key(self) -> tuple[str, str]:
@@ -135,16 +137,16 @@ def is_manifest_arg(arg: str) -> bool:
     return arg == STDIO or Path(arg).suffix.lower() in {".csv", ".tsv"} and not Path(arg).is_dir()
 
 
-def _manifest_series(g: str, s: str, items: list[tuple[Path, object, object]]) -> Series:
-    """One manifest series: DICOM files in anatomical order, a NIfTI volume's listed slices, or
-    image files in natural order of their names."""
+def _manifest_series(g: str, s: str, items: list[tuple[Path, object, object]]) -> list[Series]:
+    """One manifest series: DICOM files in anatomical order (one series per SeriesInstanceUID),
+    a NIfTI volume's listed slices, or image files in natural order of their names."""
     from covtool.ct.volumes import (
         is_nifti_name,
         looks_like_dicom,
         nifti_series,
-        order_dicom,
         read_dicom_headers,
         restrict,
+        split_series,
     )
 
     paths = [p for p, _, _ in items]
@@ -154,23 +156,22 @@ def _manifest_series(g: str, s: str, items: list[tuple[Path, object, object]]) -
         if len(volumes) == 1:
             series = nifti_series(paths[0], g, s)
             if series.bad:
-                return series
+                return [series]
             if all(k is not None for _, _, k in items):
-                return restrict(series, [int(k) for _, _, k in items], [r for _, r, _ in items])
+                return [restrict(series, [int(k) for _, _, k in items], [r for _, r, _ in items])]
             series.rows = [items[0][1]] * len(series.slices)
-            return series
+            return [series]
     elif all(p.suffix.lower() not in {".tif", ".tiff", ".png"} and p.is_file() and looks_like_dicom(p)
              for p in paths):
-        # the manifest's series is one series, whatever the files' SeriesInstanceUIDs say
         headers, bad = read_dicom_headers(paths)
-        series = order_dicom(headers, g, s, folder)
-        series.bad = bad + series.bad
+        found = split_series(headers, bad, g, s, folder, f"manifest series {g}/{s}", chosen=True)
         by_path = {p: r for p, r, _ in items}
-        series.rows = [by_path[p] for p in series.slices]
-        series.bad_rows = [by_path[p] for p, _ in series.bad]
-        return series
+        for series in found:
+            series.rows = [by_path[p] for p in series.slices]
+            series.bad_rows = [by_path[p] for p, _ in series.bad]
+        return found
     items = sorted(items, key=lambda t: natural_key(t[0].name))
-    return Series(g, s, folder, [p for p, _, _ in items], [r for _, r, _ in items])
+    return [Series(g, s, folder, [p for p, _, _ in items], [r for _, r, _ in items])]
 
 
 def series_from_manifest(df: pd.DataFrame) -> list[Series]:
@@ -185,7 +186,7 @@ def series_from_manifest(df: pd.DataFrame) -> list[Series]:
         k = df["slice_index"].iat[n] if has_index else ""
         k = None if k in ("", None) or (isinstance(k, float) and k != k) else k
         groups.setdefault((str(g), str(s) if s != "" else str(g)), []).append((Path(p), idx, k))
-    return [_manifest_series(g, s, items) for (g, s), items in groups.items()]
+    return [series for (g, s), items in groups.items() for series in _manifest_series(g, s, items)]
 
 
 def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], pd.DataFrame | None]:

@@ -3,16 +3,23 @@
 Every slice comes out as a radiologist sees an axial image (the patient's right on the image's
 left, anterior at the top: rows anterior → posterior, columns right → left, as an axial DICOM
 image with orientation ``1,0,0,0,1,0``), on COVID-CTset's stored scale (HU + 1024, ``uint16``:
-:mod:`covtool.core.dicom`), in anatomical order (inferior → superior along the slice normal), with
-its position in mm along that normal. The selection region is defined in that frame, so it lands
-on the lungs whatever the file's own axes.
+:mod:`covtool.core.dicom`), in anatomical order (inferior → superior), with its position in mm
+along the slice normal signed toward the patient's head (for an untilted axial slice: its
+ImagePositionPatient z, the same number whether the patient lay head- or feet-first, supine or
+prone). The selection region is defined in that frame, so it lands on the lungs whatever the
+file's own axes.
 
 DICOM: files are found by their content (``DICM`` at byte 128, or a ``.dcm``/``.dicom`` name),
-grouped by SeriesInstanceUID, ordered by ImagePositionPatient projected on the normal (the cross
-product of the ImageOrientationPatient rows), InstanceNumber where positions are missing.
-Localizers (ImageType ``LOCALIZER``), images that are not axial and images in another
-orientation than the series' are left out and counted. Headers are read first without pixels;
-pixels are decoded one slice at a time.
+grouped by SeriesInstanceUID, ordered by ImagePositionPatient projected on that normal,
+InstanceNumber where positions are missing; each image is turned from its stored orientation
+into the radiologist's view (:func:`covtool.core.dicom.display_view`). Localizers (ImageType
+``LOCALIZER``), images that are not axial and images in another orientation than the series'
+are left out and counted. Headers are read first without pixels; pixels are decoded one slice
+at a time.
+
+Gaps in the positions: in a folder's series (all the files there are) a gap is an error, the
+series is incomplete; in a manifest's series (slices someone chose: ``select --only-selected``
+output, an expert's list) it is one warning line, for DICOM and NIfTI alike.
 
 NIfTI (``.nii``, ``.nii.gz``) through nibabel: the voxel axes are matched to the patient's
 (``io_orientation``, as ``as_closest_canonical`` does, without loading the volume) and each axial
@@ -30,13 +37,17 @@ import numpy as np
 
 from covtool.core.dicom import (
     DicomHeader,
+    count_nan,
+    is_axial,
     read_ct_rows,
     read_ct_slice,
     read_header,
+    slice_normal,
     to_stored_scale,
 )
 from covtool.core.errors import ImageError, describe
 from covtool.core.naming import natural_key
+from covtool.core.scale import STORED
 from covtool.ct.series import Series
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -81,40 +92,31 @@ class DicomReader:
         return read_ct_slice(self.headers[i])
 
     def rows(self, i: int, rows_of) -> tuple[tuple[int, int], np.ndarray] | None:
-        """``((H, W), rows)`` of slice ``i``: only rows ``rows_of((H, W))``, where they can be
-        read alone (uncompressed); None otherwise."""
+        """``((H, W), rows)`` of slice ``i`` in the radiologist's view: only rows
+        ``rows_of((H, W))`` (the stored rows shown there, flipped as the view says), where they
+        can be read alone (uncompressed, not transposed); None otherwise."""
         h = self.headers[i]
-        y0, y1 = rows_of((h.rows, h.columns))
+        shape = h.display_shape
+        y0, y1 = rows_of(shape)
         got = read_ct_rows(h, y0, y1)
-        return None if got is None else ((h.rows, h.columns), got)
-
-
-def _normal(orientation) -> np.ndarray:
-    row, col = np.asarray(orientation[:3], float), np.asarray(orientation[3:], float)
-    n = np.cross(row, col)
-    norm = np.linalg.norm(n)
-    return n / norm if norm > 0 else n
-
-
-def _is_axial(normal: np.ndarray) -> bool:
-    """The slice plane closest to the axial one: the normal's largest component is along z."""
-    a = np.abs(normal)
-    return bool(a[2] > 0 and a[2] >= a[0] and a[2] >= a[1])
+        return None if got is None else (shape, got)
 
 
 def _orientation_key(o) -> tuple:
     return tuple(round(v, 3) for v in o)
 
 
-def order_dicom(headers: list[DicomHeader], group: str, name: str, folder: Path | None) -> Series:
+def order_dicom(headers: list[DicomHeader], group: str, name: str, folder: Path | None,
+                chosen: bool = False) -> Series:
     """One DICOM series from its images' headers: left-out images counted, the rest in
-    anatomical order, with positions, size problems and gaps noted for the caller."""
+    anatomical order, with positions, size problems and gaps noted for the caller (gaps are
+    errors, or with ``chosen`` (a manifest's slices) one warning)."""
     series = Series(group, name, folder, kind="dicom")
     kept: list[DicomHeader] = []
     for h in headers:
         if h.is_localizer:
             series.left_out["localizer"] = series.left_out.get("localizer", 0) + 1
-        elif h.orientation is not None and not _is_axial(_normal(h.orientation)):
+        elif h.orientation is not None and not is_axial(h.orientation):
             series.left_out["not axial"] = series.left_out.get("not axial", 0) + 1
         else:
             kept.append(h)
@@ -133,7 +135,7 @@ def order_dicom(headers: list[DicomHeader], group: str, name: str, folder: Path 
                                            f"{size[1]}x{size[0]} (mixed sizes in one series)"))
         kept = [h for h in kept if (h.rows, h.columns) == size]
     if kept and all(h.position is not None and h.orientation is not None for h in kept):
-        normal = _normal(kept[0].orientation)
+        normal = slice_normal(kept[0].orientation)
         pos = {id(h): round(float(np.dot(h.position, normal)), _POSITION_DECIMALS) for h in kept}
         kept.sort(key=lambda h: (pos[id(h)], h.instance if h.instance is not None else 0,
                                  natural_key(h.path.name)))
@@ -146,31 +148,57 @@ def order_dicom(headers: list[DicomHeader], group: str, name: str, folder: Path 
             ordered.append(h)
         kept = ordered
         series.positions = [pos[id(h)] for h in kept]
-        _note_gaps(series, kept)
+        note_gaps(series, [h.path.name for h in kept], chosen)
     else:
         kept.sort(key=lambda h: (h.instance is None, h.instance or 0, natural_key(h.path.name)))
         if kept:
             how = "InstanceNumber" if all(h.instance is not None for h in kept) else "file name"
             series.warnings.append(f"{kept[0].path.parent}: no ImagePositionPatient/Orientation in "
                                    f"some images; slices ordered by {how}")
-    modalities = {h.modality.upper() for h in kept}
-    if kept and modalities != {"CT"}:
-        series.warnings.append(f"{kept[0].path.parent}: modality {', '.join(sorted(modalities)) or 'unknown'}, "
-                               "not CT: its values are not HU, the dark level may not apply")
+    _note_scale(series, kept)
     series.slices = [h.path for h in kept]
     series.read = DicomReader(kept)
     return series
 
 
-def _note_gaps(series: Series, kept: list[DicomHeader]) -> None:
+def _note_scale(series: Series, kept: list[DicomHeader]) -> None:
+    """The series' value scale, and a warning where its images are not plainly CT."""
+    if not kept:
+        return
+    modalities = ", ".join(sorted({h.modality.upper() for h in kept})) or "none"
+    where = kept[0].path.parent
+    if all(h.is_hu for h in kept):
+        series.value_scale = STORED
+        if modalities != "CT":
+            series.warnings.append(f"{where}: modality {modalities}, read as CT in HU through its "
+                                   "RescaleSlope/RescaleIntercept (an image in HU: see docs/select.md)")
+    else:
+        series.warnings.append(f"{where}: modality {modalities}, not an image in HU: its stored values "
+                               "are used as they are, so the dark level may not apply")
+
+
+def note_gaps(series: Series, names: list[str], chosen: bool) -> None:
+    """Steps between neighbouring positions larger than GAP_FACTOR times the series' median:
+    ``series.problems`` (errors), or with ``chosen`` one line in ``series.warnings``.
+    ``names[i]`` names slice i in the messages."""
     pos = np.asarray(series.positions)
     if len(pos) < 3:
         return
     steps = np.diff(pos)
     median = float(np.median(steps))
-    for i in np.flatnonzero(steps > GAP_FACTOR * median):
+    gaps = np.flatnonzero(steps > GAP_FACTOR * median)
+    if not len(gaps):
+        return
+    if chosen:
+        i = int(gaps[0])
+        series.warnings.append(
+            f"{series.group}/{series.series}: {len(gaps)} gap{'s' if len(gaps) > 1 else ''} in the "
+            f"listed slices' positions (the first {steps[i]:.2f} mm after {names[i]}, spacing "
+            f"{median:.2f} mm); the manifest's slices are used as listed")
+        return
+    for i in gaps:
         series.problems[int(i) + 1] = (
-            f"gap in slice positions: {steps[i]:.2f} mm after {kept[i].path.name} where the series' "
+            f"gap in slice positions: {steps[i]:.2f} mm after {names[i]} where the series' "
             f"spacing is {median:.2f} mm (a missing slice?)")
 
 
@@ -192,11 +220,19 @@ def read_dicom_headers(files: list[Path]) -> tuple[list[DicomHeader], list[tuple
 def dicom_series(files: list[Path], group: str, name: str, folder: Path) -> list[Series]:
     """The DICOM series among ``files`` (one folder's), one per SeriesInstanceUID.
 
-    The series is named ``name`` when the folder holds one, else ``name_S<SeriesNumber>``.
-    Files that cannot be read, or hold no pixel data, are attached to the first series as bad
-    files (or make a series of their own when no series could be read).
+    The series is named ``name`` when the folder holds one, else ``name_S<SeriesNumber>``, and
+    one warning (on the first series) names each series found. Files that cannot be read, or hold
+    no pixel data, are attached to the first series as bad files (or make a series of their own
+    when no series could be read).
     """
     headers, bad = read_dicom_headers(files)
+    return split_series(headers, bad, group, name, folder, str(folder))
+
+
+def split_series(headers: list[DicomHeader], bad: list[tuple[Path, str]], group: str, name: str,
+                 folder: Path, where: str, chosen: bool = False) -> list[Series]:
+    """:func:`dicom_series` on headers already read; ``where`` names their source in the
+    warning (a folder, or a manifest's series)."""
     by_uid: dict[str, list[DicomHeader]] = {}
     for h in headers:
         by_uid.setdefault(h.series_uid, []).append(h)
@@ -212,12 +248,23 @@ def dicom_series(files: list[Path], group: str, name: str, folder: Path) -> list
             if sname in used:
                 sname = f"{name}_S{num}_{k}"
         used.add(sname)
-        out.append(order_dicom(by_uid[uid], group, sname, folder))
+        out.append(order_dicom(by_uid[uid], group, sname, folder, chosen))
+    if len(out) > 1:
+        found = "; ".join(_series_label(by_uid[u], s) for u, s in zip(uids, out))
+        out[0].warnings.insert(0, f"{where}: {len(out)} DICOM series, each selected on its own and, "
+                                  f"in patient-diagnose, all diagnosed as patient {group}: {found}")
     if bad:
         if not out:
             out.append(Series(group, name, folder, kind="dicom"))
         out[0].bad.extend(bad)
     return out
+
+
+def _series_label(headers: list[DicomHeader], series: Series) -> str:
+    h = headers[0]
+    num = h.series_number if h.series_number is not None else "?"
+    desc = f" '{h.series_description}'" if h.series_description else ""
+    return f"{series.series} (SeriesNumber {num}{desc}, {len(series.slices)} slices)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +285,8 @@ class NiftiReader:
         self._img = None
         self._whole = None
         self.min_hu = np.inf
+        self.nan = 0           # NaN voxels met (float volumes), read as 0 = -1024 HU
+        self.nan_slices = 0
 
     def _open(self):
         import nibabel as nib
@@ -272,18 +321,31 @@ class NiftiReader:
             slab = slab[::-1]
         if p["dir_r"] > 0:
             slab = slab[:, ::-1]
-        if slab.size:
+        nan = count_nan(slab)
+        if nan:
+            self.nan += nan
+            self.nan_slices += 1
+            finite = slab[np.isfinite(slab)]
+            if finite.size:
+                self.min_hu = min(self.min_hu, float(finite.min()))
+        elif slab.size:
             self.min_hu = min(self.min_hu, float(np.min(slab)))
         return to_stored_scale(np.ascontiguousarray(slab), 1.0, 0.0)
 
     def finish(self) -> list[str]:
-        """Close the file; a warning where the values do not look like HU."""
+        """Close the file; warnings where the values do not look like HU, and NaN voxels."""
         self._img = None
         self._whole = None
+        out = []
+        if self.nan:
+            out.append(f"{self.path}: {self.nan} NaN voxel{'s' if self.nan > 1 else ''} in "
+                       f"{self.nan_slices} slice{'s' if self.nan_slices > 1 else ''}, read as 0 on the "
+                       "stored scale (-1024 HU, as outside a scanner's field of view): dark pixels "
+                       "where they fall in the region")
         if np.isfinite(self.min_hu) and self.min_hu >= 0:
-            return [f"{self.path}: no value below 0, so the volume may not hold HU (covtool takes "
-                    "NIfTI values as HU; air is -1000)"]
-        return []
+            out.append(f"{self.path}: no value below 0, so the volume may not hold HU (covtool takes "
+                       "NIfTI values as HU; air is -1000)")
+        return out
 
 
 def nifti_plan(img, path: Path) -> dict:
@@ -346,6 +408,7 @@ def nifti_series(path: str | os.PathLike, group: str, name: str) -> Series:
         series.bad.append((path, exc.message))
         return series
     series.slices = [path] * len(plan["voxels"])
+    series.value_scale = STORED
     series.positions = plan["positions"]
     series.slice_index = list(plan["voxels"])
     series.read = NiftiReader(path, plan)
@@ -368,4 +431,5 @@ def restrict(series: Series, keep_index: list[int], rows: list) -> Series:
     series.positions = [series.positions[i] for i in idx]
     series.slice_index = [series.slice_index[i] for i in idx]
     series.rows = [r for _, r in pairs]
+    note_gaps(series, [f"slice_index {k}" for k in series.slice_index], chosen=True)
     return series

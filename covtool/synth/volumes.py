@@ -3,7 +3,10 @@
 For the tests and the benchmark. A volume is given as the radiologist sees it: ``(K, H, W)``
 slices, each with rows anterior → posterior and columns patient's right → left (an axial DICOM
 image with orientation ``1,0,0,0,1,0``), slice k at ``z0 + k * spacing`` mm (inferior → superior).
-Values are Hounsfield units; the writers store them with the slope and intercept asked for.
+Values are Hounsfield units; the writers store them with the slope and intercept asked for, and
+the DICOM writer in any axial orientation asked for (feet-first ``-1,0,0,0,1,0``, prone
+``-1,0,0,0,-1,0``, ...): the stored pixels and ImagePositionPatient are the same anatomy seen from
+there.
 """
 
 from __future__ import annotations
@@ -73,23 +76,32 @@ def dicom_slice(hu: np.ndarray, *, position: Sequence[float], orientation: Seque
 
 def write_dicom_series(folder: str | os.PathLike, volume_hu: np.ndarray, *, z0: float = -200.0,
                        spacing_mm: float = 2.0, names: Iterable[str] | None = None,
-                       descending: bool = False, **kwargs) -> list[Path]:
-    """Write a (K, H, W) HU volume as one axial DICOM series, one file per slice.
+                       descending: bool = False, orientation: Sequence[float] = (1, 0, 0, 0, 1, 0),
+                       **kwargs) -> list[Path]:
+    """Write a (K, H, W) HU volume (the radiologist's view) as one axial DICOM series stored in
+    ``orientation``, one file per slice.
 
     ``names`` gives the file names (default ``IM<k>.dcm``), in slice order; ``descending``
     numbers the instances from the top (superior) slice down, as many scanners do.
     Returns the paths in slice order (inferior → superior).
     """
+    from covtool.core.dicom import display_view, from_display
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     k_n, h, w = volume_hu.shape
     names = list(names) if names is not None else [f"IM{k + 1}.dcm" for k in range(k_n)]
-    row_mm, col_mm = kwargs.get("spacing", (0.75, 0.75))
+    row_mm, col_mm = kwargs.pop("spacing", (0.75, 0.75))
+    view = display_view(orientation)
+    # the stored image's first pixel is the displayed pixel the view puts it on
+    r0, c0 = (h - 1 if view[1] else 0), (w - 1 if view[2] else 0)
+    spacing = (col_mm, row_mm) if view[0] else (row_mm, col_mm)
     paths = []
     for k in range(k_n):
         instance = k_n - k if descending else k + 1
-        pos = (-(w - 1) * col_mm / 2, -(h - 1) * row_mm / 2, z0 + k * spacing_mm)
-        ds = dicom_slice(volume_hu[k], position=pos, instance=instance, **kwargs)
+        pos = (-(w - 1) * col_mm / 2 + c0 * col_mm, -(h - 1) * row_mm / 2 + r0 * row_mm, z0 + k * spacing_mm)
+        ds = dicom_slice(from_display(volume_hu[k], view), position=pos, instance=instance,
+                         orientation=orientation, spacing=spacing, **kwargs)
         p = folder / names[k]
         ds.save_as(p, enforce_file_format=True)
         paths.append(p)

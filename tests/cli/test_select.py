@@ -259,6 +259,73 @@ def test_localizers_are_reported(tmp_path):
     assert len(read_manifest(out)) == len(vol)
 
 
+@pytest.mark.parametrize("orientation", [(-1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, -1, 0)])  # FFS, HFP
+def test_select_feet_first_and_prone_dicom_gives_the_nifti_rows(tmp_path, orientation):
+    from covtool.synth.volumes import chest_phantom, write_dicom_series, write_nifti
+
+    vol = chest_phantom(12, 64, seed=5)
+    write_dicom_series(tmp_path / "dicom" / "P1", vol, orientation=orientation, descending=True)
+    write_nifti(tmp_path / "P1.nii.gz", vol, layout="RAS")
+    a, b = tmp_path / "d.csv", tmp_path / "n.csv"
+    assert run("select", tmp_path / "dicom", "-o", a).exit_code == 0
+    assert run("select", tmp_path / "P1.nii.gz", "-o", b).exit_code == 0
+    d, n = read_manifest(a), read_manifest(b)
+    assert d["slice"].astype(float).tolist() == [-200.0 + 2 * k for k in range(12)]   # inferior first
+    assert d["slice"].tolist() == n["slice"].tolist()
+    assert d["dark_pixels"].tolist() == n["dark_pixels"].tolist()
+    assert d["selected"].tolist() == n["selected"].tolist() and (d["selected"] == "true").any()
+
+
+def test_dicom_files_named_by_uid_in_numeric_folders_get_unique_ids(tmp_path):
+    from covtool.synth.volumes import chest_phantom, write_dicom_series
+
+    for p in ("1", "2"):
+        write_dicom_series(tmp_path / "pts" / p, chest_phantom(6, 32),
+                           names=[f"1.3.12.2.1107.5.1.4.92591.{p}.{k}" for k in range(6)],
+                           series_uid=f"1.2.3.{p}")
+    out = tmp_path / "o.csv"
+    assert run("select", tmp_path / "pts", "-o", out).exit_code == 0
+    df = read_manifest(out)          # refuses duplicate ids, as `covtool split` does
+    assert df["id"].nunique() == 12 and df["id"].iloc[0] == "1_1_1.3.12.2.1107.5.1.4.92591.1.0"
+
+
+@pytest.mark.parametrize("kind", ["dicom", "nifti"])
+def test_a_manifests_chosen_slices_with_gaps_are_selected_with_a_warning(tmp_path, kind):
+    volume_inputs(tmp_path)
+    src = tmp_path / "dicom" if kind == "dicom" else tmp_path / "nifti" / "P1.nii.gz"
+    first = tmp_path / "all.csv"
+    assert run("select", src, "-o", first).exit_code == 0
+    full = read_manifest(first)
+    chosen = full.drop(index=full.index[[4, 5, 8]])           # an expert's list of slices
+    cols = ["id", "path", "group", "series"] + (["slice_index"] if kind == "nifti" else [])
+    chosen[cols].to_csv(tmp_path / "chosen.csv", index=False)
+    out = tmp_path / "o.csv"
+    r = run("select", tmp_path / "chosen.csv", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "P1/P1: 2 gaps in the listed slices' positions (the first 6.00 mm after" in r.output
+    o = read_manifest(out)
+    assert o["id"].tolist() == chosen["id"].tolist()
+    assert (o["dark_pixels"] == o["id"].map(full.set_index("id")["dark_pixels"])).all()
+    sel = tmp_path / "sel.csv"     # select's own --only-selected output, fed back
+    assert run("select", src, "-o", sel, "--only-selected", "--force").exit_code == 0
+    assert run("select", sel, "-o", tmp_path / "again.csv").exit_code == 0
+
+
+def test_two_series_in_one_folder_are_named_in_one_warning(tmp_path):
+    from covtool.synth.volumes import chest_phantom, write_dicom_series
+
+    vol = chest_phantom(8, 32)
+    write_dicom_series(tmp_path / "P1", vol, series_uid="1.2.3.1", series_number=3)
+    write_dicom_series(tmp_path / "P1", vol[:5], series_uid="1.2.3.2", series_number=7,
+                       names=[f"b{k}.dcm" for k in range(5)])
+    out = tmp_path / "o.csv"
+    r = run("select", tmp_path, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert r.output.count("2 DICOM series") == 1
+    assert "P1_S3 (SeriesNumber 3, 8 slices); P1_S7 (SeriesNumber 7, 5 slices)" in " ".join(r.output.split())
+    assert sorted(set(read_manifest(out)["series"])) == ["P1_S3", "P1_S7"]
+
+
 @pytest.mark.parametrize("case", ["gap", "no pixels", "corrupt", "mixed", "4-D"])
 def test_bad_volumes_stop_with_one_line_or_are_recorded(tmp_path, case):
     from covtool.synth.volumes import dicom_slice

@@ -68,3 +68,31 @@ def test_patient_without_selected_slices_is_not_sent_to_the_classifier(tmp_path)
                                  lambda p: calls.append(p) or np.zeros((len(p), 2)), 2,
                                  SelectOptions(), prefetch=False))
     assert calls == [] and res[0].n_selected == 0 and res[0].probs.shape == (0, 2)
+
+
+def test_dicom_folder_with_two_series_is_one_patient_diagnosed_on_both(tmp_path):
+    """Both series feed the patient rule (COVID-CTset's system: all of a patient's slices), and
+    the selection's warning names them; the classifier sees feet-first slices in the
+    radiologist's view."""
+    from covtool.core.imageio import read_image
+    from covtool.synth.volumes import chest_phantom, write_dicom_series
+
+    vol = chest_phantom(10, 64, seed=1)
+    write_dicom_series(tmp_path / "P1", vol, series_uid="1.2.3.1", series_number=2,
+                       orientation=(-1, 0, 0, 0, 1, 0))
+    write_dicom_series(tmp_path / "P1", vol[:6], series_uid="1.2.3.2", series_number=4,
+                       names=[f"b{k}.dcm" for k in range(6)])
+    seen = []
+
+    def classify(paths):
+        seen.extend(read_image(p) for p in paths)
+        return np.tile([0.5, 0.5], (len(paths), 1))
+
+    [r] = list(diagnose_patients(group_by_patient(find_series(tmp_path)), classify, 2,
+                                 prefetch=False, stage_dir=tmp_path / "stage"))
+    assert r.group == "P1" and [s.series.series for s in r.series] == ["P1_S2", "P1_S4"]
+    assert "2 DICOM series" in r.series[0].warnings[0] and "P1_S4 (SeriesNumber 4, 6 slices)" in r.series[0].warnings[0]
+    assert r.n_slices == 16 and r.n_selected == len(seen) > 0
+    assert {s.series.series for s in r.series for sl in s.slices if sl.selected} == {"P1_S2", "P1_S4"}
+    shown = {(vol[k] + 1024).astype(np.uint16).tobytes() for k in range(10)}
+    assert all(img.tobytes() in shown for img in seen)

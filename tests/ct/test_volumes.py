@@ -95,12 +95,37 @@ def test_localizers_and_other_planes_are_left_out_and_counted(tmp_path, phantom)
     assert len(s.slices) == K and not s.bad
 
 
-def test_two_series_in_one_folder_are_two_series(tmp_path, phantom):
+def test_two_series_in_one_folder_are_two_series_named_in_one_warning(tmp_path, phantom):
     write_dicom_series(tmp_path / "P1", phantom, series_uid="1.2.3.1", series_number=2)
     write_dicom_series(tmp_path / "P1", phantom[:5], series_uid="1.2.3.2", series_number=5,
                        names=[f"b{k}.dcm" for k in range(5)])
+    import pydicom
+    for k in range(5):   # a description on the second series only
+        ds = pydicom.dcmread(tmp_path / "P1" / f"b{k}.dcm")
+        ds.SeriesDescription = "Lung 1.0 B70f"
+        ds.save_as(tmp_path / "P1" / f"b{k}.dcm")
     found = find_series(tmp_path)
     assert [(s.group, s.series, len(s.slices)) for s in found] == [("P1", "P1_S2", K), ("P1", "P1_S5", 5)]
+    assert found[0].warnings[0] == (
+        f"{tmp_path / 'P1'}: 2 DICOM series, each selected on its own and, in patient-diagnose, all "
+        f"diagnosed as patient P1: P1_S2 (SeriesNumber 2, {K} slices); "
+        "P1_S5 (SeriesNumber 5 'Lung 1.0 B70f', 5 slices)")
+    assert not any("DICOM series" in w for w in found[1].warnings)   # one line per folder
+
+
+def test_manifest_rows_of_two_series_are_split(tmp_path, phantom):
+    from covtool.ct.series import series_from_manifest
+
+    a = write_dicom_series(tmp_path / "P1", phantom, series_uid="1.2.3.1", series_number=2)
+    b = write_dicom_series(tmp_path / "P1", phantom[:4], series_uid="1.2.3.2", series_number=3,
+                           names=[f"b{k}.dcm" for k in range(4)], z0=-150.0)
+    import pandas as pd
+    df = pd.DataFrame({"path": [str(p) for p in a + b], "group": "P1", "series": "CT"})
+    found = series_from_manifest(df)
+    assert [(s.series, len(s.slices)) for s in found] == [("CT_S2", K), ("CT_S3", 4)]
+    assert "manifest series P1/CT: 2 DICOM series" in found[0].warnings[0]
+    assert found[1].rows == list(range(K, K + 4))     # each row stays with its file
+    assert found[0].slices == a and found[1].slices == b
 
 
 def test_mixed_sizes_within_a_series_is_an_error(tmp_path, phantom):
@@ -115,6 +140,31 @@ def test_mixed_sizes_within_a_series_is_an_error(tmp_path, phantom):
     r = select_series(s, SelectOptions(skip_bad=True))
     assert len(r.slices) == K + 1 and r.slices[-1].slice is None and "80x80" in r.slices[-1].error
     assert sum(sl.dark_pixels is not None for sl in r.slices) == K
+
+
+def test_a_gap_in_a_manifests_slices_is_a_warning(tmp_path, phantom):
+    """Slices a user chose (select --only-selected output, an expert's list) may skip some: the
+    gap is one warning line, for DICOM and NIfTI alike; in a folder it stays an error."""
+    import pandas as pd
+
+    from covtool.ct.series import series_from_manifest
+
+    paths = write_dicom_series(tmp_path / "P1", phantom)
+    keep = [k for k in range(K) if k not in (4, 5, 9)]
+    vol = write_nifti(tmp_path / "P1.nii.gz", phantom)
+    for df in (pd.DataFrame({"path": [str(paths[k]) for k in keep], "group": "P1"}),
+               pd.DataFrame({"path": str(vol), "group": "P1", "slice_index": keep})):
+        [s] = series_from_manifest(df)
+        assert not s.problems and len(s.slices) == len(keep)
+        gap = [w for w in s.warnings if "gap" in w]
+        first = "IM4.dcm" if s.kind == "dicom" else "slice_index 3"
+        assert gap == [f"P1/P1: 2 gaps in the listed slices' positions (the first 6.00 mm after "
+                       f"{first}, spacing 2.00 mm); the manifest's slices are used as listed"]
+        r = select_series(s)
+        assert all(not sl.error for sl in r.slices) and r.threshold is not None
+    (tmp_path / "P1" / "IM6.dcm").unlink()   # the folder's own series
+    with pytest.raises(CovtoolError, match="gap in slice positions"):
+        select_series(find_series(tmp_path / "P1")[0])
 
 
 def test_a_missing_slice_is_a_gap(tmp_path, phantom):
@@ -170,22 +220,60 @@ def test_no_positions_falls_back_to_instance_numbers(tmp_path, phantom):
     assert np.array_equal(pixels(s), (phantom[:5][::-1] + 1024).astype(np.uint16))
 
 
-@pytest.mark.parametrize("layout,suffix", [("LPS", ".nii.gz"), ("RAS", ".nii"), ("SLP", ".nii.gz"),
-                                           ("RAS", ".nii.gz")])
-def test_nifti_slices_are_the_dicom_series_slices(tmp_path, phantom, layout, suffix):
+HFS, FFS, HFP, FFP = (1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, -1, 0), (1, 0, 0, 0, -1, 0)
+TRANSPOSED = (0, 1, 0, 1, 0, 0)   # stored rows along the patient's x
+
+
+@pytest.mark.parametrize("layout,suffix,orientation", [
+    ("LPS", ".nii.gz", HFS), ("RAS", ".nii", FFS), ("SLP", ".nii.gz", HFP), ("RAS", ".nii.gz", FFP),
+    ("LPS", ".nii", TRANSPOSED), ("RAS", ".nii", HFS)])
+def test_nifti_slices_are_the_dicom_series_slices(tmp_path, phantom, layout, suffix, orientation):
     """The same anatomy, asymmetric (heart on the patient's left, spine at the back, a corner
-    marker that changes with the slice), as DICOM and as NIfTI in any voxel layout."""
-    write_dicom_series(tmp_path / "dicom" / "P1", phantom, names=shuffled_names(K))
+    marker that changes with the slice), as a DICOM series stored head-first or feet-first,
+    supine or prone, and as NIfTI in any voxel layout: the same slices, positions and counts."""
+    paths = write_dicom_series(tmp_path / "dicom" / "P1", phantom, names=shuffled_names(K),
+                               orientation=orientation, descending=orientation in (FFS, FFP))
+    if orientation != HFS:   # the files really store another view (the test can fail)
+        import pydicom
+        stored = pydicom.dcmread(paths[0]).pixel_array.astype(float) - 1024
+        assert not np.array_equal(stored, phantom[0])
     vol = write_nifti(tmp_path / f"P1{suffix}", phantom, layout=layout)
     [d] = find_series(tmp_path / "dicom")
     [n] = find_series(vol)
     assert (n.group, n.series, n.kind) == ("P1", "P1", "nifti")
-    assert n.positions == d.positions
+    assert d.positions == n.positions == [round(-200.0 + 2 * k, 3) for k in range(K)]  # inferior first
+    assert d.slices == paths
+    assert np.array_equal(pixels(d), (phantom + 1024).astype(np.uint16))
     assert np.array_equal(pixels(n), pixels(d))
-    rd, rn = select_series(d), select_series(n)
-    assert [s.dark_pixels for s in rd.slices] == [s.dark_pixels for s in rn.slices]
+    rd, rn = select_series(d), select_series(n)     # the region's rows only, where they can be
+    counts = [s.dark_pixels for s in rd.slices]
+    assert counts == [s.dark_pixels for s in rn.slices] and max(counts) > 0
     assert [s.selected for s in rd.slices] == [s.selected for s in rn.slices]
+    whole = select_series(d, keep=lambda item, img: None)   # every slice decoded whole
+    assert [s.dark_pixels for s in whole.slices] == counts
     assert n.read.plan["stream"] == (layout != "SLP")
+
+
+@pytest.mark.parametrize("orientation", [HFS, FFS, HFP, FFP])
+def test_region_rows_read_alone_are_the_displayed_rows(tmp_path, phantom, orientation):
+    write_dicom_series(tmp_path / "P1", phantom, orientation=orientation)
+    [s] = find_series(tmp_path)
+    for i in (0, K // 2):
+        shape, rows = s.read.rows(i, lambda hw: (10, 37))
+        assert shape == (64, 64) and np.array_equal(rows, s.read(i)[10:37])
+
+
+def test_prone_dicom_counts_what_the_radiologist_sees(tmp_path, phantom):
+    """The default region sits below the middle (rows 240..340 of 512): read as stored, a prone
+    series (rows posterior -> anterior) counts another part of the chest."""
+    write_dicom_series(tmp_path / "HFS" / "P1", phantom)
+    write_dicom_series(tmp_path / "HFP" / "P1", phantom, orientation=HFP)
+    counts = {w: [sl.dark_pixels for sl in select_series(find_series(tmp_path / w)[0]).slices]
+              for w in ("HFS", "HFP")}
+    assert counts["HFS"] == counts["HFP"]
+    flipped = phantom[:, ::-1, ::-1] + 1024
+    from covtool.ct.selection import dark_pixel_count
+    assert counts["HFS"] != [dark_pixel_count(sl, (120, 240, 370, 340), 300) for sl in flipped]
 
 
 def test_nifti_radiological_view(tmp_path, phantom):
@@ -242,6 +330,96 @@ def test_read_dicom_image_of_a_non_ct_keeps_stored_values(tmp_path, phantom):
     assert np.array_equal(read_dicom_image(tmp_path / "mr.dcm"), phantom[0].astype(np.int16))
 
 
+def test_a_folder_of_only_left_out_images_says_so(tmp_path, phantom):
+    folder = tmp_path / "P1"
+    folder.mkdir()
+    dicom_slice(phantom[0], position=(0, 0, 0), image_type=("ORIGINAL", "PRIMARY", "LOCALIZER")).save_as(
+        folder / "scout.dcm", enforce_file_format=True)
+    for k in range(2):
+        dicom_slice(phantom[k], position=(0, k, 0), orientation=(1, 0, 0, 0, 0, -1), instance=k + 2).save_as(
+            folder / f"cor{k}.dcm", enforce_file_format=True)
+    [s] = find_series(tmp_path)
+    with pytest.raises(CovtoolError) as err:
+        select_series(s)
+    assert err.value.path == str(folder)
+    assert err.value.message == "all 3 images left out (localizer 1, not axial 2): no axial slice to select"
+    assert select_series(s, SelectOptions(skip_bad=True)).error.startswith("all 3 images left out")
+
+
+@pytest.mark.parametrize("modality,intercept,hu", [
+    ("CT", True, True), ("OT", True, True), ("OT", False, False), ("MR", True, False)])
+def test_read_image_and_the_selection_read_a_dicom_file_alike(tmp_path, phantom, modality, intercept, hu):
+    """One policy: an image in HU (CT; OT with a RescaleIntercept: anonymised CT exports) goes
+    to HU + 1024 in every stage's decoder and in the selection; any other keeps its values."""
+    ds = dicom_slice(phantom[3], position=(0, 0, 0), signed=True, intercept=0.0, orientation=FFS)
+    ds.Modality = modality
+    if modality == "OT":
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # SC
+    if not intercept:
+        del ds.RescaleIntercept, ds.RescaleSlope
+    (tmp_path / "P1").mkdir()
+    ds.save_as(tmp_path / "P1" / "a.dcm", enforce_file_format=True)
+    [s] = find_series(tmp_path)
+    got = read_image(s.slices[0])
+    assert np.array_equal(got, s.read(0))
+    stored = phantom[3]   # feet-first: stored columns run toward the patient's right, shown flipped
+    expect = (stored + 1024).astype(np.uint16) if hu else stored.astype(np.int16)
+    assert np.array_equal(got[:, ::-1], expect) and got.dtype == expect.dtype
+    assert (s.value_scale == "hu+1024") is hu
+    assert any(("read as CT" if hu else "not an image in HU") in w for w in s.warnings) is (modality != "CT")
+
+
+def test_odd_sized_8bit_dicom_padded_to_even_is_read(tmp_path):
+    import pydicom
+
+    img = np.arange(7 * 5, dtype=np.uint8).reshape(7, 5)
+    ds = dicom_slice(img.astype(float), position=(0, 0, 0), intercept=0.0)
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelData = img.tobytes() + b"\0"     # 35 bytes, padded to 36 as the standard says
+    ds["PixelData"].VR = "OB"
+    ds.save_as(tmp_path / "odd.dcm", enforce_file_format=True)
+    assert len(pydicom.dcmread(tmp_path / "odd.dcm").PixelData) == 36
+    from covtool.core.dicom import read_header, stored_pixels
+    assert np.array_equal(stored_pixels(read_header(tmp_path / "odd.dcm")), img)
+    assert np.array_equal(read_image(tmp_path / "odd.dcm"), img.astype(np.uint16) + 1024)
+    ds.PixelData = img.tobytes() + b"\0\0\0"   # anything else is still a size error
+    ds.save_as(tmp_path / "bad.dcm", enforce_file_format=True)
+    with pytest.raises(CovtoolError, match="pixel data of 38 bytes where 7x5 needs 35"):
+        read_image(tmp_path / "bad.dcm")
+
+
+def test_stored_channels_reads_a_dicom_header_only(tmp_path, phantom, monkeypatch):
+    from pydicom.data import get_testdata_file
+
+    from covtool.core import dicom
+    from covtool.core.imageio import stored_channels
+
+    dicom_slice(phantom[0], position=(0, 0, 0)).save_as(tmp_path / "ct.dcm", enforce_file_format=True)
+    monkeypatch.setattr(dicom, "stored_pixels", lambda h: pytest.fail("decoded"))
+    assert stored_channels(tmp_path / "ct.dcm") == 1
+    assert stored_channels(get_testdata_file("SC_rgb_rle.dcm")) == 3
+
+
+def test_float_nifti_with_nan_warns_once_without_numpy_warnings(tmp_path, phantom, recwarn):
+    import warnings
+
+    vol = phantom.astype(np.float32)
+    vol[2, :3, :5] = np.nan
+    vol[7, 0, 0] = np.nan
+    v = write_nifti(tmp_path / "nan.nii.gz", vol, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # a numpy RuntimeWarning would fail here
+        r = select_series(find_series(v)[0])
+        got = pixels(find_series(v)[0])
+    assert [w for w in r.warnings if "NaN" in w] == [
+        f"{v}: 16 NaN voxels in 2 slices, read as 0 on the stored scale (-1024 HU, as outside a "
+        "scanner's field of view): dark pixels where they fall in the region"]
+    assert (got[2, :3, :5] == 0).all() and got[7, 0, 0] == 0
+    ok = ~np.isnan(vol)
+    assert np.array_equal(got[ok], (np.rint(vol[ok]) + 1024).astype(np.uint16))
+
+
 @pytest.mark.realdata
 def test_covid_ct_md_p001_series():
     folder = shared_data("ct-dicom", "covid-ct-md", "Sample data", "COVID-19 subjects", "P001")
@@ -262,6 +440,20 @@ def test_covid_ct_md_p001_series():
     labels = np.load(folder.parents[2] / "Slice-level-labels-updated-1.npy")[0][:148].astype(bool)
     inside = (labels & sel).sum() / labels.sum()
     assert inside > 0.5
+
+
+def test_jpeg_lossless_from_pydicoms_own_test_files():
+    """JPEG Lossless, first-order prediction (1.2.840.10008.1.2.4.70, COVID-CT-MD's syntax), as
+    shipped in pydicom's wheel: the same pixels as its RLE twin, through every stage's decoder."""
+    from pydicom.data import get_testdata_file
+
+    from covtool.core.dicom import read_header
+
+    jpeg, rle = (get_testdata_file(n) for n in ("SC_rgb_jpeg_gdcm.dcm", "SC_rgb_rle.dcm"))
+    assert read_header(jpeg).transfer_syntax == "1.2.840.10008.1.2.4.70"
+    img = read_image(jpeg)
+    assert img.shape == (100, 100, 3) and img.dtype == np.uint8
+    assert np.array_equal(img, read_image(rle)) and len(np.unique(img.reshape(-1, 3), axis=0)) > 4
 
 
 def test_jpeg_ls_from_pydicoms_own_test_files():

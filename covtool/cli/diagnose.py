@@ -39,6 +39,7 @@ from covtool.ct.pipeline import SelectOptions, load_slice, slice_id
 from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
 from covtool.ct.series import collect_series
 from covtool.ct.system import PatientResult, diagnose_patients, group_by_patient, input_scale
+from covtool.training import rundir
 
 PATIENT_COLUMNS = ["group", "slices", "selected", "positive", "fraction", "mean_prob", "score",
                    "decision", "seconds", "select_seconds", "infer_seconds"]
@@ -194,7 +195,6 @@ def diagnose_command(
     shard: ShardOpt = None,
     force: Force = False,
 ) -> None:
-    load_tensorflow()
     for out in (output, slices, sweep_file, metrics_file):
         if out is not None:
             check_output(out, force)
@@ -202,10 +202,14 @@ def diagnose_command(
         th = parse_threshold(threshold, rule)
     except ValueError as exc:
         raise UsageError(f"--threshold: {exc}") from None
+    rundir.read_config(run)  # a missing run is named before TensorFlow's seconds of start-up
     options = SelectOptions(parse_region(region), dark_level, divisor, skip_bad)
     series, source = collect_series(inputs, group)
     check_selectable(source)
     labels = patient_labels(source, labels_file)
+    if sweep_file is not None and not labels:
+        raise UsageError("--sweep needs patient labels (a 'label' column or --labels)")
+    load_tensorflow()
     patients = group_by_patient(series)
     shard_ = parse_shard(shard)
     if shard_ is not None:

@@ -29,14 +29,15 @@ def eval_command(
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Default: the run's.")] = None,
     force: Force = False,
 ) -> None:
-    load_tensorflow()
     from covtool.evaluation import report
+    from covtool.training import rundir
 
     outdir = outdir or run
     if not force:
         for name in report.OUTPUTS:
             if (outdir / name).exists():
                 raise OutputExistsError(outdir / name)
+    rundir.read_config(run)  # a missing run is named before TensorFlow's seconds of start-up
     df = read_manifest(manifest, required=["path", "label"])
     if split != "all":
         if "split" not in df.columns:
@@ -46,6 +47,7 @@ def eval_command(
         if df.empty:
             raise ManifestError(f"no rows with split '{split}'", df.attrs.get("manifest"))
 
+    load_tensorflow()
     from covtool.evaluation.metrics import classification_metrics
     from covtool.evaluation.predict import load_run, predict_probs
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force, OutManifest, SkipBad
+from covtool.cli.common import Force, OutManifest
 from covtool.core import console
 from covtool.core.errors import UsageError
 from covtool.core.manifest import STDIO, check_output, write_manifest
@@ -21,6 +21,9 @@ from covtool.datasets.common import PROBLEMS_LISTED, Ingested, crossing_groups, 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
 DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="The dataset's folder, as unpacked from its release.")]
+SkipBad = Annotated[bool, typer.Option(
+    "--skip-bad", help="List a bad file on stderr, count it in the summary and go on, instead of "
+                       "stopping (the manifest holds only good items).")]
 Verify = Annotated[bool, typer.Option("--verify/--no-verify",
                                       help="Decode every image once, so a damaged file is found now.")]
 

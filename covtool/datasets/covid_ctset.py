@@ -239,6 +239,9 @@ def ingest_covid_ctset(root: str | Path, *, skip_bad: bool = False, verify: bool
                 continue
             by_part[which].append(p)
     chosen = choose_part(by_part, part, root)
+    if chosen is None:
+        raise DatasetError("no COVID-CTset slice found (<part>/patientN/SR_k/IMnnnnn.tif or "
+                           "<part>_patientN_SR_k_IMnnnnn.tif) under this folder", root)
     for other in PARTS:
         if other != chosen and by_part[other]:
             tally.drop(f"in the {other} part (--part {chosen})", len(by_part[other]))

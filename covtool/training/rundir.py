@@ -88,6 +88,8 @@ def write_json(path: Path, data: dict) -> None:
 
 def read_config(run_dir: Path) -> dict:
     path = Path(run_dir) / CONFIG
+    if not Path(run_dir).is_dir():
+        raise CovtoolError("no such run folder", run_dir)
     if not path.is_file():
         raise CovtoolError("not a run folder (no config.json)", run_dir)
     try:

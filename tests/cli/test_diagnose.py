@@ -209,3 +209,35 @@ def test_value_scale_mismatch_is_refused_or_converted_exactly(ct_patients, tmp_p
     # slices divided by their maximum cannot be selected (the dark level is on stored values)
     r = runner.invoke(app, ["select", str(tmp_path / "unit.csv"), "-o", str(tmp_path / "sel.csv")])
     assert r.exit_code == 1 and "dark-pixel selection needs stored values" in r.output
+
+
+def test_usage_and_input_errors_come_before_tensorflow_starts(ct_patients, tmp_path):
+    """Outputs that exist, a missing run, missing labels for --sweep: named at once, before the
+    seconds of TensorFlow's start-up (a stand-in tensorflow that refuses to import proves it)."""
+    import os
+
+    root, _ = ct_patients
+    fake = tmp_path / "fake"
+    (fake / "tensorflow").mkdir(parents=True)
+    (fake / "tensorflow" / "__init__.py").write_text("raise ImportError('tensorflow was imported')\n")
+    env = covtool_env()
+    env["PYTHONPATH"] = str(fake) + os.pathsep + env["PYTHONPATH"]
+    (tmp_path / "exists.csv").write_text("x\n")
+
+    def run_cli(*args):
+        r = subprocess.run(covtool_cmd(*map(str, args)), env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert "tensorflow was imported" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+        return r
+
+    r = run_cli("patient-diagnose", root, "--run", tmp_path / "nosuch", "-o", tmp_path / "o.csv")
+    assert r.returncode == 1 and "nosuch: no such run folder" in r.stderr
+    r = run_cli("patient-diagnose", root, "--run", tmp_path, "-o", tmp_path / "exists.csv")
+    assert r.returncode == 1 and "exists.csv: already exists" in r.stderr
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    r = run_cli("patient-diagnose", root, "--run", tmp_path / "run", "-o", tmp_path / "o.csv",
+                "--sweep", tmp_path / "sweep.csv")
+    assert r.returncode != 0 and "--sweep needs patient labels" in r.stderr
+    r = run_cli("eval", tmp_path / "nosuch", tmp_path / "exists.csv", "-o", tmp_path / "ev")
+    assert r.returncode == 1 and "no such run folder" in r.stderr

@@ -139,3 +139,13 @@ def test_real_tables_from_the_release(tmp_path):
         assert row["label"] == cls and row["group"] == patient
         assert row["sex"] == truth["SEX"]
         assert {"Positive": "covid", "Negative": "normal"}[truth["COVID-19 Infection"]] == cls
+
+
+def test_tables_without_any_slice_is_an_error_not_an_empty_manifest(tmp_path):
+    root = fixtures.covid_ctset(tmp_path / "set")
+    import shutil
+    shutil.rmtree(root / "COVID-CTset")
+    shutil.rmtree(root / "Training&Validation" / "train1")
+    shutil.rmtree(root / "Training&Validation" / "validation1")
+    with pytest.raises(DatasetError, match="set: no COVID-CTset slice found"):
+        ingest_covid_ctset(root)

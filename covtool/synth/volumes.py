@@ -70,8 +70,16 @@ def dicom_slice(hu: np.ndarray, *, position: Sequence[float], orientation: Seque
     if pixel_data:
         ds.PixelData = stored.tobytes()
         if transfer_syntax is not None and transfer_syntax != ExplicitVRLittleEndian:
-            ds.compress(pydicom.uid.UID(transfer_syntax))
+            _compress(ds, pydicom.uid.UID(transfer_syntax))
     return ds
+
+
+def _compress(ds, syntax) -> None:
+    """Compress with pylibjpeg's encoder where it has one (RLE: ten times pydicom's own speed)."""
+    try:
+        ds.compress(syntax, encoding_plugin="pylibjpeg")
+    except (RuntimeError, ValueError, NotImplementedError):
+        ds.compress(syntax)
 
 
 def write_dicom_series(folder: str | os.PathLike, volume_hu: np.ndarray, *, z0: float = -200.0,

@@ -14,6 +14,9 @@ from covtool.synth.volumes import chest_phantom, dicom_slice, write_dicom_series
 from tests.conftest import shared_data
 
 K = 12
+#: ImageOrientationPatient of head-first and feet-first, supine and prone axial images
+HFS, FFS, HFP, FFP = (1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, -1, 0), (1, 0, 0, 0, -1, 0)
+TRANSPOSED = (0, 1, 0, 1, 0, 0)   # stored rows along the patient's x
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +74,15 @@ def test_dark_level_keeps_its_meaning_across_scanners(tmp_path, phantom):
 
 @pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.90"])  # RLE, J2K
 def test_compressed_transfer_syntaxes_are_decoded(tmp_path, phantom, syntax):
-    write_dicom_series(tmp_path / "P1", phantom, transfer_syntax=syntax)
+    write_dicom_series(tmp_path / "P1", phantom, transfer_syntax=syntax, orientation=FFS)
     [s] = find_series(tmp_path)
     assert np.array_equal(pixels(s), (phantom + 1024).astype(np.uint16))
+    # decoded at the pixel data's offset (no second parse), as pydicom's dataset decodes it
+    import pydicom
+
+    from covtool.core.dicom import _encapsulated_pixels
+    direct = _encapsulated_pixels(s.read.headers[0])
+    assert direct is not None and np.array_equal(direct, pydicom.dcmread(s.slices[0]).pixel_array)
 
 
 def test_localizers_and_other_planes_are_left_out_and_counted(tmp_path, phantom):
@@ -218,10 +227,6 @@ def test_no_positions_falls_back_to_instance_numbers(tmp_path, phantom):
     [s] = find_series(tmp_path)
     assert s.positions is None and "ordered by InstanceNumber" in s.warnings[0]
     assert np.array_equal(pixels(s), (phantom[:5][::-1] + 1024).astype(np.uint16))
-
-
-HFS, FFS, HFP, FFP = (1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, -1, 0), (1, 0, 0, 0, -1, 0)
-TRANSPOSED = (0, 1, 0, 1, 0, 0)   # stored rows along the patient's x
 
 
 @pytest.mark.parametrize("layout,suffix,orientation", [

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+#: JPEG Lossless, first-order prediction (COVID-CT-MD's syntax): pydicom has no encoder for it
+JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
 
 
 def _uid(prefix: str, *parts: int) -> str:
@@ -74,8 +76,59 @@ def dicom_slice(hu: np.ndarray, *, position: Sequence[float], orientation: Seque
     return ds
 
 
+def jpeg_lossless(img: np.ndarray, precision: int = 16) -> bytes:
+    """A grey image as a JPEG Lossless bitstream, process 14, first-order prediction (selection
+    value 1, point transform 0), one Huffman table of 5-bit codes (code k for category k).
+
+    img : ndarray (H, W), unsigned integers below ``2 ** precision`` (signed pixels: their
+    two's-complement bit pattern, ``img.view(np.uint16)``, as DICOM stores them).
+    """
+    h, w = img.shape
+    x = img.astype(np.int64)
+    pred = np.empty_like(x)
+    pred[0, 0] = 1 << (precision - 1)
+    pred[0, 1:] = x[0, :-1]      # first row: the sample to the left
+    pred[1:, 0] = x[:-1, 0]      # first column: the sample above
+    pred[1:, 1:] = x[1:, :-1]    # elsewhere: predictor 1, the left sample
+    diff = (x - pred) & 0xFFFF   # differences modulo 2^16 (ITU T.81 H.1.2.1)
+    diff = np.where(diff >= 0x8000, diff - 0x10000, diff)
+    out = bytearray()
+    acc, n_acc = 0, 0
+    for d in diff.ravel().tolist():
+        ssss = 16 if d == -32768 else abs(d).bit_length()
+        acc, n_acc = (acc << 5) | ssss, n_acc + 5
+        if 0 < ssss < 16:
+            acc, n_acc = (acc << ssss) | (d if d > 0 else d + (1 << ssss) - 1), n_acc + ssss
+        while n_acc >= 8:
+            n_acc -= 8
+            byte = (acc >> n_acc) & 0xFF
+            out += b"\xff\x00" if byte == 0xFF else bytes([byte])   # byte stuffing
+        acc &= (1 << n_acc) - 1
+    if n_acc:  # pad with 1-bits
+        byte = ((acc << (8 - n_acc)) | ((1 << (8 - n_acc)) - 1)) & 0xFF
+        out += b"\xff\x00" if byte == 0xFF else bytes([byte])
+
+    def segment(marker: int, body: bytes) -> bytes:
+        return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+    dht = bytes([0x00, 0, 0, 0, 0, 17] + [0] * 11) + bytes(range(17))
+    sof3 = bytes([precision]) + h.to_bytes(2, "big") + w.to_bytes(2, "big") + bytes([1, 1, 0x11, 0])
+    sos = bytes([1, 1, 0x00, 1, 0, 0])
+    return (b"\xff\xd8" + segment(0xC4, dht) + segment(0xC3, sof3) + segment(0xDA, sos) + bytes(out)
+            + b"\xff\xd9")
+
+
 def _compress(ds, syntax) -> None:
-    """Compress with pylibjpeg's encoder where it has one (RLE: ten times pydicom's own speed)."""
+    """Compress with pylibjpeg's encoder where it has one (RLE: ten times pydicom's own speed);
+    JPEG Lossless SV1 with :func:`jpeg_lossless`."""
+    if syntax == JPEG_LOSSLESS_SV1:
+        from pydicom.encaps import encapsulate
+
+        stored = np.frombuffer(ds.PixelData, np.uint16).reshape(ds.Rows, ds.Columns)
+        ds.PixelData = encapsulate([jpeg_lossless(stored, int(ds.BitsStored))])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = syntax
+        return
     try:
         ds.compress(syntax, encoding_plugin="pylibjpeg")
     except (RuntimeError, ValueError, NotImplementedError):

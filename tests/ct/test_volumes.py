@@ -72,15 +72,19 @@ def test_dark_level_keeps_its_meaning_across_scanners(tmp_path, phantom):
     assert counts[0] == counts[1] and max(counts[0]) > 0
 
 
-@pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.90"])  # RLE, J2K
-def test_compressed_transfer_syntaxes_are_decoded(tmp_path, phantom, syntax):
-    write_dicom_series(tmp_path / "P1", phantom, transfer_syntax=syntax, orientation=FFS)
+@pytest.mark.parametrize("syntax,signed", [
+    ("1.2.840.10008.1.2.5", False), ("1.2.840.10008.1.2.4.90", False),      # RLE, JPEG 2000
+    ("1.2.840.10008.1.2.4.70", False), ("1.2.840.10008.1.2.4.70", True)])   # JPEG Lossless SV1
+def test_compressed_transfer_syntaxes_are_decoded(tmp_path, phantom, syntax, signed):
+    store = {"signed": True, "intercept": 0.0} if signed else {}
+    write_dicom_series(tmp_path / "P1", phantom, transfer_syntax=syntax, orientation=FFS, **store)
     [s] = find_series(tmp_path)
     assert np.array_equal(pixels(s), (phantom + 1024).astype(np.uint16))
     # decoded at the pixel data's offset (no second parse), as pydicom's dataset decodes it
     import pydicom
 
     from covtool.core.dicom import _encapsulated_pixels
+    assert s.read.headers[0].transfer_syntax == syntax
     direct = _encapsulated_pixels(s.read.headers[0])
     assert direct is not None and np.array_equal(direct, pydicom.dcmread(s.slices[0]).pixel_array)
 

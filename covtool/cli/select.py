@@ -26,7 +26,7 @@ from covtool.core.manifest import (
     write_records,
 )
 from covtool.core.progress import make_progress
-from covtool.core.scale import STORED, check_selectable
+from covtool.core.scale import check_selectable
 from covtool.core.shard import parse_shard
 from covtool.ct.pipeline import SelectOptions, SeriesResult, result_rows, select_series
 from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
@@ -145,11 +145,11 @@ def pass_through(out: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
 
 def output_columns(rows: list[dict], skip_bad: bool) -> list[str]:
     """SELECT_COLUMNS, then ``error`` (with --skip-bad), ``slice_index`` (NIfTI rows) and
-    ``value_scale`` (DICOM and NIfTI rows: read on COVID-CTset's stored scale) where they apply."""
+    ``value_scale`` (DICOM and NIfTI rows read on COVID-CTset's stored scale) where they apply."""
     cols = list(SELECT_COLUMNS) + (["error"] if skip_bad else [])
     if any(r.get("slice_index") is not None for r in rows):
         cols.append("slice_index")
-    if any(r["_kind"] != "images" for r in rows):
+    if any(r.get("_scale") for r in rows):
         cols.append("value_scale")
     return cols
 
@@ -157,7 +157,7 @@ def output_columns(rows: list[dict], skip_bad: bool) -> list[str]:
 def folder_output(rows: list[dict], skip_bad: bool, only_selected: bool) -> tuple[list[str], list[dict]]:
     """The manifest of folder and volume inputs as plain rows (no pandas: select starts faster)."""
     columns = output_columns(rows, skip_bad)
-    out = [{**r, "value_scale": STORED if r["_kind"] != "images" else None} for r in rows]
+    out = [{**r, "value_scale": r.get("_scale")} for r in rows]
     return columns, [r for r in out if r["selected"]] if only_selected else out
 
 
@@ -167,7 +167,7 @@ def manifest_output(rows: list[dict], source, skip_bad: bool, only_selected: boo
     import pandas as pd
 
     out = pd.DataFrame(rows, columns=SELECT_COLUMNS + ["error", "_row", "slice_index"])
-    own_scale = [STORED if r["_kind"] != "images" else None for r in rows]
+    own_scale = [r.get("_scale") for r in rows]
     out = pass_through(out, source)
     if any(own_scale):
         given = out["value_scale"] if "value_scale" in out.columns else pd.Series([None] * len(out))

@@ -106,3 +106,15 @@ def check_selectable(df: pd.DataFrame | None) -> None:
         raise ManifestError("these slices are divided by their maximum (value_scale per-image-max): "
                             "the dark-pixel selection needs stored values; use the raw part "
                             "(ingest covid-ctset --part raw)", df.attrs.get("manifest"))
+
+
+def check_stored_slice(img: np.ndarray, path) -> None:
+    """A slice the selection counts must hold stored values: a float slice whose values all lie in
+    0..1 is one divided by its maximum (COVID-CTset's training part), on which every pixel is
+    "dark" and the threshold 0 (every slice would be selected)."""
+    if img.dtype.kind == "f" and img.size and float(np.nanmax(img)) <= 1.0:
+        from covtool.core.errors import ImageError
+
+        raise ImageError("values in 0..1 (a slice divided by its maximum, as COVID-CTset's training "
+                         "part): the dark-pixel selection needs stored values (HU + 1024); use the "
+                         "raw part", path)

@@ -17,6 +17,7 @@ import numpy as np
 from covtool.core.errors import CovtoolError, ImageError, describe
 from covtool.core.imageio import is_colour, read_image, to_gray
 from covtool.core.naming import safe_id
+from covtool.core.scale import check_stored_slice
 from covtool.ct.rows import tiff_rows
 from covtool.ct.selection import (
     DEFAULT_DARK_LEVEL,
@@ -157,6 +158,7 @@ def select_series(series: Series, options: SelectOptions = SelectOptions(),
                     warned_8bit = True
                     result.warnings.append(f"{path}: 8-bit image; the dark level ({options.dark_level:g}) "
                                            "assumes 16-bit CT values")
+                check_stored_slice(img, path)
                 if part is not None:
                     x0, _, x1, _ = scaled_region(img_shape, options.region)
                     item.dark_pixels = int(np.count_nonzero(img[:, x0:x1] < options.dark_level))

@@ -69,8 +69,9 @@ def input_scale(series: Sequence[Series], source: pd.DataFrame | None = None) ->
         given = manifest_scale(source)
         if given is not None:
             return given
-    if any(s.kind != "images" for s in series):
-        return STORED
+    known = {s.value_scale for s in series if s.kind != "images"}
+    if known:
+        return STORED if known == {STORED} else None
     for s in series:
         for path in s.slices:
             try:

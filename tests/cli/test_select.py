@@ -378,3 +378,31 @@ def test_plots_are_checked_before_work_and_written_only_when_every_series_succee
     r = run("select", tmp_path / "pts", "-o", tmp_path / "other.csv", "--plot", plots)
     assert r.exit_code == 1 and "A_A.png: already exists" in r.output
     assert not (tmp_path / "other.csv").exists()
+
+
+def test_value_scale_is_written_only_for_slices_read_as_hu_and_max_divided_slices_are_refused(tmp_path):
+    import pydicom
+
+    from covtool.synth.volumes import write_dicom_series
+
+    vol = np.full((4, 64, 64), -1000.0)
+    vol[:, 20:40, 10:50] = 40.0
+    ct = write_dicom_series(tmp_path / "ct" / "P1", vol)
+    mr = write_dicom_series(tmp_path / "mr" / "P2", vol)
+    for p in mr:  # the same pixels as MR: not HU, stored values kept, no scale claimed
+        ds = pydicom.dcmread(p)
+        ds.Modality = "MR"
+        del ds.RescaleIntercept, ds.RescaleSlope
+        ds.save_as(p)
+    r = run("select", tmp_path / "ct", "-o", tmp_path / "ct.csv")
+    assert r.exit_code == 0, r.output
+    assert set(read_manifest(tmp_path / "ct.csv")["value_scale"]) == {"hu+1024"}
+    r = run("select", tmp_path / "mr", "-o", tmp_path / "mr.csv")
+    assert r.exit_code == 0, r.output
+    assert "value_scale" not in read_manifest(tmp_path / "mr.csv").columns
+    # a folder of slices divided by their maximum (COVID-CTset's training part): refused
+    for i in range(3):
+        img = np.random.default_rng(i).integers(0, 3000, (64, 64)).astype(np.float32)
+        write_image(tmp_path / "unit" / "P3" / f"IM{i}.tif", img / img.max())
+    r = run("select", tmp_path / "unit", "-o", tmp_path / "u.csv")
+    assert r.exit_code == 1 and "IM0.tif: values in 0..1" in r.output and not (tmp_path / "u.csv").exists()

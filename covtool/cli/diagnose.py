@@ -35,7 +35,7 @@ from covtool.ct.diagnose import (
     patient_decision,
     threshold_sweep,
 )
-from covtool.ct.pipeline import SelectOptions, load_slice, slice_id
+from covtool.ct.pipeline import SelectOptions, load_slice, slice_ids
 from covtool.ct.selection import DEFAULT_DARK_LEVEL, DEFAULT_DIVISOR, DEFAULT_REGION
 from covtool.ct.series import collect_series
 from covtool.ct.system import PatientResult, diagnose_patients, group_by_patient, input_scale
@@ -130,8 +130,8 @@ def slice_rows(r: PatientResult, classes: list[str]) -> list[dict]:
     probs = {id(sl): row for sl, row in zip(r.selected_slices, r.probs)}
     rows = []
     for sr in r.series:
-        for sl in sr.slices:
-            row = {"id": slice_id(sr.series, sl.path, sl.slice_index), "path": str(sl.path), "group": r.group,
+        for sl, id_ in zip(sr.slices, slice_ids(sr)):
+            row = {"id": id_, "path": str(sl.path), "group": r.group,
                    "series": sr.series.series, "slice": sl.slice, "dark_pixels": sl.dark_pixels,
                    "threshold": sr.threshold, "selected": sl.selected, "pred": "", "error": sl.error}
             if sl.slice_index is not None:

@@ -95,7 +95,7 @@ def summary_table(results: list[SeriesResult]):
         d = per.setdefault(r.series.group, {"series": 0, "slices": 0, "selected": 0, "errors": 0,
                                             "left out": 0})
         d["series"] += 1
-        d["slices"] += sum(1 for s in r.slices if s.slice is not None)
+        d["slices"] += len(r.slices)   # every row, unreadable files included (as the manifest)
         d["left out"] += sum(r.series.left_out.values())
         d["selected"] += r.n_selected
         d["errors"] += sum(1 for s in r.slices if s.error) + (1 if r.error and not r.slices else 0)
@@ -232,5 +232,6 @@ def select_command(
     if not console.state.quiet:
         console.stderr.print(summary_table(results))
         n_sel = sum(r.n_selected for r in results)
+        n_rows = sum(len(r.slices) for r in results)
         dest = "stdout" if output == STDIO else output
-        console.info(f"{n_sel} of {total} slices selected in {len(series)} series -> {dest}")
+        console.info(f"{n_sel} of {n_rows} slices selected in {len(series)} series -> {dest}")

@@ -41,6 +41,8 @@ STORED_OFFSET = 1024
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}   # implicit / explicit VR little endian
 _PIXEL_TAG = b"\xe0\x7f\x10\x00"                             # (7FE0,0010) little endian
+NOT_DICOM = "not a DICOM file (no DICM magic, unreadable header)"
+NO_PIXELS = "DICOM file without pixel data (not an image)"   # a complete header, no (7FE0,0010)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class DicomHeader:
     rescale_type: str = ""
     has_intercept: bool = False    # RescaleIntercept present
     photometric: str = ""
+    patient_id: str = ""           # PatientID: which series belong to one patient
 
     @property
     def is_localizer(self) -> bool:
@@ -214,11 +217,37 @@ def _text(ds, name) -> str:
     return str(v[0]) if v else ""
 
 
+def _image_class(ds) -> bool:
+    """Whether the file's SOP class is an image storage class (CT, MR, Secondary Capture, ...)."""
+    from pydicom.uid import UID
+
+    meta = getattr(ds, "file_meta", None)
+    uid = (str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else "") or _text(ds, "SOPClassUID")
+    return bool(uid) and "Image Storage" in UID(uid).name
+
+
+def _ends_short(ds) -> bool:
+    """Whether the last element read holds fewer bytes than its length says (the file was cut in
+    it: pydicom reads what there is, silently)."""
+    from pydicom.dataelem import RawDataElement
+
+    for group in (ds, getattr(ds, "file_meta", None)):
+        if group is None or not len(group):
+            continue
+        last = group.get_item(list(group.keys())[-1])
+        if isinstance(last, RawDataElement) and last.value is not None and last.length != 0xFFFFFFFF:
+            return len(last.value) < last.length
+        return False
+    return False
+
+
 def read_header(path: str | os.PathLike) -> DicomHeader | None:
     """The header of one DICOM file (pixels not read); None for a DICOMDIR.
 
-    Raises :class:`ImageError` naming the file for a file pydicom cannot parse, and for a file
-    without pixel data.
+    Raises :class:`ImageError` naming the file and what is wrong: not a DICOM file (no ``DICM``
+    magic and no readable header), a DICOM file cut in its header (``truncated DICOM``: the file
+    ends inside an element, or an image's header ends before its Rows/Columns), an unreadable
+    header, and a complete header without pixel data (``DICOM file without pixel data``).
     """
     pydicom = _pydicom()
     from pydicom.errors import InvalidDicomError
@@ -226,6 +255,9 @@ def read_header(path: str | os.PathLike) -> DicomHeader | None:
     path = Path(path)
     try:
         with open(path, "rb") as fp:
+            fp.seek(128)
+            magic = fp.read(4) == b"DICM"
+            fp.seek(0)
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True)
             except InvalidDicomError:
@@ -236,15 +268,24 @@ def read_header(path: str | os.PathLike) -> DicomHeader | None:
     except OSError as exc:
         raise ImageError(f"cannot read ({exc.strerror or exc})", path) from None
     except Exception as exc:  # pydicom raises many types for damaged files
+        if not magic:
+            raise ImageError(NOT_DICOM, path) from None
         raise ImageError(f"unreadable DICOM ({_reason(exc)})", path) from None
     meta = getattr(ds, "file_meta", None)
     sop = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
     if sop == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
         return None
-    has_pixels = tag[:2] in (b"\xe0\x7f", b"\x7f\xe0")  # (7FE0,xxxx): pixel data follows
     rows, cols = _number(ds, "Rows", int), _number(ds, "Columns", int)
-    if not has_pixels or not rows or not cols:
-        raise ImageError("DICOM file without pixel data (not an image)", path)
+    if not magic and not (sop or any(k in ds for k in ("SOPClassUID", "Modality", "Rows"))):
+        raise ImageError(NOT_DICOM, path)
+    has_pixels = tag[:2] in (b"\xe0\x7f", b"\x7f\xe0")  # (7FE0,xxxx): pixel data follows
+    if not has_pixels:
+        if not tag and (_ends_short(ds) or not len(ds) or _image_class(ds) and not (rows and cols)):
+            raise ImageError(f"truncated DICOM (the file ends at byte {offset}, in its header: no "
+                             "pixel data)", path)
+        raise ImageError(NO_PIXELS, path)
+    if not rows or not cols:
+        raise ImageError("DICOM pixel data without Rows/Columns in the header (not a usable image)", path)
     image_type = tuple(str(t) for t in _values(ds, "ImageType") or ())
     ts = str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if meta is not None else "1.2.840.10008.1.2"
     return DicomHeader(
@@ -270,6 +311,7 @@ def read_header(path: str | os.PathLike) -> DicomHeader | None:
         rescale_type=_text(ds, "RescaleType"),
         has_intercept=_values(ds, "RescaleIntercept") is not None,
         photometric=_text(ds, "PhotometricInterpretation"),
+        patient_id=_text(ds, "PatientID"),
     )
 
 
@@ -285,6 +327,8 @@ def _native_pixels(h: DicomHeader, y0: int = 0, y1: int | None = None) -> np.nda
     with open(h.path, "rb") as fp:
         fp.seek(h.pixel_offset)
         head = fp.read(12)
+        if len(head) < (8 if h.transfer_syntax == "1.2.840.10008.1.2" else 12):
+            raise ImageError(truncated_pixels(0, n), h.path)   # the file ends at the pixel data's tag
         if h.transfer_syntax == "1.2.840.10008.1.2.1" and head[4:6] in (b"OB", b"OW"):
             length, start = int.from_bytes(head[8:12], "little"), 12
         elif h.transfer_syntax == "1.2.840.10008.1.2":
@@ -301,8 +345,9 @@ def _native_pixels(h: DicomHeader, y0: int = 0, y1: int | None = None) -> np.nda
             complete = len(fp.read(1)) == 1
         else:
             complete = len(data) == want
-    if not complete:
-        raise ImageError(f"truncated DICOM pixel data (the file ends before its {n} bytes)", h.path)
+        if not complete:
+            present = max(0, os.fstat(fp.fileno()).st_size - h.pixel_offset - start)
+            raise ImageError(truncated_pixels(present, n), h.path)
     dtype = {(8, False): "<u1", (8, True): "<i1", (16, False): "<u2", (16, True): "<i2"}[
         (h.bits_allocated, h.signed)]
     arr = np.frombuffer(data, dtype=dtype).reshape(y1 - y0, h.columns)
@@ -314,6 +359,47 @@ def _native_pixels(h: DicomHeader, y0: int = 0, y1: int | None = None) -> np.nda
         else:
             arr = arr & ((1 << bits) - 1)
     return arr
+
+
+def truncated_pixels(present: int, declared: int | None) -> str:
+    """The message for pixel data the file ends inside."""
+    if declared is None:
+        return (f"truncated DICOM (pixel data {present:,} bytes, the file ends before the end of its "
+                "encapsulated pixel data)")
+    return f"truncated DICOM (pixel data {present:,} of {declared:,} bytes)"
+
+
+_ITEM, _SEQ_END = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0"   # (FFFE,E000), (FFFE,E0DD)
+
+
+def check_encapsulated(h: DicomHeader) -> None:
+    """Raise :class:`ImageError` where encapsulated (compressed) pixel data is cut short: its
+    items are walked (a few reads: the offset table, one fragment per frame, the delimiter) and
+    the bytes present compared with the bytes the items declare."""
+    if h.pixel_offset is None:
+        return
+    with open(h.path, "rb") as fp:
+        size = os.fstat(fp.fileno()).st_size
+        fp.seek(h.pixel_offset)
+        head = fp.read(12)
+        if len(head) < 12:
+            raise ImageError(truncated_pixels(0, None), h.path)
+        if head[4:6] != b"OB" or head[8:12] != b"\xff\xff\xff\xff":
+            return
+        start = pos = h.pixel_offset + 12
+        while True:
+            fp.seek(pos)
+            item = fp.read(8)
+            if len(item) < 8:
+                raise ImageError(truncated_pixels(max(0, size - start), None), h.path)
+            if item[:4] == _SEQ_END:
+                return
+            if item[:4] != _ITEM:
+                return   # not what the standard says: the decoder names it
+            end = pos + 8 + int.from_bytes(item[4:8], "little")
+            if end > size:
+                raise ImageError(truncated_pixels(size - start, end - start), h.path)
+            pos = end
 
 
 def _raise_size(h: DicomHeader, length: int, n: int):
@@ -350,6 +436,7 @@ def stored_pixels(h: DicomHeader) -> np.ndarray:
     """The image's stored values, decoded (compressed syntaxes through pydicom's plugins)."""
     arr = _native_pixels(h)
     if arr is None:
+        check_encapsulated(h)
         arr = _encapsulated_pixels(h)
     if arr is not None:
         return arr

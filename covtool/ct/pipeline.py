@@ -228,14 +228,19 @@ def slice_id(series: Series, path: Path, slice_index: int | None = None, stem: s
     return safe_id(series.group, series.series, stem)
 
 
-def _stems(result: SeriesResult) -> dict[Path, str]:
-    """Each file's id part: its stem, or its whole name where two files of the series share a
-    stem (``a.dcm`` and ``a.tif``), so ids stay unique."""
-    paths = {item.path for item in result.slices if item.slice_index is None}
-    stems: dict[str, list[Path]] = {}
-    for p in paths:
-        stems.setdefault(file_stem(p.name), []).append(p)
-    return {p: (st if len(ps) == 1 else p.name) for st, ps in stems.items() for p in ps}
+def slice_ids(result: SeriesResult) -> list[str]:
+    """The ``id`` of each of ``result.slices``, as select and patient-diagnose write them:
+    :func:`slice_id`, with a file's whole name where two files of the series share a stem
+    (``a.dcm`` and ``a.tif``), so ids stay unique."""
+    s = result.series
+    stems: dict[str, set[Path]] = {}
+    for item in result.slices:
+        if item.slice_index is None:
+            stems.setdefault(file_stem(item.path.name), set()).add(item.path)
+    return [slice_id(s, item.path, item.slice_index,
+                     None if item.slice_index is not None or len(stems[file_stem(item.path.name)]) == 1
+                     else item.path.name)
+            for item in result.slices]
 
 
 def result_rows(result: SeriesResult) -> Iterator[dict]:
@@ -247,9 +252,8 @@ def result_rows(result: SeriesResult) -> Iterator[dict]:
                "selected": False, "error": result.error, "_row": None, "slice_index": None,
                "_kind": s.kind, "_scale": s.value_scale}
         return
-    stems = _stems(result)
-    for item in result.slices:
-        yield {"id": slice_id(s, item.path, item.slice_index, stems.get(item.path)), "path": str(item.path),
+    for item, id_ in zip(result.slices, slice_ids(result)):
+        yield {"id": id_, "path": str(item.path),
                "group": s.group, "series": s.series, "slice": item.slice,
                "dark_pixels": item.dark_pixels, "threshold": result.threshold,
                "selected": item.selected, "error": item.error or (result.error if item.dark_pixels is None else ""),

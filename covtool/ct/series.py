@@ -21,6 +21,7 @@ stem; its group is the folder holding it, or its stem when it lies directly in I
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from covtool.core.errors import CovtoolError
 from covtool.core.imageio import DICOM_SUFFIXES, is_image_file
-from covtool.core.naming import natural_key, natural_sorted
+from covtool.core.naming import natural_key, natural_sorted, safe_id
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,6 +61,11 @@ class Series:
     bad_rows: list | None = None                               # manifest rows of ``bad``
     warnings: list[str] = field(default_factory=list)
     value_scale: str | None = None  # the scale ``read`` gives (covtool.core.scale), where known
+    patient_id: str | None = None   # DICOM PatientID (the most common of the series' images)
+    # what makes two series one patient (DICOM: the PatientID; NIfTI: its volume or folder), and
+    # the prefix that tells apart two patients whose folders share a name; None: the name decides
+    group_key: tuple | None = None
+    group_prefix: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -79,32 +85,37 @@ def _folder_names(root: Path, folder: Path, group: str | None) -> tuple[str, str
     return g, folder.name if depth else root.resolve().name
 
 
-def find_series(root: str | os.PathLike, group: str | None = None) -> list[Series]:
-    """All series under ``root`` (a folder, or one NIfTI file), in natural order of their folders.
+def _rule_folder(root: Path, folder: Path) -> Path:
+    """The folder the folder rule takes for a series folder's patient (its group)."""
+    depth = len(folder.relative_to(root).parts)
+    return root.resolve().parent if depth == 0 else folder if depth == 1 else folder.parent
 
-    Leaf folders without any image are reported as empty series (``slices == []``) so the caller
-    can name them; hidden folders and files, and DICOMDIR files, are ignored.
-    """
-    from covtool.ct.volumes import (
-        dicom_series,
-        is_nifti_name,
-        looks_like_dicom,
-        nifti_series,
-        nifti_stem,
-    )
 
-    root = Path(root)
-    if not root.exists():
-        raise CovtoolError("no such file or folder", root)
-    if not root.is_dir():
-        if is_nifti_name(root.name):
-            stem = nifti_stem(root)
-            return [nifti_series(root, group or stem, stem)]
-        raise CovtoolError("expected a folder of patients, a series folder, a NIfTI volume "
-                           "(.nii, .nii.gz) or a manifest (.csv)", root)
+def _name_of(root: Path, folder: Path) -> str:
+    return (root.resolve() if folder == root else folder).name
+
+
+def _walk(root: Path):
+    """``os.walk`` following symbolic links to folders (a patient folder linked into INPUT), each
+    real folder visited once (a link back to a folder already seen is skipped: no loops)."""
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")
+                              and os.path.realpath(os.path.join(dirpath, d)) not in seen), key=natural_key)
+        yield dirpath, dirnames, filenames
+
+
+def _listing(root: Path, group: str | None) -> list[Series]:
+    """:func:`find_series` for one INPUT folder, before patients' names are made distinct."""
+    from covtool.ct.volumes import dicom_series, is_nifti_name, looks_like_dicom
+
     found: list[tuple[tuple, Series]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=natural_key)
+    for dirpath, dirnames, filenames in _walk(root):
         folder = Path(dirpath)
         images, dicoms, niftis = [], [], []
         for f in filenames:
@@ -114,13 +125,11 @@ def find_series(root: str | os.PathLike, group: str | None = None) -> list[Serie
                 niftis.append(folder / f)
             elif is_image_file(f) and Path(f).suffix.lower() not in DICOM_SUFFIXES:
                 images.append(folder / f)
-            elif looks_like_dicom(folder / f):
+            elif (folder / f).is_file() and looks_like_dicom(folder / f):
                 dicoms.append(folder / f)
         rel = natural_key(str(folder.relative_to(root)))
-        for n in natural_sorted(niftis, key=lambda p: p.name):
-            stem = nifti_stem(n)
-            g = group or (stem if folder == root else folder.name)
-            found.append(((rel, 1, natural_key(n.name)), nifti_series(n, g, stem)))
+        for n, series in _nifti_folder(root, folder, niftis, group):
+            found.append(((rel, 1, natural_key(n.name)), series))
         if not images and not dicoms and (dirnames or niftis):
             continue
         g, name = _folder_names(root, folder, group)
@@ -130,7 +139,161 @@ def find_series(root: str | os.PathLike, group: str | None = None) -> list[Serie
         if images or not dicoms:
             found.append(((rel, 0, ()), Series(g, name, folder, natural_sorted(images, key=lambda p: p.name))))
     found.sort(key=lambda t: t[0])
-    return [s for _, s in found]
+    series = [s for _, s in found]
+    if group is None:
+        _dicom_patients(root, series)
+    return series
+
+
+def _nifti_folder(root: Path, folder: Path, niftis: list[Path], group: str | None):
+    """The NIfTI volumes of one folder, each a series: named by its stem, or by its whole file
+    name where two volumes share a stem (``P001.nii`` and ``P001.nii.gz``); one patient per
+    volume, named by the stem, except in a folder below INPUT holding this one volume only
+    (``P7/ct.nii.gz``: the folder names the patient)."""
+    from covtool.ct.volumes import nifti_series, nifti_stem
+
+    stems = Counter(nifti_stem(n) for n in niftis)
+    by_folder = folder != root and len(niftis) == 1
+    for n in natural_sorted(niftis, key=lambda p: p.name):
+        stem = nifti_stem(n)
+        name = stem if stems[stem] == 1 else n.name
+        series = nifti_series(n, group or (folder.name if by_folder else stem), name)
+        if group is None:
+            series.group_key = ("nifti", str(folder.resolve())) + (() if by_folder else (stem,))
+            series.group_prefix = _name_of(root, folder.parent if by_folder else folder)
+        yield n, series
+
+
+def _few(names, n: int = 6) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+def _dicom_patients(root: Path, series: list[Series]) -> None:
+    """Name DICOM series' patients (docs/select.md, "Patients"): the folder rule, where the
+    PatientIDs do not say otherwise. The patient's folder is, for a series folder S:
+
+    * the folder on the way from S up to INPUT that is named as S's PatientID, where one is;
+    * S itself, when the folder the rule takes (the one above S) holds series of several
+      PatientIDs (a folder of patients, not a patient's folder: never merged, one warning), or
+      when S is INPUT;
+    * the folder the rule takes where it holds several series folders of S's PatientID
+      (``patient1/SR_2`` and ``patient1/SR_3``: ``patient1``);
+    * where it holds S alone: that folder, if some folder at its depth in INPUT is a patient's
+      (several series folders, one PatientID) and none a folder of patients; else S
+      (``COVID-19 subjects/P001``, alone: nothing says the category folder is a patient).
+
+    Where S itself holds the files of several PatientIDs, each is its own patient, named by its
+    PatientID (one warning). Series without a PatientID keep the folder rule. PatientIDs made all
+    equal by an anonymiser cannot tell patients apart: then the folders do.
+    """
+    dicom = [s for s in series if s.kind == "dicom" and s.patient_id and s.folder is not None]
+    in_folder: dict[Path, set[str]] = {}
+    for s in dicom:
+        in_folder.setdefault(s.folder, set()).add(s.patient_id)
+    by_rule: dict[Path, list[Series]] = {}
+    for s in dicom:
+        if s.folder != root:
+            by_rule.setdefault(_rule_folder(root, s.folder), []).append(s)
+    patient_level, patients_level = set(), set()   # depths of S where R is a patient's folder, or not
+    for mates in by_rule.values():
+        depth = len(mates[0].folder.relative_to(root).parts)
+        if len({m.patient_id for m in mates}) > 1:
+            patients_level.add(depth)
+        elif len({m.folder for m in mates}) > 1:
+            patient_level.add(depth)
+    for s in dicom:
+        up = [s.folder, *[a for a in s.folder.parents if a.is_relative_to(root)]]
+        named = next((a for a in up if _name_of(root, a) == s.patient_id), None)
+        rule = _rule_folder(root, s.folder)
+        mates = by_rule.get(rule, [])
+        if len(in_folder[s.folder]) > 1:
+            home, name, key = s.folder, s.patient_id, (str(s.folder.resolve()), s.patient_id)
+        else:
+            if named is not None:
+                home = named
+            elif (s.folder == root or rule == s.folder or len({m.patient_id for m in mates}) > 1
+                  or all(m.folder == s.folder for m in mates)
+                  and len(s.folder.relative_to(root).parts) not in patient_level - patients_level):
+                home = s.folder
+            else:
+                home = rule
+            name, key = _name_of(root, home), (str(home.resolve()),)
+        s.group, s.group_key = name, ("dicom",) + key
+        s.group_prefix = _name_of(root, home.parent if home != root else root.resolve().parent)
+    for folder, pids in in_folder.items():
+        if len(pids) > 1:
+            first = next(s for s in dicom if s.folder == folder)
+            first.warnings.append(f"{folder}: DICOM files of {len(pids)} patients (PatientID "
+                                  f"{_few(sorted(pids))}) in one folder: each patient is its own "
+                                  "group, named by its PatientID")
+    for rule, mates in by_rule.items():
+        pids = {m.patient_id for m in mates}
+        if len(pids) > 1 and rule != mates[0].folder:
+            names = list(dict.fromkeys(m.group for m in mates))
+            mates[0].warnings.append(
+                f"{rule}: DICOM series of {len(pids)} patients (their PatientIDs differ): each is "
+                f"its own patient ({_few(names)}), not one patient '{rule.name}'")
+
+
+def _distinct_groups(series: list[Series]) -> None:
+    """Two patients never share a group: where patients of different ``group_key`` got one name
+    (``a/SR_2`` and ``b/SR_2``, each a patient's only series folder), each is named
+    ``<the folder above>_<name>``, then numbered where that is not enough; one warning each."""
+    keys: dict[str, dict[tuple, list[Series]]] = {}
+    for s in series:
+        if s.group_key is not None:
+            keys.setdefault(s.group, {}).setdefault(s.group_key, []).append(s)
+    taken = {s.group for s in series}
+    for name, patients in keys.items():
+        if len(patients) < 2:
+            continue
+        renamed = []
+        for k, members in enumerate(patients.values(), start=1):
+            new = safe_id(members[0].group_prefix, name) if members[0].group_prefix else name
+            if new in taken:
+                new = f"{name}_{k}"
+            taken.add(new)
+            renamed.append(new)
+            for s in members:
+                s.group = new
+        first = next(iter(patients.values()))[0]
+        first.warnings.append(f"{name}: the name of {len(patients)} patients (their PatientIDs or "
+                              f"volumes differ): named {_few(renamed)}")
+
+
+def find_series(root: str | os.PathLike, group: str | None = None) -> list[Series]:
+    """All series under ``root`` (a folder, or one NIfTI file), in natural order of their folders.
+
+    Leaf folders without any image are reported as empty series (``slices == []``) so the caller
+    can name them; hidden folders and files, and DICOMDIR files, are ignored; symbolic links to
+    folders are followed. A folder holding no series at all is an error naming it.
+    """
+    series = _find(root, group)
+    _distinct_groups(series)
+    return series
+
+
+def _find(root: str | os.PathLike, group: str | None) -> list[Series]:
+    from covtool.ct.volumes import is_nifti_name, nifti_series, nifti_stem
+
+    root = Path(root)
+    if not root.exists():
+        raise CovtoolError("no such file or folder", root)
+    if not root.is_dir():
+        if is_nifti_name(root.name):
+            stem = nifti_stem(root)
+            s = nifti_series(root, group or stem, stem)
+            if group is None:
+                s.group_key, s.group_prefix = ("nifti", str(root.resolve().parent), stem), root.resolve().parent.name
+            return [s]
+        raise CovtoolError("expected a folder of patients, a series folder, a NIfTI volume "
+                           "(.nii, .nii.gz) or a manifest (.csv)", root)
+    series = _listing(root, group)
+    if not series:
+        raise CovtoolError("no CT series found: no image, DICOM or NIfTI file in the folder or "
+                           "below it", root)
+    return series
 
 
 def is_manifest_arg(arg: str) -> bool:
@@ -192,6 +355,7 @@ def series_from_manifest(df: pd.DataFrame) -> list[Series]:
 def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], pd.DataFrame | None]:
     """The series of every INPUT (folder, NIfTI file or manifest) and the manifests' rows."""
     series: list[Series] = []
+    folders: list[Series] = []   # the folder and volume inputs' series, named apart together
     frames = []
     for arg in inputs:
         if is_manifest_arg(arg):
@@ -208,7 +372,10 @@ def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], 
                     s.bad_rows = [int(src.at[i]) if i is not None else None for i in s.bad_rows]
                 series.append(s)
         else:
-            series.extend(find_series(arg, group))
+            found = _find(arg, group)
+            series.extend(found)
+            folders.extend(found)
+    _distinct_groups(folders)
     source = None
     if frames:
         import pandas as pd

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from covtool.core.dicom import (
+    NO_PIXELS,
     DicomHeader,
     count_nan,
     is_axial,
@@ -107,11 +108,15 @@ def _orientation_key(o) -> tuple:
 
 
 def order_dicom(headers: list[DicomHeader], group: str, name: str, folder: Path | None,
-                chosen: bool = False) -> Series:
+                chosen: bool = False, unread: list[int] | None = None) -> Series:
     """One DICOM series from its images' headers: left-out images counted, the rest in
     anatomical order, with positions, size problems and gaps noted for the caller (gaps are
-    errors, or with ``chosen`` (a manifest's slices) one warning)."""
+    errors, or with ``chosen`` (a manifest's slices) one warning). ``unread[0]`` counts the
+    folder's files whose header could not be read (their position unknown): a gap they can fill
+    is theirs, not an error of its own (:func:`note_gaps`)."""
     series = Series(group, name, folder, kind="dicom")
+    ids = Counter(h.patient_id for h in headers if h.patient_id)
+    series.patient_id = ids.most_common(1)[0][0] if ids else None
     kept: list[DicomHeader] = []
     for h in headers:
         if h.is_localizer:
@@ -148,7 +153,7 @@ def order_dicom(headers: list[DicomHeader], group: str, name: str, folder: Path 
             ordered.append(h)
         kept = ordered
         series.positions = [pos[id(h)] for h in kept]
-        note_gaps(series, [h.path.name for h in kept], chosen)
+        note_gaps(series, [h.path.name for h in kept], chosen, unread)
     else:
         kept.sort(key=lambda h: (h.instance is None, h.instance or 0, natural_key(h.path.name)))
         if kept:
@@ -177,10 +182,12 @@ def _note_scale(series: Series, kept: list[DicomHeader]) -> None:
                                "are used as they are, so the dark level may not apply")
 
 
-def note_gaps(series: Series, names: list[str], chosen: bool) -> None:
+def note_gaps(series: Series, names: list[str], chosen: bool, unread: list[int] | None = None) -> None:
     """Steps between neighbouring positions larger than GAP_FACTOR times the series' median:
     ``series.problems`` (errors), or with ``chosen`` one line in ``series.warnings``.
-    ``names[i]`` names slice i in the messages."""
+    ``names[i]`` names slice i in the messages. A gap of ``m`` missing slices is no error where
+    ``unread[0] >= m`` files of the folder could not be read (each is an error of its own, at a
+    position unknown; ``unread[0]`` is decreased by the slices it explains)."""
     pos = np.asarray(series.positions)
     if len(pos) < 3:
         return
@@ -197,6 +204,10 @@ def note_gaps(series: Series, names: list[str], chosen: bool) -> None:
             f"{median:.2f} mm); the manifest's slices are used as listed")
         return
     for i in gaps:
+        missing = max(1, int(round(steps[i] / median)) - 1) if median > 0 else 1
+        if unread is not None and unread[0] >= missing:
+            unread[0] -= missing   # where the unreadable files' slices lie: they are the errors
+            continue
         series.problems[int(i) + 1] = (
             f"gap in slice positions: {steps[i]:.2f} mm after {names[i]} where the series' "
             f"spacing is {median:.2f} mm (a missing slice?)")
@@ -233,6 +244,7 @@ def split_series(headers: list[DicomHeader], bad: list[tuple[Path, str]], group:
                  folder: Path, where: str, chosen: bool = False) -> list[Series]:
     """:func:`dicom_series` on headers already read; ``where`` names their source in the
     warning (a folder, or a manifest's series)."""
+    unread = [sum(1 for _, why in bad if why != NO_PIXELS)]   # slices at an unknown position
     by_uid: dict[str, list[DicomHeader]] = {}
     for h in headers:
         by_uid.setdefault(h.series_uid, []).append(h)
@@ -248,7 +260,7 @@ def split_series(headers: list[DicomHeader], bad: list[tuple[Path, str]], group:
             if sname in used:
                 sname = f"{name}_S{num}_{k}"
         used.add(sname)
-        out.append(order_dicom(by_uid[uid], group, sname, folder, chosen))
+        out.append(order_dicom(by_uid[uid], group, sname, folder, chosen, unread))
     if len(out) > 1:
         found = "; ".join(_series_label(by_uid[u], s) for u, s in zip(uids, out))
         out[0].warnings.insert(0, f"{where}: {len(out)} DICOM series, each selected on its own and, "

@@ -241,3 +241,23 @@ def test_usage_and_input_errors_come_before_tensorflow_starts(ct_patients, tmp_p
     assert r.returncode != 0 and "--sweep needs patient labels" in r.stderr
     r = run_cli("eval", tmp_path / "nosuch", tmp_path / "exists.csv", "-o", tmp_path / "ev")
     assert r.returncode == 1 and "no such run folder" in r.stderr
+
+
+def test_slice_ids_are_select_s_for_files_sharing_a_stem(tmp_path):
+    """patient-diagnose's --slices ids come from the same function as select's: two files of a
+    series sharing a stem (a.tif, a.png) get their whole names there too (issue 16 review)."""
+    from covtool.cli.diagnose import slice_rows
+    from covtool.ct.pipeline import result_rows, select_series
+    from covtool.ct.series import find_series
+    from covtool.ct.system import PatientResult
+
+    rng = np.random.default_rng(0)
+    for name in ("a.tif", "a.png", "b.tif"):
+        write_image(tmp_path / "P1" / name, rng.integers(0, 2000, (64, 64)).astype(np.uint16))
+    [s] = find_series(tmp_path)
+    sr = select_series(s)
+    selected = [sl for sl in sr.slices if sl.selected]
+    r = PatientResult("P1", [sr], np.full((len(selected), 2), 0.5), [sl.path for sl in selected], selected)
+    ids = [row["id"] for row in slice_rows(r, ["covid", "normal"])]
+    assert ids == [row["id"] for row in result_rows(sr)]
+    assert sorted(ids) == ["P1_P1_a.png", "P1_P1_a.tif", "P1_P1_b"]

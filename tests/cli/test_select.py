@@ -387,7 +387,7 @@ def test_value_scale_is_written_only_for_slices_read_as_hu_and_max_divided_slice
 
     vol = np.full((4, 64, 64), -1000.0)
     vol[:, 20:40, 10:50] = 40.0
-    ct = write_dicom_series(tmp_path / "ct" / "P1", vol)
+    write_dicom_series(tmp_path / "ct" / "P1", vol)
     mr = write_dicom_series(tmp_path / "mr" / "P2", vol)
     for p in mr:  # the same pixels as MR: not HU, stored values kept, no scale claimed
         ds = pydicom.dcmread(p)
@@ -406,3 +406,71 @@ def test_value_scale_is_written_only_for_slices_read_as_hu_and_max_divided_slice
         write_image(tmp_path / "unit" / "P3" / f"IM{i}.tif", img / img.max())
     r = run("select", tmp_path / "unit", "-o", tmp_path / "u.csv")
     assert r.exit_code == 1 and "IM0.tif: values in 0..1" in r.output and not (tmp_path / "u.csv").exists()
+
+
+def test_an_unreadable_dicom_file_is_one_error_and_the_counts_are_the_rows(tmp_path):
+    """Issue 16 review: with --skip-bad the good neighbour of an unreadable file also got a false
+    gap error, and the summary counted one slice fewer than the manifest's rows."""
+    volume_inputs(tmp_path)
+    folder = tmp_path / "dicom" / "P1"
+    bad = sorted(folder.iterdir())[4]
+    bad.write_bytes(bad.read_bytes()[:400])
+    out = tmp_path / "o.csv"
+    r = run("select", tmp_path / "dicom", "-o", out, "--skip-bad")
+    assert r.exit_code == 0, r.output
+    df = read_manifest(out)
+    errs = df[df["error"] != ""]
+    assert errs["path"].tolist() == [str(bad)] and errs["error"].iloc[0].startswith("truncated DICOM")
+    text = " ".join(r.output.split())
+    assert f"of {len(df)} slices selected in 1 series" in text and len(df) == 12
+    assert "│ P1 │ 1 │ 12 │" in text
+
+
+def test_two_nifti_files_of_one_stem_are_two_series_with_distinct_ids(tmp_path):
+    from covtool.synth.volumes import chest_phantom, write_nifti
+
+    vol = chest_phantom(6, 64, seed=5)
+    write_nifti(tmp_path / "v" / "P001.nii", vol)
+    write_nifti(tmp_path / "v" / "P001.nii.gz", vol)
+    import nibabel as nib
+    nib.save(nib.Nifti1Image(np.zeros((64, 64, 5, 3), np.int16), np.eye(4)), tmp_path / "v" / "fourd.nii")
+    out = tmp_path / "o.csv"
+    r = run("select", tmp_path / "v", "-o", out, "--skip-bad")
+    assert r.exit_code == 0, r.output
+    df = read_manifest(out)
+    assert df["id"].is_unique and len(df) == 13
+    assert sorted(set(zip(df["group"], df["series"]))) == [
+        ("P001", "P001.nii"), ("P001", "P001.nii.gz"), ("fourd", "fourd")]
+    assert "P001_P001.nii.gz_0000" in set(df["id"])
+    bad = df[df["error"] != ""]
+    assert bad["id"].tolist() == ["fourd_fourd_fourd.nii"] and bad["path"].iloc[0].endswith("fourd.nii")
+
+
+def test_symlinked_patients_are_selected_and_finding_nothing_is_an_error(tmp_path):
+    import os
+
+    volume_inputs(tmp_path)
+    links = tmp_path / "links"
+    links.mkdir()
+    os.symlink(tmp_path / "dicom" / "P1", links / "P1")
+    out = tmp_path / "o.csv"
+    r = run("select", links, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert len(read_manifest(out)) == 12 and "of 12 slices selected in 1 series" in " ".join(r.output.split())
+    (links / "P1").unlink()
+    os.symlink(tmp_path / "gone", links / "P1")      # a dangling link: nothing to select
+    r = run("select", links, "-o", tmp_path / "n.csv")
+    assert r.exit_code == 1 and f"covtool: error: {links}: " in r.output and not (tmp_path / "n.csv").exists()
+
+
+@pytest.mark.realdata
+def test_covid_ct_md_from_its_dataset_root_is_patient_p001(tmp_path):
+    from tests.conftest import shared_data
+
+    root = shared_data("ct-dicom", "covid-ct-md")
+    out = tmp_path / "x.csv"
+    r = run("select", root, "-o", out)
+    assert r.exit_code == 0, r.output
+    df = read_manifest(out)
+    assert set(df["group"]) == {"P001"} and set(df["series"]) == {"P001"} and len(df) == 148
+    assert (df["selected"] == "true").sum() == 90

@@ -212,13 +212,59 @@ def test_unusable_dicom_files_name_themselves(tmp_path, phantom, case):
         (folder / "IM3.dcm").unlink()
         bad = folder / "IM3.dcm"
         bad.write_bytes(data[: len(data) - 500])
-        reason = "truncated"
+        reason = f"truncated DICOM (pixel data {64 * 64 * 2 - 500:,} of {64 * 64 * 2:,} bytes)"
     [s] = find_series(tmp_path)
     with pytest.raises(CovtoolError) as err:
         select_series(s)
     assert err.value.path == str(bad) and reason in err.value.message
     r = select_series(s, SelectOptions(skip_bad=True))
     assert [sl.path for sl in r.slices if sl.error] == [bad]
+
+
+@pytest.mark.parametrize("case", ["compressed cut in half", "header cut", "random bytes", "no pixels"])
+def test_damaged_dicom_files_say_what_is_wrong(tmp_path, phantom, case):
+    """Issue 16 review: a JPEG-Lossless file cut in half said "no 'Pixel Data' element", a file
+    cut at 400 bytes and random bytes named .dcm said "without pixel data"."""
+    from covtool.core.dicom import read_ct_slice, read_header
+    from covtool.synth.volumes import JPEG_LOSSLESS_SV1
+
+    paths = write_dicom_series(tmp_path / "P1", phantom[:3], transfer_syntax=JPEG_LOSSLESS_SV1)
+    bad = paths[1]
+    data = bad.read_bytes()
+    if case == "compressed cut in half":
+        h = read_header(bad)
+        stream = len(data) - h.pixel_offset - 12      # the encapsulated items and the delimiter
+        bad.write_bytes(data[: len(data) // 2])
+        cut = len(data) // 2 - h.pixel_offset - 12
+        declared = stream - 8                         # the items' declared bytes, delimiter apart
+        want = f"truncated DICOM (pixel data {cut:,} of {declared:,} bytes)"
+    elif case == "header cut":
+        bad.write_bytes(data[:400])
+        want = "truncated DICOM (the file ends at byte 400, in its header: no pixel data)"
+    elif case == "random bytes":
+        bad.write_bytes(np.random.default_rng(0).bytes(3000))
+        want = "not a DICOM file (no DICM magic, unreadable header)"
+    else:
+        dicom_slice(phantom[1], position=(0, 0, -198), pixel_data=False).save_as(bad, enforce_file_format=True)
+        want = "DICOM file without pixel data (not an image)"
+    with pytest.raises(CovtoolError) as err:
+        read_ct_slice(read_header(bad))
+    assert (err.value.message, err.value.path) == (want, str(bad))
+    read_ct_slice(read_header(paths[0]))   # its neighbours are fine
+
+
+def test_an_unreadable_file_of_a_complete_series_is_its_only_error(tmp_path, phantom):
+    """Its position is unknown, so the step over it looked like a gap: a second, false error on
+    its neighbour. A real gap (a missing file) is still one."""
+    paths = write_dicom_series(tmp_path / "P1", phantom)
+    paths[5].write_bytes(paths[5].read_bytes()[:400])
+    [s] = find_series(tmp_path)
+    assert not s.problems and [p for p, _ in s.bad] == [paths[5]]
+    r = select_series(s, SelectOptions(skip_bad=True))
+    assert [sl.path for sl in r.slices if sl.error] == [paths[5]] and len(r.slices) == K
+    paths[8].unlink()                   # one missing file more than the unreadable ones
+    [s] = find_series(tmp_path)
+    assert list(s.problems) == [7] and "gap in slice positions" in s.problems[7]
 
 
 def test_no_positions_falls_back_to_instance_numbers(tmp_path, phantom):

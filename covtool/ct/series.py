@@ -11,11 +11,18 @@ A folder that holds image files directly is a *series*; its slices are ordered n
 
 ``group`` overrides all three (``covtool select patients/P1 --group P1``).
 
+DICOM series and NIfTI volumes follow their own patient rules (:func:`_dicom_patients`: the
+PatientID keeps patients apart; NIfTI: one patient per volume), and two patients never share a
+group name (:func:`_distinct_groups`); docs/select.md, "Patients". Symbolic links to folders are
+followed, each real folder once.
+
 A folder's DICOM files (found by content, :mod:`covtool.ct.volumes`) make one series per
 SeriesInstanceUID, named like the folder (``<folder>_S<SeriesNumber>`` when it holds several,
 with one warning naming each), in anatomical order. A manifest's series whose DICOM files have
-several SeriesInstanceUIDs is split the same way (``<series>_S<SeriesNumber>``), with a warning. A NIfTI file (``.nii``, ``.nii.gz``) is a series of its own, named by its
-stem; its group is the folder holding it, or its stem when it lies directly in INPUT or is INPUT.
+several SeriesInstanceUIDs is split the same way (``<series>_S<SeriesNumber>``), with a warning.
+A NIfTI file (``.nii``, ``.nii.gz``) is a series of its own, named by its stem (its file name
+where two share a stem); its group is its stem, or the folder holding it where that folder lies
+below INPUT and holds this volume alone.
 """
 
 from __future__ import annotations

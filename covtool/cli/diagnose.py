@@ -82,11 +82,12 @@ def patient_labels(source: pd.DataFrame | None, labels_file: str | None) -> dict
     return out
 
 
-def make_classifier(run: Path, batch_size: int | None, given_scale: str | None = None,
+def make_classifier(run: Path, batch_size: int | None, given_scale=None,
                     convert_scale: bool = False, where=None):
     """``(classify, classes)`` for a trained run folder (TensorFlow is imported here, not before).
 
-    The slices' value scale (``given_scale``) is checked against the run's
+    The slices' value scale (``given_scale``: the scale, or a function giving it, called only
+    where the run records a scale, since finding it may read a slice) is checked against the run's
     (:func:`covtool.core.scale.check_scale`); with ``convert_scale`` stored slices are divided by
     their maximum for a run trained on COVID-CTset's training part.
     """
@@ -95,6 +96,8 @@ def make_classifier(run: Path, batch_size: int | None, given_scale: str | None =
     cfg, model = load_run(run)
     if len(model.outputs[0].shape) != 2:
         raise CovtoolError("the run's model is not an image classifier (output is not (N, classes))", run)
+    if callable(given_scale):
+        given_scale = given_scale() if cfg.data_scale else None
     conversion = check_scale(cfg.data_scale or None, given_scale, cfg.pipeline.normalize,
                              where if where is not None else run, convert=convert_scale)
     if conversion == PER_IMAGE_MAX:
@@ -214,7 +217,7 @@ def diagnose_command(
     shard_ = parse_shard(shard)
     if shard_ is not None:
         patients = shard_.select(patients)
-    classify, classes = make_classifier(run, batch_size, input_scale(series, source), convert_scale,
+    classify, classes = make_classifier(run, batch_size, lambda: input_scale(series, source), convert_scale,
                                         where=inputs[0])
     pos = positive_class(classes, positive)
     neg = negative_name(classes, pos)

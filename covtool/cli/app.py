@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 
 from covtool import __version__
 from covtool.core import console
-from covtool.core.errors import CovtoolError
+from covtool.core.errors import CovtoolError, ParameterError, UsageError
 
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) is not for people; a user's
 # own setting wins.
@@ -23,41 +23,60 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class CovtoolGroup(TyperGroup):
-    """Turns covtool's errors into one line and an exit status (1 data, 130 interrupted)."""
+    """Turns covtool's errors into one line and an exit status (:func:`exit_status`)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except CovtoolError as exc:
-            if console.state.debug:
-                raise
-            console.error(str(exc))
-            raise typer.Exit(1) from None
         except BrokenPipeError:
             _quiet_broken_pipe()
-        except OSError as exc:
+        except (CovtoolError, OSError, KeyboardInterrupt) as exc:
             if console.state.debug:
                 raise
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            console.error(f"{where}{exc.strerror or exc}")
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            if console.state.debug:
-                raise
-            console.error("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(exit_status(exc, _flag_namer(self, ctx))) from None
 
 
-def _quiet_broken_pipe() -> None:
-    """The reader of our stdout went away (``covtool ... | head``): stop quietly, like a C tool."""
-    import os
+def exit_status(exc: BaseException, name_of=None) -> int:
+    """Say what went wrong in one line on stderr and give the exit status: 2 bad usage, 1 bad
+    data or a failed item, 130 interrupted (DESIGN.md). ``name_of`` shows a parameter of a
+    :class:`ParameterError` as the running command's flag."""
+    if isinstance(exc, KeyboardInterrupt):
+        console.error("interrupted")
+        return 130
+    if isinstance(exc, ParameterError):
+        console.error(exc.shown_with(name_of or _default_flag))
+        return 2
+    if isinstance(exc, CovtoolError):
+        console.error(str(exc))
+        return 2 if isinstance(exc, UsageError) else 1
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    console.error(f"{where}{getattr(exc, 'strerror', None) or exc}")
+    return 1
 
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-    raise typer.Exit(141)
+
+def _default_flag(param: str) -> str:
+    return "--" + param.replace("_", "-")
+
+
+def _flag_namer(group, ctx):
+    """``param -> flag`` for the command the user ran: its options' long names, its arguments'
+    metavars (the one place where library parameter names become the CLI's words)."""
+    def params(cmd) -> list:
+        found = list(getattr(cmd, "params", []))
+        for sub in getattr(cmd, "commands", {}).values():
+            found += params(sub)
+        return found
+
+    name = ctx.invoked_subcommand
+    cmd = group.get_command(ctx, name) if name else None
+    flags: dict[str, str] = {}
+    for p in params(cmd) if cmd is not None else []:
+        if p.param_type_name == "option":
+            longs = [o for o in p.opts if o.startswith("--")]
+            flags.setdefault(p.name, (longs or p.opts)[0])
+        elif p.param_type_name == "argument":
+            flags.setdefault(p.name, p.metavar or p.name.upper())
+    return lambda param: flags.get(param, _default_flag(param))
 
 
 app = typer.Typer(
@@ -161,6 +180,5 @@ def main(argv: list[str] | None = None) -> None:
             _quiet_broken_pipe()
         except typer.Exit:
             sys.exit(141)
-    except KeyboardInterrupt:
-        console.error("interrupted")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # between commands (in typer's own parsing)
+        sys.exit(exit_status(exc))

@@ -56,7 +56,41 @@ class OutputExistsError(CovtoolError):
 
 
 class UsageError(CovtoolError):
-    """Options that do not make sense together, found after parsing."""
+    """Options that do not make sense together, found after parsing (exit status 2)."""
+
+
+class ParameterError(UsageError):
+    """A parameter's value, or a combination of parameters, that cannot work.
+
+    The library names parameters by their Python names; the command line shows them as its
+    flags (``input_size`` -> ``--input-size``) in one place (``covtool.cli.app``), so no module
+    below the CLI quotes a flag.
+
+    Parameters
+    ----------
+    param : str
+        The parameter at fault (``"strategy"``).
+    message : str
+        What is wrong with it. ``{name}`` fields name other parameters (given in ``also``).
+    also : sequence of str
+        The other parameters the message names.
+    """
+
+    def __init__(self, param: str, message: str, also: tuple[str, ...] | list[str] = (),
+                 path: str | os.PathLike | None = None, line: int | None = None):
+        self.param, self.template, self.also = param, message, tuple(also)
+        super().__init__(self.render(lambda name: name), path, line)
+
+    def render(self, name_of) -> str:
+        """The message with every parameter shown as ``name_of(param)`` (a flag, on the CLI)."""
+        text = self.template.format(**{a: name_of(a) for a in self.also}) if self.also else self.template
+        return f"{name_of(self.param)}: {text}"
+
+    def shown_with(self, name_of) -> str:
+        """The whole one-line error (file and line first) with parameters shown by ``name_of``."""
+        where = self.where()
+        text = self.render(name_of)
+        return f"{where}: {text}" if where else text
 
 
 def describe(exc: BaseException, path: str | os.PathLike | None = None) -> str:

@@ -25,3 +25,21 @@ def load_tensorflow() -> None:
     from covtool.models.runtime import import_tensorflow
 
     import_tensorflow(quiet=not console.state.debug)
+
+
+def done_line(what: str, output: str, table: dict | None = None, title: str = "") -> None:
+    """The summary a command prints on stderr when it is done (nothing with ``--quiet``): an
+    optional one-row table, then ``WHAT -> OUT`` (``stdout`` for ``-``)."""
+    from covtool.core import console
+
+    if console.state.quiet:
+        return
+    if table:
+        from rich.table import Table
+
+        t = Table(title=title or None, title_justify="left")
+        for col in table:
+            t.add_column(str(col), justify="right")
+        t.add_row(*(str(v) for v in table.values()))
+        console.stderr.print(t)
+    console.info(f"{what} -> {'stdout' if str(output) == '-' else output}")

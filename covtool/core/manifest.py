@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,165 @@ def row_error_like(df: pd.DataFrame, index) -> int | None:
     return None
 
 
+class Row(Mapping[str, str]):
+    """One manifest row, read-only, with typed reads that name the row's file and line.
+
+    Cells are text as written; an empty, missing or NaN cell reads as missing everywhere (no
+    ``"nan"`` guards in the stages).
+    """
+
+    __slots__ = ("_values", "line", "manifest")
+
+    def __init__(self, values: Mapping[str, object], line: int | None = None,
+                 manifest: str | None = None):
+        self._values = dict(values)
+        self.line = line
+        self.manifest = manifest
+
+    def __getitem__(self, column: str) -> str:
+        return self._values[column]  # the cell as stored; text() and the typed reads interpret it
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        where = f"{self.manifest}:{self.line}" if self.manifest else "row"
+        return f"Row({where}, {self._values!r})"
+
+    def raw(self, column: str, default: object = None) -> object:
+        """The cell as stored (not stripped), ``default`` where the column is absent."""
+        return self._values.get(column, default)
+
+    def text(self, column: str, default: str = "") -> str:
+        """The cell, stripped; ``default`` where it is empty, missing or NaN."""
+        value = self._values.get(column)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return default
+        value = str(value).strip()
+        return default if value in ("", "nan") else value
+
+    def has(self, column: str) -> bool:
+        """True where the cell holds a value."""
+        return self.text(column) != ""
+
+    def number(self, column: str, default: float | None = None, positive: bool = False) -> float:
+        """The cell as a finite float (``positive``: above 0); ``default`` where it is empty.
+
+        Raises
+        ------
+        ManifestError
+            Naming the file and line, where the cell is empty without a default, not a number,
+            not finite or (with ``positive``) not above 0.
+        """
+        raw = self.text(column)
+        if raw == "":
+            if default is None:
+                raise self.error(f"empty value in column '{column}'")
+            return float(default)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self.error(f"'{raw}' in column '{column}' is not a number") from None
+        if not math.isfinite(value) or (positive and value <= 0):
+            raise self.error(f"{raw} in column '{column}' must be {'positive' if positive else 'finite'}")
+        return value
+
+    def integer(self, column: str, default: int | None = None) -> int:
+        """The cell as a whole number (``3`` or ``3.0``); errors as :meth:`number`."""
+        value = self.number(column, None if default is None else float(default))
+        if not float(value).is_integer():
+            raise self.error(f"'{self.text(column)}' in column '{column}' is not a whole number")
+        return int(value)
+
+    def flag(self, column: str, default: bool = False) -> bool:
+        """The cell as true/false (also 1/0, yes/no); ``default`` where it is empty."""
+        raw = self.text(column)
+        if raw == "":
+            return default
+        text = raw.lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise self.error(f"'{raw}' in column '{column}' is not true/false")
+
+    def path(self, column: str = "path") -> Path | None:
+        """The cell as a path (absolute where the manifest was read from a file), or None."""
+        text = self.text(column)
+        return Path(text) if text else None
+
+    @property
+    def failed(self) -> str:
+        """The error an earlier stage recorded for this row ('' when none)."""
+        return self.text("error")
+
+    def error(self, message: str) -> ManifestError:
+        """A :class:`ManifestError` naming this row's file and line."""
+        return ManifestError(message, self.manifest, self.line if self.manifest else None)
+
+
+class Table:
+    """A manifest read without pandas: its columns, its :class:`Row` views, where it came from."""
+
+    def __init__(self, columns: Sequence[str], rows: list[Row], name: str | None = None,
+                 base_dir: Path | None = None):
+        self.columns = list(columns)
+        self.rows = rows
+        self.name = name
+        self.base_dir = base_dir
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def error(self, message: str, line: int | None = None) -> ManifestError:
+        """A :class:`ManifestError` about the whole manifest (its header: line 1)."""
+        return ManifestError(message, self.name, line if self.name else None)
+
+    def require(self, *columns: str) -> None:
+        """Refuse a manifest without one of ``columns`` (a data error naming the file)."""
+        missing = [c for c in columns if c not in self.columns]
+        if missing:
+            raise self.error(f"missing column {', '.join(missing)} (columns: {', '.join(self.columns) or 'none'})", 1)
+
+    def frame(self) -> pd.DataFrame:
+        """The same manifest as a DataFrame (as :func:`read_manifest` returns it)."""
+        df = _frame(self.columns, [[r.raw(c, "") for c in self.columns] for r in self.rows],
+                    [r.line if r.line is not None else i + 2 for i, r in enumerate(self.rows)], self.name)
+        if self.base_dir is not None:
+            df.attrs["base_dir"] = str(self.base_dir)
+        return df
+
+
+def rows_of(df: pd.DataFrame) -> list[Row]:
+    """The rows of a DataFrame manifest as :class:`Row` views (lines from its index)."""
+    name = manifest_name(df)
+    cols = [str(c) for c in df.columns]
+    return [Row(dict(zip(cols, values)), int(idx) if isinstance(idx, (int, np.integer)) else None, name)
+            for idx, values in zip(df.index, df[cols].itertuples(index=False, name=None))]
+
+
+def _source_text(source: str | os.PathLike) -> tuple[str, str, Path]:
+    """``(text, name, folder)`` of a manifest file or stdin (``-``)."""
+    if str(source) == STDIO:
+        return sys.stdin.read(), "<stdin>", Path.cwd()
+    path = Path(source)
+    if not path.exists():
+        raise ManifestError("no such manifest", path)
+    if path.is_dir():
+        raise ManifestError("is a folder, expected a manifest (CSV)", path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"not UTF-8 text (byte {exc.start})", path) from None
+    return text, str(path), path.resolve().parent
+
+
 def read_manifest(source: str | os.PathLike, required: Sequence[str] = (),
                   unique_ids: bool = True) -> pd.DataFrame:
     """Read a manifest from a file or stdin (``-``).
@@ -82,27 +242,22 @@ def read_manifest(source: str | os.PathLike, required: Sequence[str] = (),
         All values as ``str``; index = line numbers in the source; path columns absolute;
         ``attrs["manifest"]`` names the source and ``attrs["base_dir"]`` its folder.
     """
-    if str(source) == STDIO:
-        name, base = "<stdin>", Path.cwd()
-        text = sys.stdin.read()
-    else:
-        path = Path(source)
-        name, base = str(path), path.resolve().parent
-        if not path.exists():
-            raise ManifestError("no such manifest", path)
-        if path.is_dir():
-            raise ManifestError("is a folder, expected a manifest (CSV)", path)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ManifestError(f"not UTF-8 text (byte {exc.start})", path) from None
-    df = parse_manifest(text, name)
-    df.attrs["base_dir"] = str(base)
-    for col in PATH_COLUMNS:
-        if col in df.columns:
-            df[col] = [resolve(base, v) for v in df[col]]
-    validate(df, required=required, unique_ids=unique_ids)
-    return df
+    return read_table(source, required, unique_ids).frame()
+
+
+def read_table(source: str | os.PathLike, required: Sequence[str] = (),
+               unique_ids: bool = True) -> Table:
+    """:func:`read_manifest` without pandas: the rows as :class:`Row` views (a stage that reads
+    a manifest row by row starts without pandas' half second)."""
+    text, name, base = _source_text(source)
+    header, cells, lines = _parse(text, name)
+    paths = [i for i, c in enumerate(header) if c in PATH_COLUMNS]
+    for row in cells:
+        for i in paths:
+            row[i] = resolve(base, row[i])
+    _check(header, cells, lines, name, required, unique_ids)
+    return Table(header, [Row(dict(zip(header, r)), line, name) for r, line in zip(cells, lines)],
+                 name, base)
 
 
 def parse_manifest(text: str, name: str = "<manifest>", unnamed: str | None = None) -> pd.DataFrame:
@@ -111,8 +266,23 @@ def parse_manifest(text: str, name: str = "<manifest>", unnamed: str | None = No
     A blank column name is an error, unless ``unnamed`` gives names for them: a format of the
     column's 0-based position (``"Unnamed: {}"``, as pandas names them); the caller decides.
     """
+    header, cells, lines = _parse(text, name, unnamed)
+    return _frame(header, cells, lines, name)
+
+
+def _frame(header: list[str], cells: list[list[str]], lines: list[int], name: str | None) -> pd.DataFrame:
     import pandas as pd
 
+    df = pd.DataFrame(cells, columns=header, dtype=object)
+    if not cells:
+        df = pd.DataFrame({h: pd.Series(dtype=object) for h in header})
+    df.index = pd.Index(lines, dtype="int64", name=None)
+    df.attrs["manifest"] = name
+    return df
+
+
+def _parse(text: str, name: str, unnamed: str | None = None) -> tuple[list[str], list[list[str]], list[int]]:
+    """The header, the rows' cells and each row's line number (blank lines skipped)."""
     if "\x00" in text:
         raise ManifestError("binary data, expected a CSV manifest", name)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -146,30 +316,35 @@ def parse_manifest(text: str, name: str = "<manifest>", unnamed: str | None = No
             start = reader.line_num + 1
     except csv.Error as exc:
         raise ManifestError(f"unreadable CSV: {exc}", name, start) from None
-    df = pd.DataFrame(rows, columns=header, dtype=object)
-    if not rows:
-        df = pd.DataFrame({h: pd.Series(dtype=object) for h in header})
-    df.index = pd.Index(lines, dtype="int64", name=None)
-    df.attrs["manifest"] = name
-    return df
+    return header, rows, lines
+
+
+def _check(header: Sequence[str], cells: Sequence[Sequence[str]], lines: Sequence[int],
+           name: str | None, required: Sequence[str], unique_ids: bool) -> None:
+    """Required columns and values, unique ids: the first problem, naming the file and line."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        have = ", ".join(header) or "none"
+        raise ManifestError(f"missing column {', '.join(missing)} (columns: {have})", name, 1 if name else None)
+    for col in required:
+        i = header.index(col)
+        for row, line in zip(cells, lines):
+            if str(row[i]).strip() == "":
+                raise ManifestError(f"empty value in column '{col}'", name, line if name else None)
+    if unique_ids and "id" in header:
+        i = header.index("id")
+        seen: set[str] = set()
+        for row, line in zip(cells, lines):
+            if row[i] in seen:
+                raise ManifestError(f"duplicate id '{row[i]}'", name, line if name else None)
+            seen.add(row[i])
 
 
 def validate(df: pd.DataFrame, required: Sequence[str] = (), unique_ids: bool = True) -> None:
     """Check required columns and values, and unique ids; raise naming the file and line."""
-    name = manifest_name(df)
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        have = ", ".join(df.columns) or "none"
-        raise ManifestError(f"missing column {', '.join(missing)} (columns: {have})", name, 1 if name else None)
-    for col in required:
-        empty = df.index[df[col].astype(str).str.strip() == ""]
-        if len(empty):
-            raise row_error(df, empty[0], f"empty value in column '{col}'")
-    if unique_ids and "id" in df.columns:
-        dup = df["id"].duplicated(keep="first")
-        if dup.any():
-            idx = df.index[dup.to_numpy()][0]
-            raise row_error(df, idx, f"duplicate id '{df.at[idx, 'id']}'")
+    cols = [str(c) for c in df.columns]
+    _check(cols, df[cols].astype(str).to_numpy().tolist() if len(df) else [], list(df.index),
+           manifest_name(df), required, unique_ids)
 
 
 def resolve(base: Path, value) -> str:

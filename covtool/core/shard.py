@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from covtool.core.errors import UsageError
+from covtool.core.errors import ParameterError, UsageError
 
 T = TypeVar("T")
 
@@ -49,14 +49,14 @@ def parse_shard(text: str | None, environ: Mapping[str, str] | None = None) -> S
     else:
         parts = text.split("/")
         if len(parts) != 2:
-            raise UsageError(f"--shard expects K/N (e.g. 0/4), got {text!r}")
+            raise ParameterError("shard", f"expects K/N (e.g. 0/4), got {text!r}")
         try:
             k, n = int(parts[0]), int(parts[1])
         except ValueError:
-            raise UsageError(f"--shard expects whole numbers K/N, got {text!r}") from None
-        source = "--shard"
-    if n < 1:
-        raise UsageError(f"{source}: the shard count must be at least 1, got {n}")
-    if not 0 <= k < n:
-        raise UsageError(f"{source}: shard index {k} is outside 0..{n - 1} (K is 0-based)")
+            raise ParameterError("shard", f"expects whole numbers K/N, got {text!r}") from None
+        source = None
+    problem = (f"the shard count must be at least 1, got {n}" if n < 1 else
+               f"shard index {k} is outside 0..{n - 1} (K is 0-based)" if not 0 <= k < n else None)
+    if problem is not None:
+        raise ParameterError("shard", problem) if source is None else UsageError(f"{source}: {problem}")
     return Shard(k, n)

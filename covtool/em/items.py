@@ -40,7 +40,7 @@ def pixel_size(df: pd.DataFrame, idx, default: float | None = None, column: str 
     if raw in ("", "nan"):
         if default is None:
             raise row_error(df, idx, f"missing pixel size: no value in '{column}' "
-                                     "(give the column or --source-pixel-size)")
+                                     "(give the column or a default pixel size)")
         return float(default)
     try:
         value = float(raw)

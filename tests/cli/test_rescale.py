@@ -87,9 +87,9 @@ def test_bad_pixel_sizes_name_the_line_and_skip_bad(em_data, tmp_path):
     df = read_manifest(tmp_path / "o.csv")
     assert "must be positive" in df["error"][4] and "missing pixel size" in df["error"][5]
     assert (df["error"].drop([4, 5]) == "").all()
-    # --source-pixel-size fills the empty cell
+    # --default-pixel-size fills the empty cell
     res = run("rescale", tmp_path / "m.csv", "-d", tmp_path / "r2", "-o", tmp_path / "o2.csv",
-              "--skip-bad", "--source-pixel-size", "1.5")
+              "--skip-bad", "--default-pixel-size", "1.5")
     df = read_manifest(tmp_path / "o2.csv")
     assert df["error"][5] == "" and float(df["source_pixel_size_nm"][5]) == 1.5
 
@@ -122,4 +122,4 @@ def test_existing_outputs_refused_and_shards(em_data, tmp_path):
     assert run("rescale", root / "manifest.csv", "-d", tmp_path / "r", "-o", tmp_path / "o2.csv",
                "--shard", "1/3", "--force").exit_code == 0
     res = run("rescale", root / "manifest.csv", "-d", tmp_path / "r", "-o", tmp_path / "o3.csv", "--shard", "3/3")
-    assert res.exit_code == 1 and "0-based" in res.output
+    assert res.exit_code == 2 and "--shard: shard index 3 is outside 0..2 (K is 0-based)" in res.output

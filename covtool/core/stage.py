@@ -1,0 +1,399 @@
+"""The stage runner: one manifest-to-manifest step, run the same way for every stage.
+
+A stage (a small object in its domain package) says what one item needs and gives, and
+:func:`run_stage` does everything the stages share, once:
+
+1. **shard** -- ``--shard K/N`` keeps item ``i`` where ``i mod N == K`` (:mod:`covtool.core.shard`);
+2. **plan** -- every item's cheap checks and the files it will write, before any work: an output
+   that exists (without ``force``), two items writing one file, or an output that is one of the
+   inputs stops the run before anything is written;
+3. **progress** on stderr (quiet when not a terminal or with ``--quiet``);
+4. **per-item errors** -- a :class:`~covtool.core.errors.CovtoolError` stops the run, or with
+   ``skip_bad`` becomes the item's error row (its own id and an ``error`` cell) and the run goes
+   on; rows an earlier stage marked failed pass through unchanged;
+5. **rollback** -- on a failure, an interrupt or any exception, the files this run wrote are taken
+   back (a file that was there before and was not rewritten stays);
+6. **pass-through** -- every output row carries its input row's columns that the stage does not
+   write (MONAI's ``MapTransform`` rule), so stages chain;
+7. **column order** -- :func:`output_columns`: the core columns, the stage's own, the carried
+   ones in input order, ``error`` last.
+
+The runner knows nothing of the command line: a command parses its options, builds the stage,
+calls :func:`run_stage` and writes :attr:`StageResult.rows` with :func:`write_result`.
+
+Items are the stage's unit of work: a manifest :class:`~covtool.core.manifest.Row` for per-item
+stages (rescale, crop, features), a series or a patient for per-series stages (select,
+patient-diagnose). Optional hooks: :meth:`Stage.load` (the reading part of an item, run one item
+ahead in a thread with ``prefetch``) and ``jobs`` > 1 (items in worker processes; the stage must
+pickle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from covtool.core.atomic import check_writable
+from covtool.core.errors import CovtoolError, OutputExistsError
+from covtool.core.manifest import CORE_COLUMNS, Row, write_records
+from covtool.core.shard import Shard
+
+
+@dataclass
+class Plan:
+    """What one item will do, worked out before any item is run.
+
+    Attributes
+    ----------
+    outputs : list of Path
+        Files the item will write (checked before any work; taken back on failure).
+    inputs : list of Path
+        Files it reads (no output may be one of them).
+    units : int
+        Progress units of the item (its patches, its slices); 1 by default.
+    data : object
+        Whatever the stage worked out in planning, handed to :meth:`Stage.run`.
+    """
+
+    outputs: list[Path] = field(default_factory=list)
+    inputs: list[Path] = field(default_factory=list)
+    units: int = 1
+    data: Any = None
+
+
+@dataclass
+class Out:
+    """One output row: the stage's own ``values`` and the input row it carries (or none)."""
+
+    values: dict
+    carry: Row | None = None
+
+
+class Stage:
+    """Base of every stage: override :meth:`plan` (optional) and :meth:`run`.
+
+    Attributes
+    ----------
+    name : str
+        The progress bar's label.
+    columns : tuple of str
+        The columns the stage writes, in the order they are written (after the core columns).
+    drops : tuple of str
+        Input columns its output rows never carry (crop's image-level ``mask`` on a patch row).
+    """
+
+    name: str = "stage"
+    columns: tuple[str, ...] = ()
+    drops: tuple[str, ...] = ()
+
+    def key(self, item) -> str:
+        """The id of an item's error row."""
+        if isinstance(item, Row):
+            return item.text("id") or (item.path().stem if item.path() else "item")
+        return str(getattr(item, "id", item))
+
+    def plan(self, item) -> Plan:
+        """Cheap checks and the files the item will write; raise CovtoolError for a bad item."""
+        return Plan()
+
+    def load(self, item, plan: Plan) -> Any:
+        """The reading part of an item (run one item ahead with ``prefetch``); default: nothing."""
+        return None
+
+    def run(self, item, plan: Plan, loaded: Any, advance: Callable[[int], None]) -> Iterable[dict | Out]:
+        """Do one item; give its output rows (a dict carries the item itself when it is a Row)."""
+        raise NotImplementedError
+
+    def error_row(self, item, message: str) -> Out:
+        """The row recorded for a bad item under ``skip_bad``: its id, its error, its columns."""
+        return Out({"id": self.key(item), "error": message}, item if isinstance(item, Row) else None)
+
+
+@dataclass
+class StageResult:
+    """What a run produced: the merged output rows, their columns and the counts."""
+
+    rows: list[dict]
+    columns: list[str]
+    items: int = 0
+    done: int = 0
+    failed: int = 0
+    passed: int = 0          #: items an earlier stage had marked failed (passed through)
+    errors: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: bool = False,
+              shard: Shard | None = None, prefetch: bool = False, jobs: int = 1,
+              error_column: bool | None = None) -> StageResult:
+    """Run ``stage`` over ``items`` (see the module docstring for what is done once, here).
+
+    Parameters
+    ----------
+    stage : Stage
+    items : sequence
+        The work list, in output order (Rows, series, patients...).
+    skip_bad : bool
+        Record a bad item's error row and go on, instead of stopping.
+    force : bool
+        Overwrite existing outputs.
+    shard : Shard, optional
+        Keep only this share of the items.
+    prefetch : bool
+        Run :meth:`Stage.load` of the next item in a thread while this one runs.
+    jobs : int
+        Worker processes (>1: items run in parallel, rows still in item order).
+    error_column : bool, optional
+        Force the ``error`` column on or off; by default present with ``skip_bad``, when the
+        input had one, or when a row has an error.
+
+    Returns
+    -------
+    StageResult
+    """
+    from covtool.core.progress import make_progress
+
+    todo = list(items) if shard is None else shard.select(list(items))
+    results: list[list[Out]] = [[] for _ in todo]
+    plans: dict[int, Plan] = {}
+    state = _Written()
+    res = StageResult([], [], items=len(todo))
+
+    def fail(i: int, item, exc: CovtoolError) -> None:
+        if not skip_bad or isinstance(exc, OutputExistsError):
+            raise exc
+        results[i] = [stage.error_row(item, str(exc))]
+        res.failed += 1
+        res.errors.append(str(exc))
+
+    try:
+        for i, item in enumerate(todo):  # plan everything first: no work before every check
+            if isinstance(item, Row) and item.failed:
+                results[i] = [Out({}, item)]
+                res.passed += 1
+                continue
+            try:
+                plans[i] = stage.plan(item)
+            except CovtoolError as exc:
+                fail(i, item, exc)
+        _check_outputs(plans, force)
+        state.remember(plans)
+        with make_progress() as prog:
+            task = prog.add_task(stage.name, total=sum(p.units for p in plans.values()))
+
+            def finish(i: int, rows: Iterable[dict | Out]) -> None:
+                item = todo[i]
+                carry = item if isinstance(item, Row) else None
+                results[i] = [r if isinstance(r, Out) else Out(r, carry) for r in rows]
+                res.done += 1
+
+            def failed(i: int, exc: CovtoolError) -> None:
+                if not skip_bad:
+                    raise exc
+                state.take_back(plans[i].outputs)
+                fail(i, todo[i], exc)
+
+            order = sorted(plans)
+            if jobs > 1 and len(order) > 1:
+                _run_parallel(stage, todo, plans, order, jobs, prog, task, finish, failed)
+            else:
+                _run_serial(stage, todo, plans, order, prefetch, prog, task, finish, failed)
+    except BaseException:
+        state.take_back(state.planned)
+        raise
+    res.written = [p for i in plans for p in plans[i].outputs if p.exists()]
+    rows = [(o, _merge(o, stage.drops)) for rs in results for o in rs]
+    has_error = any(r.get("error") for _, r in rows)
+    carried_error = any(o.carry is not None and "error" in o.carry for o, _ in rows)
+    want_error = error_column if error_column is not None else (skip_bad or has_error or carried_error)
+    res.columns = output_columns(stage.columns, [r for _, r in rows], [o.carry for o, _ in rows],
+                                 error=want_error)
+    res.rows = [r for _, r in rows]
+    for r in res.rows:
+        if want_error:
+            r.setdefault("error", "")
+        else:
+            r.pop("error", None)
+    return res
+
+
+def _run_serial(stage, todo, plans, order, prefetch, prog, task, finish, failed) -> None:
+    pool = None
+    if prefetch and len(order) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="covtool-prefetch")
+    try:
+        ahead = None
+        for k, i in enumerate(order):
+            try:
+                if ahead is not None:
+                    loaded = ahead.result()
+                else:
+                    loaded = stage.load(todo[i], plans[i])
+            except CovtoolError as exc:
+                loaded, error = None, exc
+            else:
+                error = None
+            ahead = None
+            if pool is not None and k + 1 < len(order):
+                j = order[k + 1]
+                ahead = pool.submit(stage.load, todo[j], plans[j])
+            if error is not None:
+                failed(i, error)
+                prog.advance(task, plans[i].units)
+                continue
+            done = [0]
+
+            def advance(n: int = 1, done=done) -> None:
+                done[0] += n
+                prog.advance(task, n)
+
+            try:
+                rows = list(stage.run(todo[i], plans[i], loaded, advance))
+            except CovtoolError as exc:
+                failed(i, exc)
+            else:
+                finish(i, rows)
+            prog.advance(task, max(plans[i].units - done[0], 0))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_one(stage, item, plan):
+    """One item in a worker process: its rows, or the CovtoolError it raised."""
+    try:
+        return list(stage.run(item, plan, stage.load(item, plan), lambda n=1: None)), None
+    except CovtoolError as exc:
+        return None, exc
+
+
+def _run_parallel(stage, todo, plans, order, jobs, prog, task, finish, failed) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_run_one, stage, todo[i], plans[i]): i for i in order}
+        try:
+            for fut in as_completed(futures):
+                i = futures[fut]
+                rows, error = fut.result()
+                if error is not None:
+                    failed(i, error)
+                else:
+                    finish(i, rows)
+                prog.advance(task, plans[i].units)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _check_outputs(plans: dict[int, Plan], force: bool) -> None:
+    """Before any work: no output over an input, no two items writing one file, none existing
+    (without ``force``)."""
+    inputs = {_key(p) for plan in plans.values() for p in plan.inputs}
+    seen: set[str] = set()
+    for plan in plans.values():
+        for p in plan.outputs:
+            k = _key(p)
+            if k in inputs:
+                raise CovtoolError("is an input of this run; an output may not replace it "
+                                   "(write the outputs to another folder)", p)
+            if k in seen:
+                raise CovtoolError("would be written by two items (give the items distinct ids)", p)
+            seen.add(k)
+            check_writable(p, force)
+
+
+def _key(path: Path) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+class _Written:
+    """Which planned outputs this run wrote: new files, or files whose state changed."""
+
+    def __init__(self):
+        self.before: dict[str, tuple[int, int] | None] = {}
+        self.planned: list[Path] = []
+
+    def remember(self, plans: dict[int, Plan]) -> None:
+        for plan in plans.values():
+            for p in plan.outputs:
+                self.planned.append(p)
+                self.before[_key(p)] = _stamp(p)
+
+    def take_back(self, paths: Iterable[Path]) -> None:
+        for p in paths:
+            now = _stamp(p)
+            if now is not None and now != self.before.get(_key(p)):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(p).unlink()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ino
+
+
+def _merge(out: Out, drops: Sequence[str]) -> dict:
+    row = {} if out.carry is None else {c: out.carry.raw(c) for c in out.carry if c not in drops}
+    row.update(out.values)
+    return row
+
+
+def output_columns(own: Sequence[str], rows: Sequence[dict], carried: Sequence[Row | None],
+                   error: bool) -> list[str]:
+    """The core columns present, the stage's own, other keys its rows give (first seen), the
+    carried input columns in their input order, ``error`` last (when ``error``)."""
+    present: dict[str, None] = {}
+    for r in rows:
+        present.update(dict.fromkeys(r))
+    inputs: dict[str, None] = {}
+    for c in carried:
+        if c is not None:
+            inputs.update(dict.fromkeys(c))
+    cols: dict[str, None] = {}
+    for c in CORE_COLUMNS:
+        if c in present:
+            cols[c] = None
+    for c in own:
+        if c in present:
+            cols[c] = None
+    for r in rows:
+        for c in r:
+            if c not in inputs:
+                cols.setdefault(c, None)
+    for c in inputs:
+        if c in present:
+            cols.setdefault(c, None)
+    cols.pop("error", None)
+    return [*cols, "error"] if error else list(cols)
+
+
+def with_ids(rows: Sequence[Row], column: str = "path") -> list[Row]:
+    """Each row with its ``id``: the given one (made file-name safe), or one from the stem of its
+    ``column`` file. Ids name output files, so a duplicate is an error naming the second row."""
+    from covtool.core.naming import safe_id
+
+    out, seen = [], set()
+    for row in rows:
+        given = row.text("id")
+        iid = safe_id(given) if given else safe_id(Path(row.text(column)).stem)
+        if iid in seen:
+            raise row.error(f"duplicate image id '{iid}' (give an 'id' column to tell them apart)")
+        seen.add(iid)
+        out.append(row if given == iid else Row({**row, "id": iid}, row.line, row.manifest))
+    return out
+
+
+def write_result(result: StageResult, dest: str | os.PathLike, force: bool = False) -> None:
+    """Write a run's rows as a manifest (atomically; ``-`` is stdout), without pandas."""
+    write_records(result.rows, result.columns, dest, force)

@@ -1,0 +1,239 @@
+"""The stage runner: what every stage gets from it, tested once here on a tiny stage."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from covtool.core.errors import CovtoolError, ImageError, ManifestError, OutputExistsError
+from covtool.core.manifest import Row, read_manifest, read_table
+from covtool.core.shard import Shard
+from covtool.core.stage import Out, Plan, Stage, output_columns, run_stage, with_ids, write_result
+
+
+class Copy(Stage):
+    """Writes each row's text to OUT/<id>.txt; 'bad' rows fail in run, 'early' rows in plan."""
+
+    name = "copy"
+    columns = ("size", "done")
+
+    def __init__(self, outdir, fail_after=None, interrupt_at=None):
+        self.outdir, self.fail_after, self.interrupt_at = outdir, fail_after, interrupt_at
+        self.ran: list[str] = []
+
+    def plan(self, row):
+        if row.text("kind") == "early":
+            raise row.error("bad in planning")
+        return Plan(outputs=[self.outdir / f"{row.text('id')}.txt"], inputs=[row.path()] if row.has("path") else [])
+
+    def run(self, row, plan, loaded, advance):
+        self.ran.append(row.text("id"))
+        if row.text("id") == self.interrupt_at:
+            raise KeyboardInterrupt
+        plan.outputs[0].parent.mkdir(parents=True, exist_ok=True)
+        plan.outputs[0].write_text(row.text("id"))
+        if row.text("kind") == "bad":
+            raise ImageError("cannot read", f"/data/{row.text('id')}.tif")
+        return [{"id": row.text("id"), "size": len(row.text("id")), "done": True, "path": str(plan.outputs[0])}]
+
+
+def table(tmp_path, text):
+    p = tmp_path / "m.csv"
+    p.write_text(text)
+    return read_table(p)
+
+
+def test_pass_through_column_order_and_values(tmp_path):
+    t = table(tmp_path, "note,id,label,kind\nx,a,covid,\ny,bb,normal,\n")
+    res = run_stage(Copy(tmp_path / "o"), t.rows)
+    # core columns first (schema order), the stage's own, carried ones in input order
+    assert res.columns == ["id", "path", "label", "size", "done", "note", "kind"]
+    assert [(r["id"], r["size"], r["note"], r["label"]) for r in res.rows] == [("a", 1, "x", "covid"),
+                                                                              ("bb", 2, "y", "normal")]
+    assert res.done == 2 and res.failed == 0
+    write_result(res, tmp_path / "out.csv")
+    back = read_manifest(tmp_path / "out.csv")
+    assert list(back.columns) == res.columns and back["done"].tolist() == ["true", "true"]
+    assert back["path"].tolist() == [str(tmp_path / "o" / "a.txt"), str(tmp_path / "o" / "bb.txt")]
+
+
+def test_a_failure_stops_and_takes_back_only_what_this_run_wrote(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("old")     # not planned: never touched
+    t = table(tmp_path, "id,kind\na,\nb,\nc,bad\nd,\n")
+    stage = Copy(out)
+    with pytest.raises(ImageError, match="cannot read"):
+        run_stage(stage, t.rows)
+    assert stage.ran == ["a", "b", "c"]      # stopped at the bad item
+    assert sorted(os.listdir(out)) == ["keep.txt"]
+
+
+def test_force_rollback_keeps_a_file_this_run_did_not_rewrite(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "b.txt").write_text("from an earlier run")
+    t = table(tmp_path, "id,kind\na,bad\nb,\n")
+    with pytest.raises(ImageError):
+        run_stage(Copy(out), t.rows, force=True)
+    assert sorted(os.listdir(out)) == ["b.txt"] and (out / "b.txt").read_text() == "from an earlier run"
+
+
+def test_interrupt_takes_back_everything(tmp_path):
+    t = table(tmp_path, "id\na\nb\nc\n")
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(Copy(tmp_path / "o", interrupt_at="c"), t.rows)
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_skip_bad_records_error_rows_with_their_ids_and_goes_on(tmp_path):
+    t = table(tmp_path, "id,kind,note\na,,1\nb,bad,2\nc,early,3\nd,,4\n")
+    stage = Copy(tmp_path / "o")
+    res = run_stage(stage, t.rows, skip_bad=True)
+    assert stage.ran == ["a", "b", "d"]
+    by_id = {r["id"]: r for r in res.rows}
+    assert [r["id"] for r in res.rows] == ["a", "b", "c", "d"]     # input order kept
+    assert by_id["b"]["error"] == "/data/b.tif: cannot read" and by_id["b"]["note"] == "2"
+    assert by_id["c"]["error"] == f"{t.name}:4: bad in planning"
+    assert by_id["a"]["error"] == "" and res.columns[-1] == "error"
+    assert (res.done, res.failed) == (2, 2)
+    assert not (tmp_path / "o" / "b.txt").exists()   # the failed item's own file is taken back
+    assert (tmp_path / "o" / "d.txt").read_text() == "d"
+
+
+def test_rows_an_earlier_stage_failed_pass_unchanged(tmp_path):
+    t = table(tmp_path, "id,error,note\na,,1\nb,earlier problem,2\n")
+    stage = Copy(tmp_path / "o")
+    res = run_stage(stage, t.rows)
+    assert stage.ran == ["a"] and res.passed == 1
+    assert res.rows[1] == {"id": "b", "error": "earlier problem", "note": "2"}
+    assert res.columns[-1] == "error"
+
+
+def test_outputs_are_checked_before_any_work(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "c.txt").write_text("there")
+    t = table(tmp_path, "id\na\nb\nc\n")
+    stage = Copy(out)
+    with pytest.raises(OutputExistsError):
+        run_stage(stage, t.rows, skip_bad=True)     # an existing output is never a "bad item"
+    assert stage.ran == [] and sorted(os.listdir(out)) == ["c.txt"]
+
+
+def test_an_output_over_an_input_and_two_items_one_file_are_refused(tmp_path):
+    src = tmp_path / "o" / "a.txt"
+    src.parent.mkdir()
+    src.write_text("input")
+    t = table(tmp_path, f"id,path\na,{src}\n")
+    stage = Copy(tmp_path / "o")
+    with pytest.raises(CovtoolError, match="is an input of this run"):
+        run_stage(stage, t.rows, force=True)
+    assert src.read_text() == "input" and stage.ran == []
+    t = table(tmp_path, "id,kind\na,\nb,\n")
+    twice = [t.rows[0], Row({"id": "a"}, 9, t.name)]
+    with pytest.raises(CovtoolError, match="written by two items"):
+        run_stage(Copy(tmp_path / "p"), twice)
+
+
+def test_shard_prefetch_and_worker_processes_give_the_same_rows(tmp_path):
+    t = table(tmp_path, "id\n" + "".join(f"r{i}\n" for i in range(7)))
+    res = run_stage(Copy(tmp_path / "s"), t.rows, shard=Shard(1, 3))
+    assert [r["id"] for r in res.rows] == ["r1", "r4"]
+    serial = run_stage(Copy(tmp_path / "a"), t.rows).rows
+    ahead = run_stage(Copy(tmp_path / "b"), t.rows, prefetch=True).rows
+    pool = run_stage(Copy(tmp_path / "c"), t.rows, jobs=2).rows
+    strip = [[{k: v for k, v in r.items() if k != "path"} for r in rows] for rows in (serial, ahead, pool)]
+    assert strip[0] == strip[1] == strip[2] and len(serial) == 7
+
+
+class Loader(Copy):
+    def load(self, row, plan):
+        if row.text("kind") == "unreadable":
+            raise ImageError("truncated", "/data/x.tif")
+        return row.text("id").upper()
+
+    def run(self, row, plan, loaded, advance):
+        self.ran.append(loaded)
+        return [{"id": row.text("id"), "size": loaded}]
+
+
+def test_load_errors_are_item_errors_with_or_without_prefetch(tmp_path):
+    t = table(tmp_path, "id,kind\na,\nb,unreadable\nc,\n")
+    for prefetch in (False, True):
+        stage = Loader(tmp_path / "o")
+        res = run_stage(stage, t.rows, skip_bad=True, prefetch=prefetch)
+        assert stage.ran == ["A", "C"]
+        assert [r["error"] for r in res.rows] == ["", "/data/x.tif: truncated", ""]
+        with pytest.raises(ImageError):
+            run_stage(Loader(tmp_path / "o"), t.rows, prefetch=prefetch)
+
+
+def test_group_items_and_out_rows_carry_the_row_they_name(tmp_path):
+    t = table(tmp_path, "id,group,note\ns1,P1,x\ns2,P1,y\ns3,P2,z\n")
+
+    class PerGroup(Stage):
+        name = "groups"
+        columns = ("n",)
+
+        def key(self, item):
+            return item[0]
+
+        def run(self, item, plan, loaded, advance):
+            group, rows = item
+            return [Out({"id": r.text("id"), "n": len(rows)}, r) for r in rows]
+
+    items = [("P1", t.rows[:2]), ("P2", t.rows[2:])]
+    res = run_stage(PerGroup(), items)
+    assert [(r["id"], r["group"], r["n"], r["note"]) for r in res.rows] == [
+        ("s1", "P1", 2, "x"), ("s2", "P1", 2, "y"), ("s3", "P2", 1, "z")]
+    assert res.columns == ["id", "group", "n", "note"]
+
+
+def test_with_ids_fills_ids_from_the_file_and_refuses_duplicates(tmp_path):
+    t = table(tmp_path, "id,path\n,/d/img 1.tif\nx y,/d/b.tif\n")
+    assert [r.text("id") for r in with_ids(t.rows)] == ["img-1", "x-y"]
+    t = table(tmp_path, "path\n/d/a.tif\n/e/a.tif\n")
+    with pytest.raises(ManifestError, match=r"m.csv:3: duplicate image id 'a'"):
+        with_ids(t.rows)
+
+
+def test_row_typed_reads_name_the_line(tmp_path):
+    t = table(tmp_path, "a,b,c,d\n1.5, ,nan,yes\n-2,x,3.0,maybe\n")
+    r1, r2 = t.rows
+    assert r1.number("a") == 1.5 and r1.text("b") == "" and not r1.has("c") and r1.flag("d") is True
+    assert r1.number("b", 7.0) == 7.0 and r2.integer("c") == 3 and r1.text("zz", "dflt") == "dflt"
+    with pytest.raises(ManifestError, match=r"m.csv:3: 'x' in column 'b' is not a number"):
+        r2.number("b")
+    with pytest.raises(ManifestError, match=r"m.csv:3: -2 in column 'a' must be positive"):
+        r2.number("a", positive=True)
+    with pytest.raises(ManifestError, match=r"m.csv:2: empty value in column 'b'"):
+        r1.number("b")
+    with pytest.raises(ManifestError, match=r"m.csv:3: 'maybe' in column 'd' is not true/false"):
+        r2.flag("d")
+    assert dict(r1) == {"a": "1.5", "b": " ", "c": "nan", "d": "yes"}   # the mapping is the cells as stored
+
+
+def test_read_table_and_read_manifest_agree(tmp_path):
+    p = tmp_path / "sub" / "m.csv"
+    p.parent.mkdir()
+    p.write_text("id,path,x\n\na,img.png,1\nb,/abs/c.png,\n")
+    t, df = read_table(p), read_manifest(p)
+    assert t.columns == list(df.columns)
+    assert [r.line for r in t.rows] == list(df.index) == [3, 4]
+    assert [r.raw("path") for r in t.rows] == df["path"].tolist() == [str(p.parent / "img.png"), "/abs/c.png"]
+    assert t.frame().equals(df)
+    for bad, msg in (("id,path\na,x\na,y\n", "m.csv:3: duplicate id 'a'"), ("id,path\na,\n", "m.csv:2: empty value in column 'path'")):
+        p.write_text(bad)
+        with pytest.raises(ManifestError, match=msg):
+            read_table(p, required=["path"])
+        with pytest.raises(ManifestError, match=msg):
+            read_manifest(p, required=["path"])
+
+
+def test_output_columns_rule():
+    carried = [Row({"z": "1", "id": "a", "label": "c"})]
+    rows = [{"id": "a", "label": "c", "z": "1", "new": 1, "own": 2, "error": ""}]
+    assert output_columns(("own",), rows, carried, error=True) == ["id", "label", "own", "new", "z", "error"]
+    assert output_columns(("own",), rows, carried, error=False) == ["id", "label", "own", "new", "z"]

@@ -24,7 +24,8 @@ calls :func:`run_stage` and writes :attr:`StageResult.rows` with :func:`write_re
 Items are the stage's unit of work: a manifest :class:`~covtool.core.manifest.Row` for per-item
 stages (rescale, crop, features), a series or a patient for per-series stages (select,
 patient-diagnose). Optional hooks: :meth:`Stage.load` (the reading part of an item, run one item
-ahead in a thread with ``prefetch``) and ``jobs`` > 1 (items in worker processes; the stage must
+ahead in a thread with ``prefetch``), :meth:`Stage.finish` (once after the last item: work batched
+across items, such as deep features) and ``jobs`` > 1 (items in worker processes; the stage must
 pickle).
 """
 
@@ -107,6 +108,11 @@ class Stage:
     def run(self, item, plan: Plan, loaded: Any, advance: Callable[[int], None]) -> Iterable[dict | Out]:
         """Do one item; give its output rows (a dict carries the item itself when it is a Row)."""
         raise NotImplementedError
+
+    def finish(self) -> None:
+        """Once, after the last item and still inside the run (a failure here takes back the run's
+        files): complete work batched across items. The row dicts :meth:`run` gave may still be
+        filled in here (in a serial run; worker processes give the runner copies)."""
 
     def error_row(self, item, message: str) -> Out:
         """The row recorded for a bad item under ``skip_bad``: its id, its error, its columns."""
@@ -202,6 +208,7 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
                 _run_parallel(stage, todo, plans, order, jobs, prog, task, finish, failed)
             else:
                 _run_serial(stage, todo, plans, order, prefetch, prog, task, finish, failed)
+        stage.finish()
     except BaseException:
         state.take_back(state.planned)
         raise

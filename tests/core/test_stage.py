@@ -237,3 +237,46 @@ def test_output_columns_rule():
     rows = [{"id": "a", "label": "c", "z": "1", "new": 1, "own": 2, "error": ""}]
     assert output_columns(("own",), rows, carried, error=True) == ["id", "label", "own", "new", "z", "error"]
     assert output_columns(("own",), rows, carried, error=False) == ["id", "label", "own", "new", "z"]
+
+
+class Batched(Stage):
+    """Writes one file per item and fills a value into its rows only at the end (a batch)."""
+
+    name = "batched"
+    columns = ("n", "total")
+
+    def __init__(self, outdir, fail_at_finish=False):
+        self.outdir, self.fail_at_finish, self.pending = outdir, fail_at_finish, []
+
+    def plan(self, row):
+        return Plan(outputs=[self.outdir / f"{row['id']}.txt"])
+
+    def run(self, row, plan, loaded, advance):
+        plan.outputs[0].write_text(row["id"])
+        out = {"n": len(self.pending)}
+        self.pending.append(out)
+        return [out]
+
+    def finish(self):
+        if self.fail_at_finish:
+            raise CovtoolError("the batch failed")
+        for r in self.pending:
+            r["total"] = len(self.pending)
+
+
+def _rows(*ids):
+    return [Row({"id": i, "note": f"x{i}"}, line=k + 2, manifest="m.csv") for k, i in enumerate(ids)]
+
+
+def test_finish_completes_the_rows_run_gave(tmp_path):
+    res = run_stage(Batched(tmp_path), _rows("a", "b", "c"))
+    assert [(r["id"], r["n"], r["total"], r["note"]) for r in res.rows] == [
+        ("a", 0, 3, "xa"), ("b", 1, 3, "xb"), ("c", 2, 3, "xc")]
+    assert res.columns == ["id", "n", "total", "note"]
+
+
+def test_a_failing_finish_takes_back_the_files_of_the_run(tmp_path):
+    (tmp_path / "b.txt").write_text("old")
+    with pytest.raises(CovtoolError, match="the batch failed"):
+        run_stage(Batched(tmp_path, fail_at_finish=True), _rows("a", "b"), force=True)
+    assert list(tmp_path.iterdir()) == []  # b.txt was rewritten by this run: taken back too

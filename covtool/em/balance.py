@@ -9,9 +9,10 @@ patch file and names its transform in the ``transform`` column; :func:`apply_tra
 numpy; ``tf.image.flip_left_right`` then ``tf.image.rot90`` do the same in TensorFlow) gives the
 pixels. No pixel is duplicated on disk.
 
-Transform names: ``rot90_k{k}`` rotates by ``k`` quarter turns counter-clockwise
-(``np.rot90(img, k)``); ``flip_rot90_k{k}`` first mirrors left-right (``np.fliplr``), then rotates.
-``rot90_k0`` is the identity. Together they are the dihedral group D4.
+Transform names are :mod:`covtool.core.symmetry`'s canonical ones, as balance has always written
+them: ``rot90_k{k}`` rotates by ``k`` quarter turns counter-clockwise (``np.rot90(img, k)``);
+``flip_rot90_k{k}`` first mirrors left-right (``np.fliplr``), then rotates. ``rot90_k0`` is the
+identity. Together they are the dihedral group D4.
 
 Choice of augmentations for a class with ``n < per_class`` patches: all originals are kept, and
 ``per_class - n`` augmented copies are added in rounds: every patch gets its own random order of
@@ -23,45 +24,22 @@ transform. So no patch is augmented twice before every patch has been augmented 
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from covtool.core.symmetry import IDENTITY, SYMMETRIES, apply_symmetry, parse_symmetry
+
 DEFAULT_PER_CLASS = 736
-IDENTITY = "rot90_k0"
-TRANSFORMS: tuple[str, ...] = tuple(f"{p}rot90_k{k}" for p in ("", "flip_") for k in range(4))
-_NAME = re.compile(r"^(flip_)?rot90_k([0-3])$")
-
-
-def parse_transform(name: str) -> tuple[bool, int]:
-    """``(flip, k)`` of a transform name; raises ``ValueError`` for an unknown name."""
-    m = _NAME.match(str(name).strip())
-    if not m:
-        raise ValueError(f"unknown transform {name!r} (expected one of {', '.join(TRANSFORMS)})")
-    return bool(m.group(1)), int(m.group(2))
-
-
-def apply_transform(img: np.ndarray, name: str) -> np.ndarray:
-    """Apply a named D4 transform to an image.
-
-    Parameters
-    ----------
-    img : ndarray (H, W) or (H, W, C), any dtype
-    name : str
-        One of :data:`TRANSFORMS` (an empty name is the identity).
-
-    Returns
-    -------
-    ndarray, same dtype; (W, H[, C]) for odd ``k`` on a non-square image.
-    """
-    if name is None or str(name).strip() == "":
-        return img
-    flip, k = parse_transform(name)
-    out = np.fliplr(img) if flip else img
-    return np.rot90(out, k, axes=(0, 1))
+#: the names balance writes, identity first (:data:`covtool.core.symmetry.SYMMETRIES`)
+TRANSFORMS: tuple[str, ...] = SYMMETRIES
+#: earlier names of the one parser and its application, kept importable
+parse_transform = parse_symmetry
+apply_transform = apply_symmetry
+__all__ = ["DEFAULT_PER_CLASS", "IDENTITY", "TRANSFORMS", "BalanceResult", "apply_transform",
+           "balance_manifest", "class_rng", "parse_transform", "plan_class"]
 
 
 @dataclass

@@ -96,3 +96,28 @@ def test_error_rows_are_left_out():
     bad = m[m["error"] != ""]
     assert bad["id"].tolist() == ["a_1"] and bad["transform"].tolist() == [""]
     assert "a_1" not in set(m["augmented_from"])
+
+
+def test_balance_writes_the_canonical_names_as_it_always_did_and_they_round_trip():
+    from covtool.core.symmetry import SYMMETRIES, apply_symmetry, parse_symmetry, symmetry_name
+
+    one = balance_manifest(patches({"a": 1}), per_class=8, seed=0).manifest
+    assert sorted(one["transform"]) == sorted(SYMMETRIES)           # every symmetry, once
+    img = np.arange(6).reshape(2, 3)
+    for name in one["transform"]:
+        flip, k = parse_symmetry(name)
+        assert symmetry_name(flip, k) == name
+        assert np.array_equal(apply_symmetry(img, name), np.rot90(np.fliplr(img) if flip else img, k))
+    # what the balance of this commit's parent wrote for this input (ids are built from the names)
+    rows = [{"id": f"{lab}{i}", "path": f"{lab}{i}.tif", "label": lab, "split": "train"}
+            for lab, n in {"a": 2, "b": 3}.items() for i in range(n)]
+    rows.append({"id": "t0", "path": "t0.tif", "label": "a", "split": "test"})
+    m = balance_manifest(pd.DataFrame(rows, dtype=object), per_class=9, seed=5).manifest
+    assert list(zip(m["id"], m["transform"])) == [
+        ("a0", "rot90_k0"), ("a1", "rot90_k0"), ("a0_flip_rot90_k3", "flip_rot90_k3"),
+        ("a1_flip_rot90_k2", "flip_rot90_k2"), ("a0_rot90_k1", "rot90_k1"),
+        ("a1_flip_rot90_k3", "flip_rot90_k3"), ("a0_rot90_k2", "rot90_k2"), ("a1_rot90_k2", "rot90_k2"),
+        ("a1_flip_rot90_k1", "flip_rot90_k1"), ("b0", "rot90_k0"), ("b1", "rot90_k0"), ("b2", "rot90_k0"),
+        ("b0_rot90_k1", "rot90_k1"), ("b1_rot90_k1", "rot90_k1"), ("b2_flip_rot90_k0", "flip_rot90_k0"),
+        ("b0_rot90_k2", "rot90_k2"), ("b1_flip_rot90_k1", "flip_rot90_k1"),
+        ("b2_flip_rot90_k1", "flip_rot90_k1"), ("t0", "rot90_k0")]

@@ -28,3 +28,17 @@ def test_the_eight_symmetries_are_distinct_and_match_the_pipelines():
         flip, k = parse_symmetry(name)
         got = orient(img[:, :, None], np.int32(flip), np.int32(k))
         assert np.array_equal(got[:, :, 0], apply_symmetry(img, name)), name
+
+
+def test_tensorflow_s_flip_and_rot90_are_the_numpy_symmetries_of_both_spellings():
+    tf = pytest.importorskip("tensorflow")
+    from covtool.core.symmetry import DESCRIPTIVE
+    from covtool.core.symmetry import SYMMETRIES as CANONICAL
+
+    img = np.arange(12, dtype=np.float32).reshape(3, 4, 1)
+    for canonical, descriptive in zip(CANONICAL, DESCRIPTIVE, strict=True):
+        flip, k = parse_symmetry(descriptive)
+        assert (flip, k) == parse_symmetry(canonical)
+        x = tf.image.flip_left_right(img) if flip else tf.constant(img)
+        got = tf.image.rot90(x, k).numpy()
+        assert np.array_equal(got, apply_symmetry(img, canonical)), canonical

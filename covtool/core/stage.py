@@ -12,7 +12,9 @@ A stage (a small object in its domain package) says what one item needs and give
    ``skip_bad`` becomes the item's error row (its own id and an ``error`` cell) and the run goes
    on; rows an earlier stage marked failed pass through unchanged;
 5. **rollback** -- on a failure, an interrupt or any exception, the files this run wrote are taken
-   back (a file that was there before and was not rewritten stays);
+   back (a file that was there before and was not rewritten stays), also those an item writes into
+   its :attr:`Plan.folders` that no plan could name; a :attr:`Stage.resumable` stage keeps, on an
+   interrupt, the outputs of the items it finished, for a rerun to reuse;
 6. **pass-through** -- every output row carries its input row's columns that the stage does not
    write (MONAI's ``MapTransform`` rule), so stages chain;
 7. **column order** -- :func:`output_columns`: the core columns, the stage's own, the carried
@@ -26,7 +28,8 @@ stages (rescale, crop, features), a series or a patient for per-series stages (s
 patient-diagnose). Optional hooks: :meth:`Stage.load` (the reading part of an item, run one item
 ahead in a thread with ``prefetch``), :meth:`Stage.finish` (once after the last item: work batched
 across items, such as deep features) and ``jobs`` > 1 (items in worker processes; the stage must
-pickle).
+pickle). Besides its rows, an item's run may give a :class:`Note` (what the summary needs to say
+about that item: its pages, whether it was reused), collected in :attr:`StageResult.notes`.
 """
 
 from __future__ import annotations
@@ -58,12 +61,17 @@ class Plan:
         Progress units of the item (its patches, its slices); 1 by default.
     data : object
         Whatever the stage worked out in planning, handed to :meth:`Stage.run`.
+    folders : list of Path
+        Folders the item writes files into that only its run can name (a PDF's figures). Not
+        checked before work; on rollback every file in them (and below) that is new or changed
+        since planning is taken back, and a folder this run created is removed once empty.
     """
 
     outputs: list[Path] = field(default_factory=list)
     inputs: list[Path] = field(default_factory=list)
     units: int = 1
     data: Any = None
+    folders: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +80,13 @@ class Out:
 
     values: dict
     carry: Row | None = None
+
+
+@dataclass
+class Note:
+    """What an item's run tells the summary besides its rows (given among them; not a row)."""
+
+    value: Any
 
 
 class Stage:
@@ -85,11 +100,16 @@ class Stage:
         The columns the stage writes, in the order they are written (after the core columns).
     drops : tuple of str
         Input columns its output rows never carry (crop's image-level ``mask`` on a patch row).
+    resumable : bool
+        A finished item's outputs are complete on their own and a rerun reuses them (extract's
+        PDFs): an interrupt takes back only the items not finished (a failure still takes back
+        all).
     """
 
     name: str = "stage"
     columns: tuple[str, ...] = ()
     drops: tuple[str, ...] = ()
+    resumable: bool = False
 
     def key(self, item) -> str:
         """The id of an item's error row."""
@@ -131,6 +151,7 @@ class StageResult:
     passed: int = 0          #: items an earlier stage had marked failed (passed through)
     errors: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    notes: list = field(default_factory=list)  #: per item: the last Note value its run gave, or None
 
 
 def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: bool = False,
@@ -165,6 +186,7 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
 
     todo = list(items) if shard is None else shard.select(list(items))
     results: list[list[Out]] = [[] for _ in todo]
+    notes: list = [None] * len(todo)
     plans: dict[int, Plan] = {}
     state = _Written()
     res = StageResult([], [], items=len(todo))
@@ -191,16 +213,20 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
         with make_progress() as prog:
             task = prog.add_task(stage.name, total=sum(p.units for p in plans.values()))
 
-            def finish(i: int, rows: Iterable[dict | Out]) -> None:
+            def finish(i: int, rows: Iterable[dict | Out | Note]) -> None:
                 item = todo[i]
                 carry = item if isinstance(item, Row) else None
-                results[i] = [r if isinstance(r, Out) else Out(r, carry) for r in rows]
+                rows = list(rows)
+                results[i] = [r if isinstance(r, Out) else Out(r, carry) for r in rows
+                              if not isinstance(r, Note)]
+                notes[i] = next((r.value for r in reversed(rows) if isinstance(r, Note)), None)
                 res.done += 1
+                state.finished.add(i)
 
             def failed(i: int, exc: CovtoolError) -> None:
                 if not skip_bad:
                     raise exc
-                state.take_back(plans[i].outputs)
+                state.take_back(plans[i].outputs, plans[i].folders)
                 fail(i, todo[i], exc)
 
             order = sorted(plans)
@@ -209,10 +235,14 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
             else:
                 _run_serial(stage, todo, plans, order, prefetch, prog, task, finish, failed)
         stage.finish()
-    except BaseException:
-        state.take_back(state.planned)
+    except BaseException as exc:
+        keep = state.finished if stage.resumable and isinstance(exc, KeyboardInterrupt) else set()
+        for i, plan in state.planned.items():  # only what was planned before any work
+            if i not in keep:
+                state.take_back(plan.outputs, plan.folders)
         raise
     res.written = [p for i in plans for p in plans[i].outputs if p.exists()]
+    res.notes = notes
     rows = [(o, _merge(o, stage.drops)) for rs in results for o in rs]
     has_error = any(r.get("error") for _, r in rows)
     carried_error = any(o.carry is not None and "error" in o.carry for o, _ in rows)
@@ -326,20 +356,51 @@ class _Written:
 
     def __init__(self):
         self.before: dict[str, tuple[int, int] | None] = {}
-        self.planned: list[Path] = []
+        self.folders: dict[str, dict[str, tuple[int, int] | None] | None] = {}
+        self.finished: set[int] = set()
+        self.planned: dict[int, Plan] = {}
 
     def remember(self, plans: dict[int, Plan]) -> None:
+        self.planned = dict(plans)
         for plan in plans.values():
             for p in plan.outputs:
-                self.planned.append(p)
                 self.before[_key(p)] = _stamp(p)
+            for d in plan.folders:
+                self.folders[_key(d)] = _listing(d) if os.path.isdir(d) else None
 
-    def take_back(self, paths: Iterable[Path]) -> None:
+    def take_back(self, paths: Iterable[Path], folders: Iterable[Path] = ()) -> None:
         for p in paths:
             now = _stamp(p)
             if now is not None and now != self.before.get(_key(p)):
                 with contextlib.suppress(FileNotFoundError):
                     Path(p).unlink()
+        for d in folders:
+            if not os.path.isdir(d):
+                continue
+            before = self.folders.get(_key(d)) or {}
+            for name, stamp in _listing(d).items():
+                if stamp is not None and before.get(name) != stamp:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(d, name))
+            # folders this run created go too, once emptied (the deepest first)
+            for name in sorted((n for n, st in _listing(d).items() if st is None and n not in before),
+                               key=lambda n: (n != ".", len(n)), reverse=True):
+                with contextlib.suppress(OSError):
+                    os.rmdir(d if name == "." else os.path.join(d, name))
+
+
+def _listing(folder: str | os.PathLike) -> dict[str, tuple[int, int] | None]:
+    """What is in and below ``folder`` (relative names, ``.`` itself): each file with its
+    :func:`_stamp`, each folder with None."""
+    found: dict[str, tuple[int, int] | None] = {}
+    for root, _dirs, files in os.walk(folder):
+        found[os.path.relpath(root, folder)] = None
+        for name in files:
+            full = os.path.join(root, name)
+            stamp = _stamp(full)
+            if stamp is not None:
+                found[os.path.relpath(full, folder)] = stamp
+    return found
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -359,7 +420,11 @@ def _merge(out: Out, drops: Sequence[str]) -> dict:
 def output_columns(own: Sequence[str], rows: Sequence[dict], carried: Sequence[Row | None],
                    error: bool) -> list[str]:
     """The core columns present, the stage's own, other keys its rows give (first seen), the
-    carried input columns in their input order, ``error`` last (when ``error``)."""
+    carried input columns in their input order, ``error`` last (when ``error``). Without any row,
+    the stage's own columns (a manifest with a header)."""
+    if not rows:
+        own = [c for c in own if c != "error"]
+        return [*own, "error"] if error else own
     present: dict[str, None] = {}
     for r in rows:
         present.update(dict.fromkeys(r))

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from covtool.core.errors import CovtoolError, ImageError, ManifestError, OutputExistsError
 from covtool.core.manifest import Row, read_manifest, read_table
 from covtool.core.shard import Shard
-from covtool.core.stage import Out, Plan, Stage, output_columns, run_stage, with_ids, write_result
+from covtool.core.stage import (
+    Note,
+    Out,
+    Plan,
+    Stage,
+    output_columns,
+    run_stage,
+    with_ids,
+    write_result,
+)
 
 
 class Copy(Stage):
@@ -280,3 +290,95 @@ def test_a_failing_finish_takes_back_the_files_of_the_run(tmp_path):
     with pytest.raises(CovtoolError, match="the batch failed"):
         run_stage(Batched(tmp_path, fail_at_finish=True), _rows("a", "b"), force=True)
     assert list(tmp_path.iterdir()) == []  # b.txt was rewritten by this run: taken back too
+
+
+# -- files no plan names (Plan.folders), resumable stages, notes, runs without rows --
+class FolderStage(Stage):
+    """Each item writes ``<id>.done`` (planned) and files named only as it runs into ``<id>/``;
+    the item ``bad`` fails, ``stop`` interrupts."""
+
+    name = "folders"
+    columns = ("n",)
+
+    def __init__(self, outdir: Path, resumable: bool = False):
+        self.outdir, self.resumable = outdir, resumable
+
+    def plan(self, row: Row) -> Plan:
+        iid = row.text("id")
+        return Plan(outputs=[self.outdir / f"{iid}.done"], folders=[self.outdir / iid])
+
+    def run(self, row: Row, plan: Plan, loaded, advance):
+        iid = row.text("id")
+        if iid == "stop":
+            raise KeyboardInterrupt
+        (self.outdir / iid / "deep").mkdir(parents=True, exist_ok=True)
+        (self.outdir / iid / "a.png").write_bytes(b"a")
+        (self.outdir / iid / "deep" / "b.png").write_bytes(b"b")
+        if iid == "bad":
+            raise CovtoolError("broken", iid)
+        plan.outputs[0].write_text("done")
+        return [{"id": iid, "n": 2}, Note(f"{iid}: 2 files")]
+
+
+def folder_rows(*ids: str) -> list[Row]:
+    return [Row({"id": i, "path": f"{i}.pdf"}) for i in ids]
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_a_failure_takes_back_the_files_written_into_plan_folders(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "kept.png").write_bytes(b"there before")
+    (tmp_path / "old" / "a.png").write_bytes(b"rewritten by the run")
+    with pytest.raises(CovtoolError, match="broken"):
+        run_stage(FolderStage(tmp_path), folder_rows("one", "old", "bad", "two"))
+    # the folders the run created are gone; of the one that was there, what it had and the run
+    # did not rewrite stays
+    assert files(tmp_path) == ["old", "old/kept.png"]
+
+
+def test_skip_bad_takes_back_the_failed_items_folder_only(tmp_path):
+    res = run_stage(FolderStage(tmp_path), folder_rows("one", "bad"), skip_bad=True)
+    assert [r["id"] for r in res.rows] == ["one", "bad"] and res.failed == 1
+    assert files(tmp_path) == ["one", "one.done", "one/a.png", "one/deep", "one/deep/b.png"]
+    assert res.notes == ["one: 2 files", None]
+    assert res.columns == ["id", "path", "n", "error"]
+
+
+def test_an_interrupt_keeps_the_finished_items_of_a_resumable_stage(tmp_path):
+    for resumable, left in ((False, []), (True, ["one", "one.done", "one/a.png", "one/deep",
+                                                  "one/deep/b.png"])):
+        out = tmp_path / str(resumable)
+        out.mkdir()
+        with pytest.raises(KeyboardInterrupt):
+            run_stage(FolderStage(out, resumable), folder_rows("one", "stop"))
+        assert files(out) == left, resumable
+    with pytest.raises(CovtoolError):  # a failure takes back all, resumable or not
+        run_stage(FolderStage(tmp_path / "r", True), folder_rows("one", "bad"))
+    assert files(tmp_path / "r") == []
+
+
+def test_notes_and_folders_come_back_from_worker_processes(tmp_path):
+    res = run_stage(FolderStage(tmp_path), folder_rows("one", "two", "three"), jobs=2)
+    assert [r["id"] for r in res.rows] == ["one", "two", "three"]
+    assert res.notes == ["one: 2 files", "two: 2 files", "three: 2 files"]
+    with pytest.raises(CovtoolError, match="broken"):
+        run_stage(FolderStage(tmp_path / "j"), folder_rows("a", "bad", "b", "c"), jobs=2)
+    assert files(tmp_path / "j") == []
+
+
+def test_a_check_before_work_takes_nothing_back(tmp_path):
+    (tmp_path / "one.done").write_text("an earlier run's")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "a.png").write_bytes(b"earlier")
+    with pytest.raises(OutputExistsError):
+        run_stage(FolderStage(tmp_path), folder_rows("two", "one"))
+    assert files(tmp_path) == ["one", "one.done", "one/a.png"]
+
+
+def test_without_rows_the_header_is_the_stages_columns():
+    assert output_columns(("id", "path", "n"), [], [], error=False) == ["id", "path", "n"]
+    assert output_columns(("id", "n"), [], [], error=True) == ["id", "n", "error"]
+    assert run_stage(FolderStage(Path(".")), []).columns == ["n"]

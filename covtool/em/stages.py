@@ -8,12 +8,15 @@ any work, records bad items, rolls back and carries the columns a stage does not
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 from covtool.core.errors import ParameterError
 from covtool.core.manifest import Row
+from covtool.core.naming import safe_id
 from covtool.core.stage import Plan, Stage
-from covtool.em.pipeline import rescale_file
+from covtool.em.patches import DEFAULT_SIZE, MIRROR_MODES, PatchCentre
+from covtool.em.pipeline import crop_file, patch_plan, rescale_file
 
 
 def row_pixel_size(row: Row, default: float | None = None, column: str = "pixel_size_nm") -> float:
@@ -104,3 +107,94 @@ class RescaleStage(Stage):
             if c in row:
                 values[c] = _scaled(row.raw(c), res.scale)
         return [values]
+
+
+#: Patch file formats and their suffixes: TIFF keeps any dtype, PNG holds 8/16-bit.
+PATCH_FORMATS = {"tiff": ".tif", "png": ".png"}
+
+
+def patch_id(image_id: str, c: PatchCentre) -> str:
+    """``<image>_o<object>_v<vertex>``, ``_mid`` for a two-point line's midpoint (0-based, 3 digits)."""
+    tail = "mid" if c.kind == "midpoint" else f"v{int(c.vertex):03d}"
+    return safe_id(image_id, f"o{c.object:03d}", tail)
+
+
+class CropStage(Stage):
+    """Cut a patch around every annotated particle centre of each image (mirror-padded borders).
+
+    One item is one image row and gives one row per patch, written to ``outdir`` as
+    ``<patch id>.tif`` (or ``.png``): ``group`` = the image's id, ``source``, ``object``,
+    ``vertex``, ``center_kind``, ``center_x``, ``center_y`` (pixels of the source image),
+    ``patch_x0``, ``patch_y0``; the image row's other columns are carried, except its image-level
+    ones (:attr:`drops`). Planning reads each annotation (small), so a bad annotation or an
+    existing patch stops the run before any patch is cut.
+
+    Parameters
+    ----------
+    outdir : Path
+    size : int
+        Patch width and height in pixels (the paper: 256 = 256 nm at 1 nm/px).
+    fmt : str
+        ``tiff`` or ``png`` (:data:`PATCH_FORMATS`).
+    mirror : str
+        ``symmetric`` (the edge pixel repeats) or ``reflect`` (:data:`MIRROR_MODES`).
+    force : bool
+        Overwrite existing patches.
+    """
+
+    name = "crop"
+    columns = ("object", "vertex", "center_kind", "center_x", "center_y", "patch_x0", "patch_y0")
+    #: Image-level columns that do not describe a patch (its files, its own size).
+    drops = ("annotation", "mask", "width", "height")
+
+    def __init__(self, outdir: Path, size: int = DEFAULT_SIZE, fmt: str = "tiff",
+                 mirror: str = "symmetric", force: bool = False):
+        if fmt not in PATCH_FORMATS:
+            raise ParameterError("fmt", f"must be one of {', '.join(PATCH_FORMATS)}, got {fmt!r}")
+        if mirror not in MIRROR_MODES:
+            raise ParameterError("mirror", f"must be one of {', '.join(MIRROR_MODES)}, got {mirror!r}")
+        if size < 1:
+            raise ParameterError("size", f"must be at least 1 pixel, got {size}")
+        self.outdir, self.size, self.mirror, self.force = Path(outdir), size, mirror, force
+        self.suffix = PATCH_FORMATS[fmt]
+
+    def check_columns(self, columns: list[str], table) -> None:
+        """Refuse a manifest without annotations (before any work)."""
+        if "annotation" not in columns:
+            raise table.error("rows need an 'annotation' column (the particle centres)", 1)
+
+    def _patch_path(self, image_id: str, c: PatchCentre) -> Path:
+        return self.outdir / f"{patch_id(image_id, c)}{self.suffix}"
+
+    def plan(self, row: Row) -> Plan:
+        ann = row.path("annotation")
+        if ann is None:
+            raise row.error("no annotation for this image (empty 'annotation')")
+        centres = patch_plan(ann)
+        iid = row.text("id")
+        return Plan(outputs=[self._patch_path(iid, c) for c in centres], inputs=[row.path(), ann],
+                    units=len(centres))
+
+    def run(self, row: Row, plan: Plan, loaded, advance):
+        iid = row.text("id")
+        made = crop_file(row.path(), row.path("annotation"), lambda c: self._patch_path(iid, c),
+                         self.size, self.mirror, self.force, on_patch=advance)
+        image = {"group": iid, "source": row.text("source") or row.path().name}
+        return [{"id": patch_id(iid, c), "path": str(dest), **image,
+                 "object": c.object, "vertex": c.vertex, "center_kind": c.kind,
+                 "center_x": round(c.x, 4), "center_y": round(c.y, 4), "patch_x0": x0, "patch_y0": y0}
+                for c, dest, (x0, y0) in made]
+
+
+def patch_counts(rows: list[dict]) -> tuple[list[str], list[tuple[str, list[int], int]]]:
+    """Patches per class and split of a crop's rows (failed rows left out): the splits, and per
+    label its count in each split and its number of images (groups)."""
+    ok = [r for r in rows if not r.get("error")]
+    splits = sorted({str(r.get("split") or "") for r in ok})
+    per: dict[str, tuple[Counter, set]] = {}
+    for r in ok:
+        counts, groups = per.setdefault(str(r.get("label") or ""), (Counter(), set()))
+        counts[str(r.get("split") or "")] += 1
+        groups.add(r.get("group"))
+    return splits, [(label, [counts[s] for s in splits], len(groups))
+                    for label, (counts, groups) in sorted(per.items())]

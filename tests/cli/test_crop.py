@@ -46,6 +46,10 @@ def test_patches_rows_and_pixels(images):
     assert df["vertex"].tolist() == ["0", "0.5", "0", "1", "2"]
     assert (df["center_x"].iloc[1], df["center_y"].iloc[1]) == ("7", "8")
     assert "annotation" not in df.columns
+    # the runner's column order: core, crop's own, the image row's other columns in input order
+    assert df.columns.tolist() == ["id", "path", "label", "group", "split", "source", "object", "vertex",
+                                   "center_kind", "center_x", "center_y", "patch_x0", "patch_y0",
+                                   "pixel_size_nm", "note"]
     p0 = read_image(df["path"].iloc[0])
     assert p0.dtype == np.uint16 and p0.shape == (16, 16)
     np.testing.assert_array_equal(p0, a[22:38, 32:48])
@@ -67,7 +71,9 @@ def test_png_and_reflect(images):
     p1 = read_image(df["path"].iloc[1])
     assert df["path"].iloc[1].endswith(".png") and p1.dtype == np.uint16
     np.testing.assert_array_equal(p1, np.pad(a, 16, mode="reflect")[0 + 16:16 + 16, -1 + 16:15 + 16])  # x0 = 7 - 8
-    assert run("crop", tmp / "one.csv", "-d", tmp / "q", "-o", tmp / "q.csv", "--format", "jpg").exit_code == 1
+    res = run("crop", tmp / "one.csv", "-d", tmp / "q", "-o", tmp / "q.csv", "--format", "jpg")
+    assert res.exit_code == 2 and "--format: must be one of tiff, png, got 'jpg'" in res.output
+    assert not (tmp / "q").exists()
 
 
 def test_bad_annotations_stop_or_are_recorded(images):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from covtool.core.errors import ParameterError
 from covtool.core.symmetry import IDENTITY, SYMMETRIES, apply_symmetry, parse_symmetry
 
 DEFAULT_PER_CLASS = 736
@@ -53,10 +54,10 @@ def plan_class(n: int, per_class: int, rng: np.random.Generator) -> list[tuple[i
     """Which patches of one class to use, and how: ``(position, transform, round)`` triples.
 
     ``position`` indexes the class's ``n`` patches in their input order; ``round`` is 0 for an
-    original, ``r >= 1`` for the augmentation round (rounds past 7 repeat pairs).
+    original, ``r >= 1`` for the augmentation round (rounds past 7 repeat pairs). A ``per_class``
+    below 1 is a :class:`~covtool.core.errors.ParameterError`.
     """
-    if per_class < 1:
-        raise ValueError(f"per_class must be at least 1, got {per_class}")
+    _check_per_class(per_class)
     if n == 0:
         return []
     if n >= per_class:
@@ -75,6 +76,11 @@ def plan_class(n: int, per_class: int, rng: np.random.Generator) -> list[tuple[i
         need -= len(take)
         r += 1
     return plan
+
+
+def _check_per_class(per_class: int) -> None:
+    if per_class < 1:
+        raise ParameterError("per_class", f"must be at least 1, got {per_class}")
 
 
 def class_rng(seed: int, label: str) -> np.random.Generator:
@@ -101,6 +107,7 @@ def balance_manifest(df: pd.DataFrame, per_class: int = DEFAULT_PER_CLASS, seed:
         row's id for an augmented copy, else empty). Augmented ids are ``<id>_<transform>`` (with
         ``_r<round>`` when a pair repeats).
     """
+    _check_per_class(per_class)
     has_error = "error" in df.columns
     bad = df["error"].astype(str).str.strip().ne("") if has_error else pd.Series(False, index=df.index)
     in_split = df["split"].astype(str).str.strip().eq(split) & ~bad

@@ -121,3 +121,11 @@ def test_balance_writes_the_canonical_names_as_it_always_did_and_they_round_trip
         ("b0_rot90_k1", "rot90_k1"), ("b1_rot90_k1", "rot90_k1"), ("b2_flip_rot90_k0", "flip_rot90_k0"),
         ("b0_rot90_k2", "rot90_k2"), ("b1_flip_rot90_k1", "flip_rot90_k1"),
         ("b2_flip_rot90_k1", "flip_rot90_k1"), ("t0", "rot90_k0")]
+
+
+def test_per_class_below_one_is_a_parameter_error():
+    from covtool.core.errors import ParameterError
+
+    with pytest.raises(ParameterError) as err:
+        balance_manifest(patches({"a": 2}).iloc[:0], per_class=0)      # before any work
+    assert err.value.param == "per_class" and str(err.value) == "per_class: must be at least 1, got 0"

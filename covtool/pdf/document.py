@@ -1,6 +1,9 @@
 """PyMuPDF at the edge: opening PDFs, reading pages into :class:`PageLayout`, getting images out.
 
-Everything that touches ``pymupdf`` lives here so the algorithms stay testable on plain data.
+Everything that touches ``pymupdf`` lives here so the algorithms stay testable on plain data:
+what a content stream draws is read by :mod:`covtool.pdf.contentstream`, the title and DOI found
+by :mod:`covtool.pdf.metadata`, and stored Flate streams wrapped into files by
+:mod:`covtool.core.image_containers`.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from covtool.core.errors import CovtoolError
+from covtool.core.image_containers import png_from_idat, tiff_from_deflate
+from covtool.pdf.contentstream import drawn_xobjects
 from covtool.pdf.layout import Box, ImagePlacement, PageLayout, TextLine
+from covtool.pdf.metadata import title_doi
 
 #: encodings stored in the PDF as files, kept byte for byte (JPEG: re-encoding would lose
 #: quality). Flate images are kept as their stored stream too where a file format holds it as it
 #: is (:func:`stored_flate`); the others (JPX, JBIG2, CCITT, masked or unusual Flate images) are
 #: decoded losslessly and written as PNG.
 NATIVE_FORMATS = {"jpeg": "jpg", "jpg": "jpg"}
-#: what ``--flate`` may say: keep the stored Deflate stream (PNG or TIFF), or re-encode as PNG
+#: what :func:`native_image`'s ``flate`` may be: keep the stored Deflate stream (PNG or TIFF), or
+#: re-encode as PNG
 FLATE_MODES = ("keep", "png")
-DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;]+)", re.IGNORECASE)
 
 
 class PdfError(CovtoolError):
@@ -169,13 +175,6 @@ def _lines(textpage) -> list[TextLine]:
     return lines
 
 
-# an inline image's BI operator (the look-behind after "BI": a regex that starts with a literal
-# is searched for that literal, 40 times faster on a long content stream than one that starts
-# with a look-behind)
-_BI = re.compile(rb"BI(?<![^\s\]>)]BI)(?![^\s/\[<(])")
-_DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do(?![^\s/\[\]()<>{}%])")
-
-
 def drawn_images(page, items: list | None = None) -> list[int] | None:
     """The image XObjects the page's content stream draws, in drawing order, by xref; None when
     its content alone cannot tell (an image drawn from inside a form XObject, inline images).
@@ -187,10 +186,7 @@ def drawn_images(page, items: list | None = None) -> list[int] | None:
         if item[9] != 0:            # referenced from a form XObject, not from the page itself
             return None
         names[item[7].encode("latin-1")] = int(item[0])
-    content = page.read_contents()
-    if _BI.search(content):
-        return None
-    return [names[m.group(1)] for m in _DO.finditer(content) if m.group(1) in names]
+    return drawn_xobjects(page.read_contents(), names)
 
 
 def _placements(doc, recording, by_size: dict[tuple[int, int], list[int]],
@@ -282,41 +278,9 @@ def read_drawings(page, cluster_tolerance: float = 3.0) -> list[Box]:
 
 def doc_title_doi(doc, pages: Sequence[PageLayout] = ()) -> tuple[str, str]:
     """The paper's title and DOI, from the PDF's metadata or else from its first pages (``pages``,
-    the document's :class:`PageLayout` list: the text of the first two, as read)."""
-    meta = doc.metadata or {}
-    title = (meta.get("title") or "").strip()
-    if not _plausible_title(title):
-        title = _largest_text(pages[0]) if pages else ""
-    doi = ""
-    for field in ("subject", "keywords", "title"):
-        m = DOI.search(meta.get(field) or "")
-        if m:
-            doi = m.group(1)
-            break
-    if not doi:
-        for page in pages[:2]:
-            m = DOI.search(page.text())
-            if m:
-                doi = m.group(1)
-                break
-    return " ".join(title.split()), doi.rstrip(".)]")
-
-
-def _plausible_title(title: str) -> bool:
-    words = [w for w in title.split() if sum(ch.isalpha() for ch in w) >= 3]
-    low = title.lower()
-    return len(words) >= 3 and not low.startswith(("microsoft word", "untitled")) \
-        and not low.endswith((".doc", ".docx", ".pdf", ".tex", ".dvi"))
-
-
-def _largest_text(page: PageLayout) -> str:
-    """The lines set in the largest font on the top half of the first page (the title)."""
-    lines = [ln for ln in page.lines if ln.bbox[1] < page.height / 2 and len(ln.text.strip()) > 1]
-    if not lines:
-        return ""
-    biggest = max(ln.size for ln in lines)
-    chosen = [ln for ln in lines if ln.size >= biggest - 0.5]
-    return " ".join(ln.text.strip() for ln in sorted(chosen, key=lambda ln: (ln.bbox[1], ln.bbox[0])))
+    the document's :class:`PageLayout` list: the text of the first two, as read); see
+    :func:`covtool.pdf.metadata.title_doi`."""
+    return title_doi(doc.metadata or {}, pages)
 
 
 def pixmap_array(pix) -> np.ndarray:
@@ -445,40 +409,6 @@ def _plain_colour_space(doc, xref: int) -> tuple[int, bytes | None]:
     if n[0] != "int":
         return 0, None
     return int(n[1]), doc.xref_stream(icc)
-
-
-def png_from_idat(idat: bytes, width: int, height: int, bits: int, colours: int,
-                  icc: bytes | None = None) -> bytes:
-    """A PNG file around already-compressed, already-filtered image data (one IDAT chunk)."""
-    import struct
-    import zlib
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-
-    header = struct.pack(">IIBBBBB", width, height, bits, 0 if colours == 1 else 2, 0, 0, 0)
-    parts = [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header)]
-    if icc:
-        parts.append(chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc)))
-    parts += [chunk(b"IDAT", idat), chunk(b"IEND", b"")]
-    return b"".join(parts)
-
-
-def tiff_from_deflate(strip: bytes, width: int, height: int, bits: int, colours: int,
-                      icc: bytes | None = None, horizontal_predictor: bool = False) -> bytes:
-    """A TIFF file of one Deflate-compressed strip of rows (big-endian for 16 bits, as PDF)."""
-    import io
-
-    import tifffile
-
-    buf = io.BytesIO()
-    shape = (height, width) if colours == 1 else (height, width, colours)
-    with tifffile.TiffWriter(buf, byteorder=">" if bits == 16 else "<") as tw:
-        tw.write(iter([strip]), shape=shape, dtype=f">u{bits // 8}" if bits == 16 else "u1",
-                 photometric="minisblack" if colours == 1 else "rgb", compression="adobe_deflate",
-                 predictor=2 if horizontal_predictor else None, rowsperstrip=height,
-                 iccprofile=icc, metadata=None)
-    return buf.getvalue()
 
 
 def _smask_xref(doc, xref: int) -> int:

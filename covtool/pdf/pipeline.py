@@ -1,5 +1,5 @@
 """One PDF end to end: read, find captions and figures, pair them, write the images and the
-PDF's own partial manifest. This is the unit of work of ``--jobs`` and of resuming.
+PDF's own partial manifest. This is the unit of work of parallel jobs and of resuming.
 
 Resuming: each PDF gets a folder ``OUTDIR/<name>-<sha1 of its bytes, 8 hex>/``. When its work is
 complete the folder receives ``figures.csv`` (its rows) and then ``done.json`` (the options used),
@@ -20,7 +20,7 @@ import numpy as np
 
 from covtool import __version__
 from covtool.core.atomic import atomic_write_bytes, atomic_write_text
-from covtool.core.errors import CovtoolError, describe
+from covtool.core.errors import CovtoolError, ParameterError, describe
 from covtool.core.imageio import write_image
 from covtool.core.manifest import read_manifest, write_rows
 from covtool.core.naming import safe_id
@@ -39,11 +39,17 @@ PARTIAL = "figures.csv"
 # a PDF up to this size is read once, hashed and opened from memory (MuPDF reads a file object
 # by object, a seek and a read each); a larger one is hashed in chunks and opened from disk
 IN_MEMORY_LIMIT = 256 << 20
+#: which figures without a caption are listed: all, rasters only, none
+UNCAPTIONED = ("raster", "all", "none")
 
 
 @dataclass(frozen=True)
 class ExtractOptions:
-    """Every setting that changes what is extracted (stored in ``done.json``)."""
+    """Every setting that changes what is extracted (stored in ``done.json``).
+
+    Raises :class:`~covtool.core.errors.ParameterError` (``uncaptioned``, ``flate``) for a value
+    outside :data:`UNCAPTIONED` or :data:`~covtool.pdf.document.FLATE_MODES`.
+    """
 
     dpi: int = DEFAULT_DPI
     split_panels: bool = False
@@ -52,6 +58,12 @@ class ExtractOptions:
     max_distance: float = DEFAULT_MAX_DISTANCE
     figures: FigureOptions = field(default_factory=FigureOptions)
     panels: PanelOptions = field(default_factory=PanelOptions)
+
+    def __post_init__(self) -> None:
+        if self.uncaptioned not in UNCAPTIONED:
+            raise ParameterError("uncaptioned", f"must be raster, all or none, got {self.uncaptioned!r}")
+        if self.flate not in document.FLATE_MODES:
+            raise ParameterError("flate", f"must be keep or png, got {self.flate!r}")
 
     def fingerprint(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -94,7 +106,7 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
     """Figures of a whole document, tables removed, with their captions.
 
     ``recordings``, when given, receives the :func:`document.display_list` of each page that
-    may hold a figure (images, a caption, or any page with ``--uncaptioned all``), by page
+    may hold a figure (images, a caption, or any page with ``uncaptioned="all"``), by page
     number, to render from without running the pages again; the others are let go as soon as
     they are read.
 
@@ -121,7 +133,7 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
         pages.append(page)
         found.extend(page_captions)
     captions: list[Caption] = deduplicate(found)
-    # vector figures are only kept with a caption (unless --uncaptioned all), so drawings (the
+    # vector figures are only kept with a caption (unless uncaptioned="all"), so drawings (the
     # slowest read) are only needed on pages that have one
     with_captions = {c.page for c in captions}
     for page in pages:
@@ -314,7 +326,7 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
             return PdfResult(path, rows, int(stored.get("pages", 0)), reused=True)
         if stored.get("options") not in (None, fingerprint):
             return PdfResult(path, [], error=f"{folder} holds an extraction with other options "
-                                             "(use --force, or another -d)")
+                                             "(force a new one, or write to another folder)")
     try:
         doc = document.open_pdf(path, data)
     except CovtoolError as exc:
@@ -343,10 +355,22 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
     return PdfResult(path, rows, n_pages)
 
 
+def caption_pattern(pattern: str | None) -> re.Pattern | None:
+    """``pattern`` compiled (None for no pattern), or a :class:`ParameterError`
+    (``caption_match``) when it is no regular expression: check it before any work."""
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ParameterError("caption_match", f"{pattern!r} is not a valid regex: {exc}") from None
+
+
 def caption_filter(rows: list[dict], pattern: str | None) -> list[dict]:
     """Rows whose caption matches ``pattern`` (``re.search``, case-sensitive; use ``(?i)`` for
-    case-insensitive). Failed-PDF rows (with an error) are kept."""
-    if not pattern:
+    case-insensitive). Failed-PDF rows (with an error) are kept. A pattern that is no regular
+    expression is a :class:`ParameterError` (:func:`caption_pattern`)."""
+    rx = caption_pattern(pattern)
+    if rx is None:
         return rows
-    rx = re.compile(pattern)
     return [r for r in rows if r.get("error") or rx.search(str(r.get("caption", "") or ""))]

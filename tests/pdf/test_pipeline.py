@@ -239,3 +239,18 @@ def test_doi_on_a_page_whose_lines_are_read_late(tmp_path):
     _, pages = analyze(doc, ExtractOptions())
     assert pages[1].lines_read and any("10.1234" in ln.text for ln in pages[1].lines)
     assert document.doc_title_doi(doc, pages)[1] == "10.1234/late.read"
+
+
+def test_options_and_caption_patterns_are_checked_naming_the_parameter():
+    from covtool.core.errors import ParameterError
+    from covtool.pdf.pipeline import caption_pattern
+
+    for field, value, message in (("uncaptioned", "some", "must be raster, all or none, got 'some'"),
+                                  ("flate", "gif", "must be keep or png, got 'gif'")):
+        with pytest.raises(ParameterError) as err:
+            ExtractOptions(**{field: value})
+        assert err.value.param == field and str(err.value) == f"{field}: {message}"
+    with pytest.raises(ParameterError) as err:
+        caption_filter([{"caption": "Figure 1"}], "(")
+    assert err.value.param == "caption_match" and "'(' is not a valid regex" in str(err.value)
+    assert caption_pattern(None) is None and caption_pattern("CT").search("a CT scan")

@@ -26,9 +26,10 @@ calls :func:`run_stage` and writes :attr:`StageResult.rows` with :func:`write_re
 Items are the stage's unit of work: a manifest :class:`~covtool.core.manifest.Row` for per-item
 stages (rescale, crop, features), a series or a patient for per-series stages (select,
 patient-diagnose). Optional hooks: :meth:`Stage.load` (the reading part of an item, run one item
-ahead in a thread with ``prefetch``), :meth:`Stage.finish` (once after the last item: work batched
-across items, such as deep features) and ``jobs`` > 1 (items in worker processes; the stage must
-pickle). Besides its rows, an item's run may give a :class:`Note` (what the summary needs to say
+ahead in a thread with ``prefetch``), :meth:`Stage.start` (once, after every check and before the
+first item: an expensive set-up such as a model), :meth:`Stage.finish` (once after the last item:
+work batched across items, such as deep features) and ``jobs`` > 1 (items in worker processes;
+the stage must pickle). Besides its rows, an item's run may give a :class:`Note` (what the summary needs to say
 about that item: its pages, whether it was reused), collected in :attr:`StageResult.notes`.
 """
 
@@ -129,6 +130,11 @@ class Stage:
         """Do one item; give its output rows (a dict carries the item itself when it is a Row)."""
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Once, after every item's plan and output check and before the first item runs: an
+        expensive set-up (a model) that no bad output should wait for; not called when no item
+        is to run. Its errors stop the run (they are no item's error)."""
+
     def finish(self) -> None:
         """Once, after the last item and still inside the run (a failure here takes back the run's
         files): complete work batched across items. The row dicts :meth:`run` gave may still be
@@ -210,6 +216,8 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
                 fail(i, item, exc)
         _check_outputs(plans, force)
         state.remember(plans)
+        if plans:
+            stage.start()
         with make_progress() as prog:
             task = prog.add_task(stage.name, total=sum(p.units for p in plans.values()))
 

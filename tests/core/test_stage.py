@@ -382,3 +382,35 @@ def test_without_rows_the_header_is_the_stages_columns():
     assert output_columns(("id", "path", "n"), [], [], error=False) == ["id", "path", "n"]
     assert output_columns(("id", "n"), [], [], error=True) == ["id", "n", "error"]
     assert run_stage(FolderStage(Path(".")), []).columns == ["n"]
+
+
+class Started(Copy):
+    """A set-up after every check, before the first item; a failing one is no item's error."""
+
+    def __init__(self, outdir, fail=False):
+        super().__init__(outdir)
+        self.fail, self.started = fail, 0
+
+    def start(self):
+        assert self.ran == []
+        self.started += 1
+        if self.fail:
+            raise CovtoolError("no model")
+
+
+def test_start_runs_once_after_the_checks_and_its_error_stops_the_run(tmp_path):
+    stage = Started(tmp_path / "out")
+    run_stage(stage, _rows("a", "b"))
+    assert stage.started == 1 and stage.ran == ["a", "b"]
+    (tmp_path / "out" / "a.txt").write_text("old")
+    stage = Started(tmp_path / "out")
+    with pytest.raises(OutputExistsError):  # an existing output is found before the set-up
+        run_stage(stage, _rows("a", "b"))
+    assert stage.started == 0
+    stage = Started(tmp_path / "new", fail=True)
+    with pytest.raises(CovtoolError, match="no model"):
+        run_stage(stage, _rows("a", "b"), skip_bad=True)
+    assert stage.ran == [] and not (tmp_path / "new").exists()
+    stage = Started(tmp_path / "none")
+    failed = [Row({"id": "a", "error": "unreadable"}, 2, "m.csv")]
+    assert run_stage(stage, failed).passed == 1 and stage.started == 0  # nothing to run: no set-up

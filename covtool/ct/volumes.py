@@ -49,7 +49,7 @@ from covtool.core.dicom import (
 from covtool.core.errors import ImageError, describe
 from covtool.core.naming import natural_key
 from covtool.core.scale import STORED
-from covtool.ct.series import Series
+from covtool.ct.seriesdata import Series
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 #: a step between neighbouring slices larger than this times the series' median is a gap

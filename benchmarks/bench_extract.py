@@ -68,24 +68,30 @@ def pr(tp: int, npred: int, ntruth: int) -> str:
     return f"precision {p:.3f} ({tp}/{npred})  recall {r:.3f} ({tp}/{ntruth})"
 
 
-def run_covtool(pdfs: list[Path], out: Path, split_panels: bool = False) -> tuple[float, dict]:
-    """``covtool extract`` in one process, as the command runs it (``run_batch``); wall time."""
-    from covtool.cli.extract import run_batch
+def run_covtool(pdfs: list[Path], out: Path, split_panels: bool = False, jobs: int = 1
+                ) -> tuple[float, dict]:
+    """``covtool extract`` in one process, as the command runs it (the PDFs as its inputs, its
+    stage run by the stage runner, ``--skip-bad``); wall time, and per PDF name its rows and
+    pages."""
+    from types import SimpleNamespace
+
+    from covtool.core.stage import run_stage
+    from covtool.pdf.stage import ExtractStage, collect_pdfs
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    results = run_batch([str(p) for p in pdfs], out, ExtractOptions(split_panels=split_panels), 1,
-                        force=False, skip_bad=True)
-    return time.perf_counter() - t0, {Path(r.source).name: r for r in results}
+    stage = ExtractStage(out, ExtractOptions(split_panels=split_panels))
+    result = run_stage(stage, collect_pdfs([str(p) for p in pdfs]), skip_bad=True, jobs=jobs)
+    elapsed = time.perf_counter() - t0
+    by_name = {Path(n.source).name: SimpleNamespace(rows=[], pages=n.pages) for n in result.notes if n}
+    for r in result.rows:
+        if not r.get("error"):
+            by_name[Path(r["source"]).name].rows.append(r)
+    return elapsed, by_name
 
 
 def run_covtool_jobs(pdfs: list[Path], out: Path, jobs: int) -> float:
-    from covtool.cli.extract import run_batch
-
-    shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
-    run_batch([str(p) for p in pdfs], out, ExtractOptions(), jobs, force=False, skip_bad=True)
-    return time.perf_counter() - t0
+    return run_covtool(pdfs, out, jobs=jobs)[0]
 
 
 def run_analyze(pdfs: list[Path]) -> float:

@@ -90,11 +90,68 @@ def test_manifest_of_pdfs_and_shard(papers, tmp_path):
 
 def test_usage_errors(tmp_path):
     res = runner.invoke(app, ["extract", str(tmp_path / "nope.pdf"), "-d", str(tmp_path), "-o", "-"])
-    assert res.exit_code == 1 and "no such file" in res.output
+    assert res.exit_code == 2 and "no such file" in res.output
     res = runner.invoke(app, ["extract", str(tmp_path), "-d", str(tmp_path), "-o", "-", "--caption-match", "("])
-    assert res.exit_code == 1 and "not a valid regex" in res.output
+    assert res.exit_code == 2 and "--caption-match: '(' is not a valid regex" in res.output
     res = runner.invoke(app, ["extract", str(tmp_path), "-d", str(tmp_path), "-o", "-", "--flate", "gif"])
-    assert res.exit_code != 0 and "--flate must be keep or png, got 'gif'" in res.output
+    assert res.exit_code == 2 and "--flate: must be keep or png, got 'gif'" in res.output
+
+
+def test_every_option_is_checked_before_any_work(papers, tmp_path):
+    folder, _ = papers
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "figs.csv"
+    base = ["extract", str(folder), "-o", str(out)]
+    for args, message in (
+        (["-d", str(tmp_path / "file")], f"--outdir: {tmp_path / 'file'} exists and is not a folder"),
+        (["-d", str(tmp_path / "img"), "--uncaptioned", "some"], "--uncaptioned: must be raster, all or none, got 'some'"),
+        (["-d", str(tmp_path / "img"), "--caption-match", "[CT"], "--caption-match: '[CT' is not a valid regex"),
+    ):
+        res = runner.invoke(app, [*base, *args])
+        assert res.exit_code == 2 and message in res.output, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing read, nothing written
+
+
+def test_a_manifest_of_pdfs_gives_its_other_columns_to_their_figures(papers, tmp_path):
+    folder, _ = papers
+    man = tmp_path / "pdfs.csv"
+    man.write_text(f"journal,path,label\nLancet,{folder / 'paper_0.pdf'},covid\nBMJ,{folder / 'sub' / 'paper_1.pdf'},\n")
+    out = tmp_path / "figs.csv"
+    res = runner.invoke(app, ["extract", str(man), "-d", str(tmp_path / "img"), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    df = read_manifest(out)
+    # core columns first (label among them), then extract's own, then the carried ones
+    assert list(df.columns) == ["id", "path", "label", "source", "page", "figure", "panel", "bbox", "caption",
+                                "width", "height", "format", "kind", "doi", "title", "journal"]
+    by_pdf = df.groupby(df["source"].map(lambda s: Path(s).name))
+    assert {k: sorted(set(g["journal"])) for k, g in by_pdf} == {"paper_0.pdf": ["Lancet"], "paper_1.pdf": ["BMJ"]}
+    assert {k: sorted(set(g["label"])) for k, g in by_pdf} == {"paper_0.pdf": ["covid"], "paper_1.pdf": [""]}
+    assert all(p.endswith((".png", ".jpg", ".tif")) for p in df["path"])  # the figures, not the PDFs
+
+
+def test_jobs_2_gives_the_rows_of_jobs_1(papers, tmp_path):
+    folder, _ = papers
+    texts = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"j{jobs}.csv"
+        res = runner.invoke(app, ["extract", str(folder), "-d", str(tmp_path / "img"), "-o", str(out),
+                                  "--jobs", str(jobs), "--force", "--split-panels"])
+        assert res.exit_code == 0, res.output
+        texts[jobs] = out.read_text()
+    assert texts[1] == texts[2] and len(texts[1].splitlines()) == 1 + 2 * (4 + 1 + 3 + 1 + 3)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_failing_pdf_leaves_nothing_of_the_pdfs_done_before_it(papers, tmp_path, jobs):
+    folder, _ = papers
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.7 and then nothing a reader could use")
+    out, img = tmp_path / "figs.csv", tmp_path / "img"
+    res = runner.invoke(app, ["extract", str(folder / "paper_0.pdf"), str(folder / "sub" / "paper_1.pdf"),
+                              str(bad), "-d", str(img), "-o", str(out), "--jobs", jobs])
+    assert res.exit_code == 1 and "broken.pdf: " in res.output, res.output
+    # the two PDFs before it were extracted (their folders made -d), then taken back
+    assert not out.exists() and img.is_dir() and list(img.rglob("*")) == []
 
 
 def test_flate_keep_or_png(papers, tmp_path):

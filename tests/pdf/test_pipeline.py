@@ -181,28 +181,6 @@ def test_text_and_images_clipped_away_entirely_are_not_read(tmp_path):
     doc.close()
 
 
-def test_a_file_that_cannot_be_written_fails_its_pdf_and_leaves_it_undone(paper, tmp_path, monkeypatch):
-    from covtool.cli.extract import run_batch
-    from covtool.core.errors import CovtoolError
-    from covtool.pdf import pipeline
-
-    path, _ = paper
-    real = pipeline.write_file
-
-    def flaky(file, payload):
-        if "fig3" in file.name:
-            raise CovtoolError(f"cannot write {file} (No space left on device)")
-        real(file, payload)
-
-    monkeypatch.setattr(pipeline, "write_file", flaky)
-    (res,) = run_batch([str(path)], tmp_path / "out", ExtractOptions(), 1, force=False, skip_bad=True)
-    assert res.rows == [] and "No space left on device" in res.error and "fig3" in res.error
-    (folder,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
-    assert not (folder / DONE).exists()           # a rerun redoes it
-    with pytest.raises(CovtoolError, match="No space left"):
-        run_batch([str(path)], tmp_path / "out2", ExtractOptions(), 1, force=False, skip_bad=False)
-
-
 def test_doi_from_the_text_of_the_first_two_pages_as_read(tmp_path):
     import pymupdf
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from covtool.core.errors import CovtoolError
+from covtool.core.errors import CovtoolError, ParameterError
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class DeepModel:
     module: str           # keras.applications submodule holding preprocess_input
     features: int         # length of the pooled vector
     min_input: int        # smallest input side keras accepts
-    default_layer: str    # an early layer for --feature-maps (edges and corners, as in Fig. 8)
+    default_layer: str    # an early layer for the feature maps (edges and corners, as in Fig. 8)
 
 
 DEEP_MODELS: dict[str, DeepModel] = {
@@ -42,7 +42,18 @@ def _spec(name: str) -> DeepModel:
     try:
         return DEEP_MODELS[name.lower()]
     except KeyError:
-        raise CovtoolError(f"unknown deep model {name!r} (choose {', '.join(DEEP_MODELS)})") from None
+        raise ParameterError("deep", f"unknown deep model {name!r} (choose {', '.join(DEEP_MODELS)})") from None
+
+
+def check_extractor(name: str, weights: str = "imagenet", input_size: int = 224) -> DeepModel:
+    """The options of :func:`build_extractor`, checked without TensorFlow (before any work)."""
+    spec = _spec(name)
+    if input_size < spec.min_input:
+        raise ParameterError("input_size", f"{input_size} is too small for {spec.name} (at least {spec.min_input})")
+    w = weights.strip()
+    if w.lower() not in ("none", "imagenet") and not Path(w).is_file():
+        raise CovtoolError("no such weights file", w)
+    return spec
 
 
 def build_extractor(name: str, weights: str = "imagenet", input_size: int = 224,
@@ -56,23 +67,14 @@ def build_extractor(name: str, weights: str = "imagenet", input_size: int = 224,
     input_size : int
         Side S of the square input (the paper's networks: 224; Xception 299).
     feature_layer : str, optional
-        Also output this layer's activations (for ``--feature-maps``).
+        Also output this layer's activations (for the feature maps).
     """
+    spec = check_extractor(name, weights, input_size)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    spec = _spec(name)
-    if input_size < spec.min_input:
-        raise CovtoolError(f"--input-size {input_size} is too small for {spec.name} (at least {spec.min_input})")
     w = weights.strip()
-    if w.lower() == "none":
-        w_arg = None
-    elif w.lower() == "imagenet":
-        w_arg = "imagenet"
-    else:
-        if not Path(w).is_file():
-            raise CovtoolError("no such weights file", w)
-        w_arg = None
+    w_arg = "imagenet" if w.lower() == "imagenet" else None
     from covtool.models.weights import imagenet_backbone
 
     build = getattr(keras.applications, spec.builder)
@@ -88,7 +90,7 @@ def build_extractor(name: str, weights: str = "imagenet", input_size: int = 224,
     try:
         layer = base.get_layer(feature_layer)
     except ValueError:
-        raise CovtoolError(f"{spec.name} has no layer {feature_layer!r}") from None
+        raise ParameterError("feature_layer", f"{spec.name} has no layer {feature_layer!r}") from None
     return keras.Model(base.input, [base.output, layer.output])
 
 

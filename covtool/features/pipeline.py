@@ -34,7 +34,7 @@ def measure_scale(image: np.ndarray, bar_nm: float, image_path: Path | None = No
     bar = find_scale_bar(image)
     if bar is None:
         raise ImageError("no scale bar found (a solid dark or bright horizontal bar); "
-                         "give 'pixel_size_nm' instead of --scale-bar-nm", image_path)
+                         "give 'pixel_size_nm' instead of measuring it", image_path)
     return bar.pixel_size_nm(bar_nm), bar
 
 

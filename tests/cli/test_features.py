@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 
 import numpy as np
@@ -76,7 +77,8 @@ def test_scale_bar_measured(tmp_path):
     man = tmp_path / "m.csv"
     truth.drop(columns=["pixel_size_nm"]).to_csv(man, index=False)
     res = run("features", man, "-o", tmp_path / "f.csv")
-    assert res.exit_code == 1 and "no scale" in res.output
+    assert res.exit_code == 2 and f"{man}: --default-pixel-size: no scale: the manifest has no 'pixel_size_nm' " \
+        "column (give this, or --scale-bar-nm)" in res.output
     res = run("features", man, "-o", tmp_path / "f.csv", "--scale-bar-nm", "100")
     assert res.exit_code == 0, res.output
     df = pd.read_csv(tmp_path / "f.csv")
@@ -118,7 +120,7 @@ def test_parquet_without_pyarrow_is_a_clear_error(em, tmp_path):
         import pyarrow  # noqa: F401
         assert res.exit_code == 0 and pd.read_parquet(tmp_path / "f.parquet").shape[0] == 4
     except ImportError:
-        assert res.exit_code == 1 and "needs pyarrow" in res.output
+        assert res.exit_code == 2 and "--format: parquet needs pyarrow" in res.output
 
 
 def test_deep_vgg16_no_weights_and_feature_maps(em, tmp_path):
@@ -144,6 +146,60 @@ def test_subprocess_pipe(em, tmp_path):
                          capture_output=True, env=covtool_env(), cwd=root, timeout=120)
     assert res.returncode == 0, res.stderr.decode()
     lines = res.stdout.decode().splitlines()
-    assert lines[0].startswith("id,image_id,object,pixel_size_nm,area_nm2")
+    # the runner's column order: core columns, the stage's own, the carried ones
+    assert lines[0].startswith("id,path,label,split,image_id,object,pixel_size_nm,area_nm2")
+    assert lines[0].endswith(",annotation,particles,mask")
     assert len(lines) - 1 >= len(truth)
     assert b"tensorflow" not in res.stderr.lower()
+
+
+def test_unknown_columns_are_carried_and_the_default_pixel_size_fills_empty_cells(tmp_path):
+    img = np.full((40, 50), 1000, np.uint16)
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:20, 10:30] = 255
+    man = _one(tmp_path, img, mask, extra="\nb,a.tif,a_mask.png,")
+    man.write_text(man.read_text().replace("pixel_size_nm", "pixel_size_nm,note").replace(",1\n", ",1,first\n")
+                   .replace(",\n", ",,second\n"))
+    res = run("features", man, "-o", tmp_path / "f.csv", "--default-pixel-size", "2")
+    assert res.exit_code == 0, res.output
+    df = read_manifest(tmp_path / "f.csv")
+    assert df["note"].tolist() == ["first", "second"] and df["mask"].tolist() == [str(tmp_path / "a_mask.png")] * 2
+    assert df["pixel_size_nm"].tolist() == ["1", "2"]
+    assert float(df.at[3, "area_nm2"]) == pytest.approx(4 * float(df.at[2, "area_nm2"]))
+
+
+def test_option_combinations_are_refused_before_any_work(em, tmp_path):
+    root, _ = em
+    res = run("features", root / "manifest.csv", "-o", tmp_path / "f.csv", "--feature-maps", tmp_path / "m")
+    assert res.exit_code == 2 and "--feature-maps: needs --deep" in res.output
+    res = run("features", root / "manifest.csv", "-o", tmp_path / "f.csv", "--deep", "xception",
+              "--weights", "none", "--input-size", "32")
+    assert res.exit_code == 2 and "--input-size: 32 is too small for xception" in res.output
+    assert not (tmp_path / "f.csv").exists() and not (tmp_path / "m").exists()
+    # an existing output is named before TensorFlow starts (a stand-in that refuses to import)
+    fake = tmp_path / "fake" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('tensorflow was imported')\n")
+    env = covtool_env()
+    env["PYTHONPATH"] = str(fake.parent) + os.pathsep + env["PYTHONPATH"]
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / f"{truth_id(root)}.png").write_bytes(b"old")
+    r = subprocess.run(covtool_cmd("features", str(root / "manifest.csv"), "-o", str(tmp_path / "f.csv"),
+                                   "--deep", "vgg16", "--weights", "none", "--feature-maps", str(tmp_path / "maps")),
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "already exists" in r.stderr and "tensorflow was imported" not in r.stderr
+    assert (tmp_path / "maps" / f"{truth_id(root)}.png").read_bytes() == b"old"
+
+
+def truth_id(root):
+    return read_manifest(root / "manifest.csv")["id"].iloc[-1]
+
+
+def test_parquet_rows_with_pyarrow(em, tmp_path):
+    pytest.importorskip("pyarrow")
+    root, truth = em
+    res = run("features", root / "manifest.csv", "-o", tmp_path / "f.parquet", "--format", "parquet")
+    assert res.exit_code == 0, res.output
+    df = pd.read_parquet(tmp_path / "f.parquet")
+    assert df["id"].tolist() == truth["id"].tolist() and df["area_nm2"].dtype.kind == "f"
+    assert df["label"].tolist() == truth["label"].tolist()  # carried, as in CSV

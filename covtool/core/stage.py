@@ -177,7 +177,9 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
     shard : Shard, optional
         Keep only this share of the items.
     prefetch : bool
-        Run :meth:`Stage.load` of the next item in a thread while this one runs.
+        Run :meth:`Stage.load` of the next item in a thread while this one runs (of two items or
+        more, every load, the first too, then runs in that thread; :meth:`Stage.run` in the
+        caller's).
     jobs : int
         Worker processes (>1: items run in parallel, rows still in item order).
     error_column : bool, optional
@@ -272,8 +274,8 @@ def _run_serial(stage, todo, plans, order, prefetch, prog, task, finish, failed)
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="covtool-prefetch")
-    try:
-        ahead = None
+    try:  # with prefetch every load runs in the thread, the first too: the caller's only runs
+        ahead = pool.submit(stage.load, todo[order[0]], plans[order[0]]) if pool is not None else None
         for k, i in enumerate(order):
             try:
                 if ahead is not None:

@@ -180,6 +180,32 @@ def test_load_errors_are_item_errors_with_or_without_prefetch(tmp_path):
             run_stage(Loader(tmp_path / "o"), t.rows, prefetch=prefetch)
 
 
+def test_with_prefetch_every_load_runs_in_the_thread_and_every_run_in_the_callers(tmp_path):
+    import threading
+
+    t = table(tmp_path, "id\na\nb\nc\n")
+    seen: list[tuple[str, str]] = []
+
+    class Where(Loader):
+        def load(self, row, plan):
+            seen.append(("load", threading.current_thread().name))
+            return super().load(row, plan)
+
+        def run(self, row, plan, loaded, advance):
+            seen.append(("run", threading.current_thread().name))
+            return super().run(row, plan, loaded, advance)
+
+    res = run_stage(Where(tmp_path / "o"), t.rows, prefetch=True)
+    assert [r["size"] for r in res.rows] == ["A", "B", "C"]
+    main = threading.current_thread().name
+    assert [w for what, w in seen if what == "run"] == [main] * 3
+    loads = [w for what, w in seen if what == "load"]
+    assert len(loads) == 3 and main not in loads
+    seen.clear()
+    run_stage(Where(tmp_path / "p"), t.rows)          # without prefetch: all in the caller's
+    assert {w for _, w in seen} == {main}
+
+
 def test_group_items_and_out_rows_carry_the_row_they_name(tmp_path):
     t = table(tmp_path, "id,group,note\ns1,P1,x\ns2,P1,y\ns3,P2,z\n")
 

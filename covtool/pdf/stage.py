@@ -10,7 +10,8 @@ Each PDF writes into its own folder ``OUTDIR/<name>-<sha1>/``, whose files only 
 names: the plan names the folder (:attr:`~covtool.core.stage.Plan.folders`) and its
 ``figures.csv`` and ``done.json``, so a failure takes back everything the run wrote there, and
 two PDFs of one content and name are refused before any work. A folder with ``done.json`` is
-reused as it is (without ``force``); the stage is :attr:`~covtool.core.stage.Stage.resumable`: an
+reused as it is (without ``force``). A copy of a PDF (the same name and bytes) would share its
+folder: it is that item's error. The stage is :attr:`~covtool.core.stage.Stage.resumable`: an
 interrupted run keeps the PDFs it finished for its rerun.
 """
 
@@ -123,6 +124,7 @@ class ExtractStage(Stage):
         caption_pattern(caption_match)
         self.options = options if options is not None else ExtractOptions()
         self.caption_match, self.force = caption_match, force
+        self._folders: dict[Path, str] = {}  # folder -> the PDF planned into it
 
     def plan(self, row: Row) -> Plan:
         pdf = row.text("path")
@@ -130,6 +132,10 @@ class ExtractStage(Stage):
             folder = self.outdir / pdf_key(pdf)
         except OSError as exc:
             raise CovtoolError(describe(exc), pdf) from None
+        first = self._folders.setdefault(folder, pdf)
+        if Path(first).resolve() != Path(pdf).resolve():
+            raise CovtoolError(f"a copy of {first} (the same name and content, so the same "
+                               "folder): give one of them", pdf)
         if (folder / DONE).exists() and not self.force:  # reused (or refused: other options)
             return Plan(inputs=[Path(pdf)], folders=[folder])
         return Plan(outputs=[folder / PARTIAL, folder / DONE], inputs=[Path(pdf)], folders=[folder])

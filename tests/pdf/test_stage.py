@@ -114,3 +114,17 @@ def test_a_folder_done_with_other_options_is_that_pdfs_error(paper, tmp_path):
     res = run_stage(ExtractStage(tmp_path, ExtractOptions(dpi=300)), [Row({"path": str(path)})], skip_bad=True)
     assert res.failed == 1 and "holds an extraction with other options" in res.rows[0]["error"]
     assert json.loads((folder / DONE).read_text()) == before  # left as it was
+
+
+def test_a_copy_of_a_pdf_is_its_error_before_any_work(paper, tmp_path):
+    path, _ = paper
+    (tmp_path / "copy").mkdir()
+    copy = tmp_path / "copy" / path.name
+    copy.write_bytes(path.read_bytes())
+    items = [Row({"path": str(path)}), Row({"path": str(copy)})]
+    with pytest.raises(CovtoolError, match=f"a copy of {path}"):
+        run_stage(ExtractStage(tmp_path / "out"), items)
+    assert not (tmp_path / "out").exists()
+    res = run_stage(ExtractStage(tmp_path / "out"), items, skip_bad=True)
+    assert res.failed == 1 and res.rows[-1]["source"] == str(copy) and res.notes[1] is None
+    assert {r["source"] for r in res.rows[:-1]} == {str(path)}

@@ -6,7 +6,9 @@ source image, a patient) and inherited by every row of the group, so patches cut
 never straddle train and test.
 
 All functions are pure: they take a DataFrame with one row per item and return the assignment per
-group; nothing is read or written here.
+group (or the manifest with it); nothing is read or written here. :class:`SplitPlan` checks every
+option combination of ``covtool split`` before any work; :func:`assign_split` and :func:`inherit`
+make the split manifest and :func:`split_summary` its per-class table.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from covtool.core.errors import CovtoolError, ManifestError
-from covtool.core.manifest import row_error_like
+from covtool.core.errors import CovtoolError, ManifestError, ParameterError
+from covtool.core.manifest import row_error, row_error_like
 
 SPLITS = ("train", "val", "test")
 #: TEM paper: "a repeating sequence to the training, test, training, validation, and training sets"
@@ -149,7 +151,7 @@ def kfold_split(groups: Groups, folds: int = 5, seed: int = 0) -> dict[str, int]
     fold gets ``n // k`` or ``n // k + 1`` groups of every class.
     """
     if folds < 2:
-        raise CovtoolError(f"--folds must be at least 2, got {folds}")
+        raise ParameterError("folds", f"must be at least 2, got {folds}")
     out = {}
     offset = 0
     for c_i, label in enumerate(sorted(groups.table["label"].unique())):
@@ -171,10 +173,172 @@ def fold_to_split(fold: int, k: int, test_fold: int, val_fold: int | None) -> st
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """Three non-negative train/val/test proportions summing to 1 (a ParameterError otherwise)."""
     f = tuple(float(x) for x in fractions)
     if len(f) != 3 or any(x < 0 for x in f) or not np.isclose(sum(f), 1.0):
-        raise CovtoolError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise ParameterError("fractions", f"must be three non-negative numbers summing to 1, got {fractions}")
     return f  # type: ignore[return-value]
+
+
+def parse_fractions(text: str) -> tuple[float, float, float]:
+    """``"0.6,0.2,0.2"`` as checked fractions."""
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise ParameterError("fractions", f"expects three numbers TRAIN,VAL,TEST, got {text!r}")
+    return check_fractions(parts)
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """What ``covtool split`` is asked to do, every option combination checked on construction
+    (before any manifest is read).
+
+    Parameters
+    ----------
+    strategy : str, optional
+        One of :data:`STRATEGIES`; None with ``source`` (inherit a split instead).
+    source : bool
+        The split is inherited from another manifest (:func:`inherit`).
+    fractions : str
+        ``TRAIN,VAL,TEST`` proportions for ``bad`` and ``random``.
+    folds : int
+        Number of folds for ``kfold``.
+    fold, val_fold : int, optional
+        With ``kfold``: also write ``split`` for this fold (its test part is test, ``val_fold``'s is
+        val).
+    seed : int
+    """
+
+    strategy: str | None = None
+    source: bool = False
+    fractions: str = "0.6,0.2,0.2"
+    folds: int = 5
+    fold: int | None = None
+    val_fold: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.source:
+            if self.strategy is not None:
+                raise ParameterError("source", "inherits a split; do not give {strategy} too", also=("strategy",))
+        elif self.strategy is None:
+            raise ParameterError("strategy", f"is required (one of {', '.join(STRATEGIES)}), or {{source}} "
+                                 "a manifest to inherit the split from", also=("source",))
+        elif self.strategy not in STRATEGIES:
+            raise ParameterError("strategy", f"must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.strategy in ("bad", "random"):
+            parse_fractions(self.fractions)
+        if self.strategy == "kfold" and self.folds < 2:
+            raise ParameterError("folds", f"must be at least 2, got {self.folds}")
+        for param, value in (("fold", self.fold), ("val_fold", self.val_fold)):
+            if value is not None and self.strategy != "kfold":
+                raise ParameterError(param, "needs {strategy} kfold", also=("strategy",))
+        if self.fold is not None and not 0 <= self.fold < self.folds:
+            raise ParameterError("fold", f"{self.fold} is outside 0..{self.folds - 1}")
+        if self.val_fold is not None and (self.fold is None or not 0 <= self.val_fold < self.folds
+                                          or self.val_fold == self.fold):
+            raise ParameterError("val_fold", f"needs {{fold}} and must be another fold in 0..{self.folds - 1}",
+                                 also=("fold",))
+
+
+def assign_split(df: pd.DataFrame, plan: SplitPlan, class_column: str = "label",
+                 count_column: str | None = "particles") -> pd.DataFrame:
+    """``df`` with its ``split`` (or ``fold``, and ``split`` with ``plan.fold``) by ``plan.strategy``;
+    errors of a strategy (a class with too few groups) name the manifest."""
+    groups = group_table(df, count_column, class_column)
+    gcol = group_ids(df)
+    out = df.copy()
+    try:
+        if plan.strategy == "kfold":
+            folds = kfold_split(groups, plan.folds, plan.seed)
+            out["fold"] = [folds[g] for g in gcol]
+            if plan.fold is not None:
+                out["split"] = [fold_to_split(folds[g], plan.folds, plan.fold, plan.val_fold) for g in gcol]
+            return out
+        if plan.strategy == "representative":
+            assign = representative_split(groups)
+        elif plan.strategy == "bad":
+            assign = bad_split(groups, parse_fractions(plan.fractions))
+        else:
+            assign = random_split(groups, parse_fractions(plan.fractions), plan.seed)
+    except CovtoolError as exc:
+        if exc.path is None:
+            exc.path = df.attrs.get("manifest")
+        raise
+    out["split"] = [assign[g] for g in gcol]
+    return out
+
+
+def inherit(df: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    """Give every row the split (and fold) of its group in ``source`` (an image-level manifest)."""
+    src_groups = group_ids(source)
+    cols = [c for c in ("split", "fold") if c in source.columns]
+    if not cols:
+        raise ManifestError("has neither a 'split' nor a 'fold' column to inherit", source.attrs.get("manifest"), 1)
+    per = {}
+    for idx, g in zip(source.index, src_groups):
+        vals = tuple(source.at[idx, c] for c in cols)
+        if per.setdefault(g, vals) != vals:
+            raise row_error(source, idx, f"group '{g}' has two different splits")
+    if "group" not in df.columns:
+        raise ManifestError("missing column group (needed to inherit a split)", df.attrs.get("manifest"), 1)
+    out = df.copy()
+    for i, c in enumerate(cols):
+        values = []
+        for idx, g in zip(out.index, out["group"]):
+            if g not in per:
+                raise row_error(df, idx, f"group '{g}' is not in {source.attrs.get('manifest')}")
+            values.append(per[g][i])
+        out[c] = values
+    return out
+
+
+def split_summary(out: pd.DataFrame, source: pd.DataFrame | None, class_column: str = "label",
+                  count_column: str | None = "particles") -> tuple[pd.DataFrame | None, str]:
+    """The per-class table of a split manifest and its title: TEM Table 1 for a split, groups per
+    fold for k folds.
+
+    A derived manifest without the class column (patches that inherited their images' split)
+    takes each group's class from ``source``. ``(None, "")`` when no class is known.
+    """
+    frame = out
+    if class_column not in frame.columns:
+        if source is None or class_column not in source.columns:
+            return None, ""
+        class_of = dict(zip(group_ids(source), source[class_column]))
+        frame = out.assign(**{class_column: group_ids(out).map(class_of)})
+    if "split" in frame.columns:
+        counted = count_column if count_column in frame.columns else None
+        return (split_table(frame, counted, class_column),
+                f"split per class (groups = images/patients; {counted or 'rows per group'})")
+    gid = group_ids(frame)
+    fold = frame["fold"].astype(str)
+    if fold.str.isdigit().all():
+        fold = fold.astype(int)  # fold 10 after fold 9
+    per = gid.groupby([frame[class_column], fold]).nunique().unstack(fill_value=0)
+    per.columns = [f"groups_fold_{c}" for c in per.columns]
+    per = per.reset_index().rename(columns={class_column: "class"})
+    return per, "groups per class and fold"
+
+
+def split_problems(df: pd.DataFrame) -> list[str]:
+    """What ``split check`` reports: unknown split values, then :func:`leakage_problems`.
+
+    Raises
+    ------
+    ManifestError
+        When the manifest has neither a ``split`` nor a ``fold`` column.
+    """
+    if "split" not in df.columns and "fold" not in df.columns:
+        raise ManifestError("has neither a 'split' nor a 'fold' column", df.attrs.get("manifest"), 1)
+    unknown = sorted(set(df["split"]) - set(SPLITS) - {""}) if "split" in df.columns else []
+    problems = leakage_problems(df)
+    if unknown:
+        problems.insert(0, f"unknown split value(s): {', '.join(unknown)}")
+    return problems
 
 
 def split_table(df: pd.DataFrame, count_column: str | None = "particles",

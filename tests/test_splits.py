@@ -6,14 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from covtool.core.errors import CovtoolError, ManifestError
+from covtool.core.errors import CovtoolError, ManifestError, ParameterError
 from covtool.splits import (
+    SplitPlan,
+    assign_split,
     bad_split,
     group_table,
+    inherit,
     kfold_split,
     leakage_problems,
     random_split,
     representative_split,
+    split_summary,
     split_table,
 )
 
@@ -179,3 +183,33 @@ def test_leakage_class_missing_from_a_fold_test_part():
                        "fold": ["0", "2", "10", "0", "2", "0"]})
     assert leakage_problems(df) == ["class 'y' is missing from the test part of fold 10"]
     assert leakage_problems(df.assign(fold=["0", "2", "10", "10", "2", "0"])) == []
+
+
+def test_inherit_and_summary_without_the_cli():
+    images = pd.DataFrame({"id": ["A", "B", "C"], "label": ["x", "x", "y"], "split": ["train", "test", "train"]})
+    patches = pd.DataFrame({"id": ["p1", "p2", "p3", "p4"], "group": ["A", "A", "B", "C"]})
+    out = inherit(patches, images)
+    assert out["split"].tolist() == ["train", "train", "test", "train"] and "split" not in patches.columns
+    table, title = split_summary(out, images, "label", "particles")
+    t = table.set_index("class")
+    assert t.loc["x", ["images_train", "images_test", "count_train", "count_test"]].tolist() == [1, 1, 2, 1]
+    assert title.endswith("rows per group)")
+    assert split_summary(out, None, "label") == (None, "")
+    with pytest.raises(ManifestError, match="group 'D' is not in"):
+        inherit(patches.assign(group=["A", "A", "B", "D"]), images)
+    two = pd.concat([images, pd.DataFrame({"id": ["A2"], "split": ["val"]})], ignore_index=True)
+    with pytest.raises(ManifestError, match="group 'A' has two different splits"):
+        inherit(patches, two.assign(group=["A", "B", "C", "A"]))
+
+
+def test_split_plan_checks_every_combination_and_assign_split_uses_it():
+    with pytest.raises(ParameterError) as err:
+        SplitPlan("clever")
+    assert err.value.param == "strategy" and "got 'clever'" in str(err.value)
+    with pytest.raises(ParameterError, match="val_fold"):
+        SplitPlan("kfold", val_fold=2)
+    out = assign_split(SEVEN, SplitPlan("kfold", folds=3, fold=0, val_fold=1), count_column=None)
+    assert ((out["fold"] == 0) == (out["split"] == "test")).all()
+    assert ((out["fold"] == 1) == (out["split"] == "val")).all()
+    assert assign_split(SEVEN, SplitPlan("bad"))["split"].tolist() == \
+        [bad_split(group_table(SEVEN))[g] for g in SEVEN["id"]]

@@ -7,36 +7,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from covtool.cli.common import Force, OutManifest
 from covtool.core import console
-from covtool.core.errors import CovtoolError, ManifestError, UsageError
-from covtool.core.manifest import (
-    STDIO,
-    check_output,
-    order_columns,
-    read_manifest,
-    row_error,
-    write_manifest,
-)
+from covtool.core.errors import CovtoolError, ManifestError
+from covtool.core.manifest import STDIO, check_output, order_columns, read_manifest, write_manifest
 from covtool.splits import (
-    SPLITS,
     STRATEGIES,
-    bad_split,
-    fold_to_split,
+    SplitPlan,
+    assign_split,
     group_ids,
-    group_table,
-    kfold_split,
-    leakage_problems,
-    random_split,
-    representative_split,
-    split_table,
+    inherit,
+    split_problems,
+    split_summary,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class SplitGroup(TyperGroup):
@@ -71,77 +62,6 @@ class _DefaultCommand(TyperCommand):
 split_app = typer.Typer(cls=SplitGroup, help=__doc__, no_args_is_help=True)
 
 
-def parse_fractions(text: str) -> tuple[float, float, float]:
-    try:
-        parts = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise UsageError(f"--fractions expects three numbers TRAIN,VAL,TEST, got {text!r}") from None
-    if len(parts) != 3:
-        raise UsageError(f"--fractions expects three numbers TRAIN,VAL,TEST, got {text!r}")
-    return parts  # type: ignore[return-value]
-
-
-def inherit(df: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
-    """Give every row the split (and fold) of its group in ``source`` (an image-level manifest)."""
-    src_groups = group_ids(source)
-    cols = [c for c in ("split", "fold") if c in source.columns]
-    if not cols:
-        raise ManifestError("has neither a 'split' nor a 'fold' column to inherit", source.attrs.get("manifest"), 1)
-    per = {}
-    for idx, g in zip(source.index, src_groups):
-        vals = tuple(source.at[idx, c] for c in cols)
-        if per.setdefault(g, vals) != vals:
-            raise row_error(source, idx, f"group '{g}' has two different splits")
-    if "group" not in df.columns:
-        raise ManifestError("missing column group (needed to inherit a split)", df.attrs.get("manifest"), 1)
-    out = df.copy()
-    for i, c in enumerate(cols):
-        values = []
-        for idx, g in zip(out.index, out["group"]):
-            if g not in per:
-                raise row_error(df, idx, f"group '{g}' is not in {source.attrs.get('manifest')}")
-            values.append(per[g][i])
-        out[c] = values
-    return out
-
-
-def _naming(df: pd.DataFrame, strategy, *args):
-    """Run a split strategy; its errors (a class with too few groups) name the manifest."""
-    try:
-        return strategy(*args)
-    except CovtoolError as exc:
-        if exc.path is None:
-            exc.path = df.attrs.get("manifest")
-        raise
-
-
-def summary(out: pd.DataFrame, source: pd.DataFrame | None, class_column: str,
-            count_column: str) -> tuple[pd.DataFrame | None, str]:
-    """The per-class table: TEM Table 1 for a split, groups per fold for k folds.
-
-    A derived manifest without the class column (patches split ``--from`` their images) takes each
-    group's class from the source manifest. ``None`` when no class is known.
-    """
-    frame = out
-    if class_column not in frame.columns:
-        if source is None or class_column not in source.columns:
-            return None, ""
-        class_of = dict(zip(group_ids(source), source[class_column]))
-        frame = out.assign(**{class_column: group_ids(out).map(class_of)})
-    if "split" in frame.columns:
-        counted = count_column if count_column in frame.columns else None
-        return (split_table(frame, counted, class_column),
-                f"split per class (groups = images/patients; {counted or 'rows per group'})")
-    gid = group_ids(frame)
-    fold = frame["fold"].astype(str)
-    if fold.str.isdigit().all():
-        fold = fold.astype(int)  # fold 10 after fold 9
-    per = gid.groupby([frame[class_column], fold]).nunique().unstack(fill_value=0)
-    per.columns = [f"groups_fold_{c}" for c in per.columns]
-    per = per.reset_index().rename(columns={class_column: "class"})
-    return per, "groups per class and fold"
-
-
 def print_table(table: pd.DataFrame, title: str) -> None:
     from rich.table import Table
 
@@ -170,43 +90,15 @@ def split_command(
     force: Force = False,
 ) -> None:
     """Assign train/val/test (or folds) per group; 'covtool split check MANIFEST' checks a split."""
+    plan = SplitPlan(strategy, source is not None, fractions, folds, fold, val_fold, seed)
     check_output(output, force)
     if table_file is not None:
         check_output(table_file, force)
     df = read_manifest(manifest, required=[class_column] if source is None else [])
-    source_df = None
-    if source is not None:
-        if strategy is not None:
-            raise UsageError("--from inherits a split; do not give --strategy too")
-        source_df = read_manifest(source, unique_ids=False)
-        out = inherit(df, source_df)
-    else:
-        if strategy is None:
-            raise UsageError(f"--strategy is required (one of {', '.join(STRATEGIES)}), or --from IMAGES.csv")
-        if strategy not in STRATEGIES:
-            raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-        groups = group_table(df, count_column, class_column)
-        gcol = group_ids(df)
-        out = df.copy()
-        if strategy == "kfold":
-            if fold is not None and fold >= folds:
-                raise UsageError(f"--fold {fold} is outside 0..{folds - 1}")
-            if val_fold is not None and (fold is None or val_fold >= folds or val_fold == fold):
-                raise UsageError("--val-fold needs --fold and must be another fold in 0.." + str(folds - 1))
-            assign = _naming(df, kfold_split, groups, folds, seed)
-            out["fold"] = [assign[g] for g in gcol]
-            if fold is not None:
-                out["split"] = [fold_to_split(assign[g], folds, fold, val_fold) for g in gcol]
-        else:
-            if strategy == "representative":
-                assign = _naming(df, representative_split, groups)
-            elif strategy == "bad":
-                assign = _naming(df, bad_split, groups, parse_fractions(fractions))
-            else:
-                assign = _naming(df, random_split, groups, parse_fractions(fractions), seed)
-            out["split"] = [assign[g] for g in gcol]
+    source_df = read_manifest(source, unique_ids=False) if source is not None else None
+    out = inherit(df, source_df) if source_df is not None else assign_split(df, plan, class_column, count_column)
     # the summary is made before anything is written: a failure leaves no output behind
-    table, title = summary(out, source_df, class_column, count_column)
+    table, title = split_summary(out, source_df, class_column, count_column)
     if table is None and table_file is not None:
         raise ManifestError(f"no '{class_column}' column here or in --from, so no per-class --table",
                             df.attrs.get("manifest"), 1)
@@ -216,8 +108,7 @@ def split_command(
             write_manifest(table, table_file, force)
         if not console.state.quiet:
             print_table(table, title)
-    dest = "stdout" if output == STDIO else output
-    console.info(f"{len(out)} rows -> {dest}")
+    console.info(f"{len(out)} rows -> {'stdout' if output == STDIO else output}")
 
 
 @split_app.command("check")
@@ -226,12 +117,7 @@ def check_command(
 ) -> None:
     """Exit 1, naming the groups, when a group is in two splits or two folds, or a class misses a split."""
     df = read_manifest(manifest)
-    if "split" not in df.columns and "fold" not in df.columns:
-        raise ManifestError("has neither a 'split' nor a 'fold' column", df.attrs.get("manifest"), 1)
-    unknown = sorted(set(df.get("split", pd.Series(dtype=str))) - set(SPLITS) - {""})
-    problems = leakage_problems(df)
-    if unknown:
-        problems.insert(0, f"unknown split value(s): {', '.join(unknown)}")
+    problems = split_problems(df)
     if problems:
         raise CovtoolError("; ".join(problems), df.attrs.get("manifest"))
     n_groups = group_ids(df).nunique()

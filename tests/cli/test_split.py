@@ -87,8 +87,31 @@ def test_bad_input(tmp_path):
     r = runner.invoke(app, ["split", str(m), "-o", str(tmp_path / "o.csv"), "--strategy", "representative"])
     assert r.exit_code == 1 and "class 'x' has 3 group(s)" in r.output
     r = runner.invoke(app, ["split", str(m), "-o", str(tmp_path / "o.csv")])
-    assert r.exit_code == 1 and "--strategy is required" in r.output
+    assert r.exit_code == 2 and "--strategy: is required" in r.output and "or --from a manifest" in r.output
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_option_combinations_exit_2_naming_the_flags_before_any_work(tmp_path):
+    out = tmp_path / "o.csv"
+    absent = tmp_path / "absent.csv"  # never read: the options are refused first
+
+    def split(*args):
+        return runner.invoke(app, ["split", str(absent), "-o", str(out), *map(str, args)])
+
+    cases = [
+        (["--strategy", "clever"], "--strategy: must be one of representative, bad, random, kfold, got 'clever'"),
+        (["--from", absent, "--strategy", "bad"], "--from: inherits a split; do not give --strategy too"),
+        (["--strategy", "bad", "--fold", "1"], "--fold: needs --strategy kfold"),
+        (["--strategy", "kfold", "--folds", "3", "--fold", "3"], "--fold: 3 is outside 0..2"),
+        (["--strategy", "kfold", "--val-fold", "1"], "--val-fold: needs --fold and must be another fold in 0..4"),
+        (["--strategy", "kfold", "--fold", "1", "--val-fold", "1"], "--val-fold: needs --fold"),
+        (["--strategy", "random", "--fractions", "0.5,0.5"], "--fractions: expects three numbers"),
+        (["--strategy", "bad", "--fractions", "0.5,0.5,0.5"], "--fractions: must be three non-negative numbers"),
+    ]
+    for args, message in cases:
+        r = split(*args)
+        assert r.exit_code == 2 and message in r.output, (args, r.output)
+    assert not out.exists()
 
 
 def test_shell_pipe_round_trip(tmp_path):

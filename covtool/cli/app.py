@@ -1,14 +1,37 @@
-"""The Typer root: global options, error handling, and the registry of command families.
+"""The Typer root: global options, error handling, and the registry of commands.
 
-Command modules are imported when their command runs (:data:`COMMANDS`); none of them imports
-TensorFlow at module level, so ``covtool --help`` and the non-deep-learning stages start without
-it, and a stage imports only what it uses.
+The registry rule
+-----------------
+Every command joins covtool the same way: one line in :data:`COMMANDS`,
+``"name": Command("module:attribute", "summary")``.
+
+* The *module* holds that command (or command family) alone, and its docstring is the command's
+  help: ``covtool NAME --help`` starts with it.
+* The *attribute* is the command function of a single command, or the ``typer.Typer`` of a
+  family of subcommands (``ingest``, ``manifest``, ``split``), whose subcommands take their help
+  from their own docstrings, as in any Typer app.
+* The *summary* is the first paragraph of the module's docstring, on one line. The root help lists
+  the commands from these summaries without importing a single command module
+  (``tests/cli/test_app.py`` checks that every summary equals its command's help).
+
+A command's module is imported only when that command runs or shows its own help, so
+``covtool select`` does not pay for extract's imports, and no command module imports TensorFlow at
+module level: ``covtool --help`` and the non-deep-learning stages start without it.
+
+Help is click's plain formatter (``rich_markup_mode=None``, set for every command in
+:func:`load_command`): it reflows each paragraph to the terminal's width, shows flags without a
+value placeholder (no ``<bool>``), and does not import rich's panels (``--help`` starts faster).
+
+Exit status (DESIGN.md): 0 success; 1 bad data or a failed item; 2 bad usage; 130 interrupted,
+whether the interrupt comes while typer parses the options or while the command runs; 141 when
+the reader of stdout goes away (``covtool ... | head``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import NamedTuple
 
 import typer
 from typer.core import TyperGroup
@@ -79,14 +102,173 @@ def _flag_namer(group, ctx):
     return lambda param: flags.get(param, _default_flag(param))
 
 
+def _quiet_broken_pipe() -> None:
+    """The reader of our stdout went away (``covtool ... | head``): stop quietly, like a C tool."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    raise typer.Exit(141)
+
+
+class Command(NamedTuple):
+    """A registry entry: where the command lives and the line the root help shows for it."""
+
+    target: str    #: ``"module:attribute"``, the attribute a function or a ``typer.Typer``
+    summary: str   #: the first paragraph of the module's docstring, on one line
+
+
+#: Every command, in the order the root help lists them (the registry rule: module docstring).
+COMMANDS: dict[str, Command] = {
+    "select": Command("covtool.cli.select:select_command",
+                      "Keep the CT slices where the lungs are open (COVID-CTset's dark-pixel "
+                      "selection)."),
+    "rescale": Command("covtool.cli.rescale:rescale_command",
+                       "Resample TEM images to one pixel size (Lanczos-3, antialiased) with their "
+                       "annotations."),
+    "crop": Command("covtool.cli.crop:crop_command",
+                    "Cut patches centred on the annotated virus particles (TEM virus benchmark)."),
+    "balance": Command("covtool.cli.balance:balance_command",
+                       "Balance the training patches: each class to --per-class samples by flips "
+                       "and 90° rotations."),
+    "split": Command("covtool.cli.split:split_app",
+                     "Split a manifest into train/val/test (or k folds) at the level of the group, "
+                     "and check splits."),
+    "models": Command("covtool.cli.models:models_command",
+                      "List the models with their trainable parameter counts (one row per model: "
+                      "the name, then the count) for an input size and a class count."),
+    "train": Command("covtool.cli.train:train_command",
+                     "Train a classifier on a manifest's train rows (validating on its val rows) "
+                     "into a run folder."),
+    "eval": Command("covtool.cli.eval:eval_command",
+                    "Evaluate a trained run on a manifest's test rows: predictions, the papers' "
+                    "metrics, confusion."),
+    "patient-diagnose": Command("covtool.cli.diagnose:diagnose_command",
+                                "Diagnose whole patients: select lung slices, classify them, and "
+                                "apply COVID-CTset's patient rule."),
+    "explain": Command("covtool.cli.explain:explain_command",
+                       "Grad-CAM heatmaps of a trained run on chosen images: overlay PNGs (and "
+                       ".npy arrays)."),
+    "extract": Command("covtool.cli.extract:extract_command",
+                       "Figures and captions from PDF papers (COVID-CT's PyMuPDF mining, "
+                       "automated)."),
+    "manifest": Command("covtool.cli.manifest:manifest_app",
+                        "Work with manifests themselves: merge the shards of an array job, check "
+                        "completeness."),
+    "ingest": Command("covtool.cli.ingest:ingest_app",
+                      "Read a public dataset in its authors' own layout into a manifest."),
+    "features": Command("covtool.cli.features:features_command",
+                        "SC2-MID visual features of masked objects: shape (nm), texture (HOG, "
+                        "GLCM) and deep (ImageNet CNNs)."),
+    # the demo drives the command line, so it lives above it (covtool/demo.py), not in covtool.cli
+    "demo": Command("covtool.demo:demo_command",
+                    "Run the whole pipeline on data covtool generates itself, and say where the "
+                    "outputs are."),
+}
+
+
+def load_command(name: str):
+    """The click command for ``name``, built from its module (imported now) by the registry rule."""
+    import importlib
+
+    from typer.main import get_command, get_group
+
+    module_name, _, attr = COMMANDS[name].target.partition(":")
+    module = importlib.import_module(module_name)
+    obj = getattr(module, attr)
+    if isinstance(obj, typer.Typer):
+        cmd = get_group(obj)
+        cmd.help = module.__doc__
+    else:
+        one = typer.Typer(add_completion=False)
+        one.command(name, help=module.__doc__)(obj)
+        cmd = get_command(one)
+    cmd.name = name
+    return plain_help(cmd)
+
+
+def plain_help(cmd):
+    """Render ``cmd``'s help (and its subcommands') with click's plain formatter.
+
+    Typer's rich panels keep a docstring's hard line breaks, squeeze the help column to a third of
+    an 80-column terminal, and show every flag as ``<bool>``; the plain formatter reflows
+    paragraphs and writes a flag as just its name. Options that name a ``rich_help_panel`` are
+    still shown under that panel's heading.
+    """
+    cmd.rich_markup_mode = None
+    if cmd.help and not cmd.short_help:  # listed in its family in full, not cut at 45 characters
+        cmd.short_help = summary_of(cmd.help)
+    if any(getattr(p, "rich_help_panel", None) for p in cmd.params):
+        cmd.format_options = lambda ctx, formatter: _options_by_panel(cmd, ctx, formatter)
+    for sub in getattr(cmd, "commands", {}).values():
+        plain_help(sub)
+    return cmd
+
+
+def summary_of(help_text: str) -> str:
+    """The first paragraph of a help text, on one line: what a command list shows for it."""
+    return " ".join(help_text.strip().split("\n\n")[0].split())
+
+
+def _options_by_panel(cmd, ctx, formatter) -> None:
+    """click's "Arguments" and "Options" sections, one section per ``rich_help_panel``."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    for p in cmd.get_params(ctx):
+        record = p.get_help_record(ctx)
+        if record is not None:
+            default = "Arguments" if p.param_type_name == "argument" else "Options"
+            sections.setdefault(getattr(p, "rich_help_panel", None) or default, []).append(record)
+    for title, records in sections.items():
+        with formatter.section(title):
+            formatter.write_dl(records)
+
+
+class RootGroup(CovtoolGroup):
+    """The ``covtool`` group: commands from :data:`COMMANDS`, each loaded on first use."""
+
+    _listing = False   # True while the root help lists the commands
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        if name in self.commands:
+            return self.commands[name]
+        if self._listing:  # the summary alone: listing the commands imports none of them
+            return typer.core.TyperCommand(name, short_help=COMMANDS[name].summary)
+        self.add_command(load_command(name), name)
+        return self.commands[name]
+
+    def format_help(self, ctx, formatter):
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        # typer parses the root options (and runs --version and --help) here, outside invoke();
+        # an interrupt or a closed pipe here is handled as during a command
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except BrokenPipeError:  # ``covtool --help | head``
+            _quiet_broken_pipe()
+        except KeyboardInterrupt as exc:
+            raise typer.Exit(exit_status(exc)) from None
+
+
 app = typer.Typer(
-    cls=CovtoolGroup,
+    cls=RootGroup,
     name="covtool",
     help="Reproducible pipelines for COVID-19 and virus imaging datasets. Every stage reads and "
          "writes a manifest (CSV; '-' is stdin/stdout), so stages chain in pipes and Makefiles.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -108,69 +290,6 @@ def root(
     console.state.quiet = quiet
 
 
-#: Every command: name -> (module, attribute, help). A command's module is imported only when the
-#: command runs (or help lists it), so ``covtool select`` does not pay for extract's imports.
-#: Attributes that are Typer apps are command families (subcommands).
-COMMANDS: dict[str, tuple[str, str, str | None]] = {
-    "select": ("covtool.cli.select", "select_command", None),
-    "rescale": ("covtool.cli.rescale", "rescale_command", None),
-    "crop": ("covtool.cli.crop", "crop_command", None),
-    "balance": ("covtool.cli.balance", "balance_command", None),
-    "split": ("covtool.cli.split", "split_app", None),
-    "models": ("covtool.cli.train", "models_command", "MODELS_DOC"),
-    "train": ("covtool.cli.train", "train_command", None),
-    "eval": ("covtool.cli.eval", "eval_command", None),
-    "patient-diagnose": ("covtool.cli.diagnose", "diagnose_command", None),
-    "explain": ("covtool.cli.explain", "explain_command", None),
-    "extract": ("covtool.cli.extract", "extract_command", None),
-    "manifest": ("covtool.cli.manifest", "manifest_app", None),
-    "ingest": ("covtool.cli.ingest", "app", None),
-    "features": ("covtool.cli.features", "features_command", None),
-    "demo": ("covtool.cli.demo", "demo_command", None),
-}
-
-
-def load_command(name: str):
-    """The click command for ``name``, built from its module (imported now)."""
-    import importlib
-
-    from typer.main import get_command, get_group
-
-    module_name, attr, help_attr = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    obj = getattr(module, attr)
-    text = getattr(module, help_attr) if help_attr else module.__doc__
-    if isinstance(obj, typer.Typer):
-        if text and not obj.info.help:
-            obj.info.help = text
-        group = get_group(obj)
-        group.name = name
-        return group
-    one = typer.Typer(add_completion=False)
-    one.command(name, help=text)(obj)
-    return get_command(one)
-
-
-def _lazy(group_cls):
-    """Give the root group the commands of :data:`COMMANDS`, each loaded on first use."""
-
-    class Lazy(group_cls):
-        def list_commands(self, ctx):
-            return list(COMMANDS)
-
-        def get_command(self, ctx, name):
-            if name not in COMMANDS:
-                return None
-            if name not in self.commands:
-                self.add_command(load_command(name), name)
-            return self.commands[name]
-
-    return Lazy
-
-
-app.info.cls = _lazy(CovtoolGroup)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
@@ -180,5 +299,5 @@ def main(argv: list[str] | None = None) -> None:
             _quiet_broken_pipe()
         except typer.Exit:
             sys.exit(141)
-    except KeyboardInterrupt as exc:  # between commands (in typer's own parsing)
+    except KeyboardInterrupt as exc:  # while typer builds the command tree, before any parsing
         sys.exit(exit_status(exc))

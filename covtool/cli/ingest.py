@@ -18,7 +18,7 @@ from covtool.core.errors import UsageError
 from covtool.core.manifest import STDIO, check_output, write_manifest
 from covtool.datasets.common import PROBLEMS_LISTED, Ingested, crossing_groups, problem_lines
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+ingest_app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
 DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="The dataset's folder, as unpacked from its release.")]
 SkipBad = Annotated[bool, typer.Option(
@@ -70,7 +70,7 @@ def finish(result: Ingested, output: str, force: bool) -> None:
     report(result, output)
 
 
-@app.command("covid-ct")
+@ingest_app.command("covid-ct")
 def covid_ct_command(
     root: DirArg,
     output: OutManifest = ...,
@@ -92,7 +92,7 @@ def covid_ct_command(
                            split_dir=split_dir, metadata=metadata), output, force)
 
 
-@app.command("covid-cxr")
+@ingest_app.command("covid-cxr")
 def covid_cxr_command(
     root: DirArg,
     output: OutManifest = ...,
@@ -119,7 +119,7 @@ def covid_cxr_command(
                             finding=finding, label_map=label_map or [], metadata=metadata), output, force)
 
 
-@app.command("covid-ctset")
+@ingest_app.command("covid-ctset")
 def covid_ctset_command(
     root: DirArg,
     output: OutManifest = ...,
@@ -145,7 +145,7 @@ def covid_ctset_command(
                               details=details, part=part), output, force)
 
 
-@app.command("tem")
+@ingest_app.command("tem")
 def tem_command(
     root: DirArg,
     output: OutManifest = ...,
@@ -159,9 +159,13 @@ def tem_command(
                               "each crop's split and source image.")] = None,
     pixel_sizes: Annotated[Path | None, typer.Option(
         "--pixel-sizes", help="Annotated layout: table image,pixel_size_nm (default: pixel_sizes.csv found in DIR, split or class folders).")] = None,
-    pixel_size_nm: Annotated[float | None, typer.Option(
-        "--pixel-size-nm", min=1e-9, help="Pixel size (nm) of images without a tag file or table row; "
-                                          "crops: their pixel size (default 1).")] = None,
+    default_pixel_size: Annotated[float | None, typer.Option(
+        "--default-pixel-size", metavar="NM", min=1e-9,
+        help="Pixel size (nm) of images that carry none (no tag file or table row); crops: their "
+             "pixel size (default 1).")] = None,
+    old_pixel_size: Annotated[float | None, typer.Option(
+        "--pixel-size-nm", min=1e-9, hidden=True,
+        help="The old name of --default-pixel-size (kept for one release).")] = None,
     verify: Verify = True,
     skip_bad: SkipBad = False,
     force: Force = False,
@@ -169,8 +173,13 @@ def tem_command(
     """TEM virus dataset: raw images with particle and tag files, or the 1 nm crops."""
     from covtool.datasets.tem import LAYOUTS, ingest_tem
 
-    check_output(output, force)
     if layout not in LAYOUTS:
         raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
+    if old_pixel_size is not None:
+        if default_pixel_size is not None:
+            raise UsageError("--pixel-size-nm is the old name of --default-pixel-size: give one")
+        default_pixel_size = old_pixel_size
+    check_output(output, force)
     finish(ingest_tem(root, skip_bad=skip_bad, verify=verify, pixel_sizes=pixel_sizes,
-                      pixel_size_nm=pixel_size_nm, layout=layout, split_table=split_table), output, force)
+                      default_pixel_size=default_pixel_size, layout=layout, split_table=split_table),
+           output, force)

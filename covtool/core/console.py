@@ -2,14 +2,19 @@
 
 stdout carries data only (a manifest written with ``-o -``); everything meant for people goes
 through :data:`stderr`. ``--quiet`` silences information and progress, never errors.
+
+rich is imported on the first line printed through it, not with this module: ``covtool --version``,
+``--help`` and an error line never pay for it.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -22,6 +27,8 @@ state = RunState()
 
 
 def _stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 

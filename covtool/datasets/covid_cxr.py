@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from covtool.core.errors import UsageError
+from covtool.core.errors import ParameterError
 from covtool.core.imageio import is_image_file
 from covtool.core.naming import natural_key, safe_id
 from covtool.datasets.common import (
@@ -63,11 +63,11 @@ def parse_label_map(items: Sequence[str]) -> list[tuple[re.Pattern, str]]:
     for item in items:
         pattern, sep, label = item.rpartition("=")
         if not sep or not pattern.strip() or not label.strip():
-            raise UsageError(f"--label-map expects PATTERN=LABEL, got {item!r}")
+            raise ParameterError("label_map", f"expects PATTERN=LABEL, got {item!r}")
         try:
             out.append((re.compile(pattern.strip(), re.IGNORECASE), label.strip()))
         except re.error as exc:
-            raise UsageError(f"--label-map {item!r}: bad regular expression ({exc})") from None
+            raise ParameterError("label_map", f"{item!r}: bad regular expression ({exc})") from None
     return out
 
 
@@ -198,7 +198,7 @@ def ingest_covid_cxr(root: str | Path, *, skip_bad: bool = False, verify: bool =
     try:
         finding_re = re.compile(finding, re.IGNORECASE) if finding else None
     except re.error as exc:
-        raise UsageError(f"--finding {finding!r}: bad regular expression ({exc})") from None
+        raise ParameterError("finding", f"{finding!r}: bad regular expression ({exc})") from None
     mapping = parse_label_map(label_map)
     want_views = {v.strip().lower() for v in views if v.strip()}
     df = read_table(meta_path, last_column=EXTRA_COLUMN)

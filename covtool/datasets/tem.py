@@ -310,7 +310,7 @@ def detect_layout(w: Walk, pixel_sizes: Path | None) -> str:
 
 
 def ingest_tem(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
-               pixel_sizes: Path | None = None, pixel_size_nm: float | None = None,
+               pixel_sizes: Path | None = None, default_pixel_size: float | None = None,
                layout: str = "auto", split_table: Path | None = None) -> Ingested:
     """Read the TEM virus dataset: raw images with particle and tag files, or crops.
 
@@ -324,9 +324,9 @@ def ingest_tem(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
         ``auto`` tells them apart by their files (docs/ingest.md).
     pixel_sizes : path, optional
         Annotated layout: a table ``image,pixel_size_nm`` (else found in DIR, split or class folders).
-    pixel_size_nm : float, optional
-        Raw/annotated: the pixel size of images without a tag file or table row. Crops: their
-        pixel size (default 1 nm, the release's).
+    default_pixel_size : float, optional
+        The pixel size (nm) of images that carry none. Raw/annotated: images without a tag file
+        or table row. Crops: their pixel size (default 1 nm, the release's).
     split_table : path, optional
         Crops: a table of the release's crops (``protocol_A_official.csv``) giving each crop's
         official split, its source image (the ``group``) and date and magnification.
@@ -352,7 +352,7 @@ def ingest_tem(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
     tally = Tally(skip_bad)
     if layout == "auto" and chosen == "raw" and folder != root and _has_folder(root, CROPS_PART):
         tally.warn(f"{root} holds both parts of the release: read {RAW_PART} (the raw images); "
-                   f"--layout crops reads {CROPS_PART}")
+                   f"the crops layout reads {CROPS_PART}")
     layout = chosen
     w = walk(folder)
     if not w.class_dirs:
@@ -363,13 +363,13 @@ def ingest_tem(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
         raise DatasetError(f"a split table names crops; this is the {layout} layout, whose split "
                            "folders are the split", split_table)
     if layout == "raw":
-        rows, columns = _raw_rows(w, tally, verify, pixel_size_nm), RAW_COLUMNS
+        rows, columns = _raw_rows(w, tally, verify, default_pixel_size), RAW_COLUMNS
     elif layout == "crops":
         table = read_split_table(Path(split_table), tally) if split_table is not None else None
-        nm = CROP_PIXEL_NM if pixel_size_nm is None else pixel_size_nm
+        nm = CROP_PIXEL_NM if default_pixel_size is None else default_pixel_size
         rows, columns = _crop_rows(w, tally, verify, nm, table), CROP_COLUMNS
     else:
-        rows, columns = _annotated_rows(w, tally, verify, pixel_sizes, pixel_size_nm), COLUMNS
+        rows, columns = _annotated_rows(w, tally, verify, pixel_sizes, default_pixel_size), COLUMNS
     out = tally.result(rows, columns)
     if not (out.items["split"].fillna("") != "").any():
         out.items = out.items.drop(columns=["split"])
@@ -447,7 +447,7 @@ def _raw_row(image: Path, ann: Path | None, tag: Path | None, tally: Tally, veri
         tally.bad(image, "no particle file", f"expected {PARTICLE_DIR}/{image.stem}{PARTICLE_END}")
         return None
     if tag is None and pixel_size_nm is None:
-        tally.bad(image, "no tag file", f"expected {TAG_DIR}/{image.name}{TAG_END} (or give --pixel-size-nm)")
+        tally.bad(image, "no tag file", f"expected {TAG_DIR}/{image.name}{TAG_END} (or give a default pixel size)")
         return None
     tags = None
     try:
@@ -600,7 +600,7 @@ def _annotated_rows(w: Walk, tally: Tally, verify: bool, pixel_sizes: Path | Non
                 continue
             nm = sizes.get(p.name.lower(), sizes.get(p.stem.lower(), pixel_size_nm))
             if nm is None:
-                tally.bad(p, "no pixel size", "not in a pixel-size table (give --pixel-size-nm)")
+                tally.bad(p, "no pixel size", "not in a pixel-size table (give a default pixel size)")
                 continue
             try:
                 particles = read_annotations(ann)

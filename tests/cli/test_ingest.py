@@ -103,3 +103,31 @@ def test_subprocess_pipe_ingest_into_select(tmp_path):
     out = pd.read_csv(io.StringIO(sel.stdout), dtype=str, keep_default_na=False)
     assert sorted(out["id"]) == sorted(df["id"])
     assert (out.set_index("id")["label"] == df.set_index("id")["label"]).all()
+
+
+def test_tem_default_pixel_size_and_its_old_hidden_name(tmp_path):
+    root = tmp_path / "flat"
+    fixtures.png(root / "Rotavirus" / "r1.png")
+    fixtures.write(root / "Rotavirus" / "r1.txt", "3 3\n")
+    for flag in ("--default-pixel-size", "--pixel-size-nm"):
+        out = tmp_path / f"{flag}.csv"
+        r = run("ingest", "tem", root, "-o", out, flag, "2.5")
+        assert r.exit_code == 0, r.output
+        assert read_manifest(out)["pixel_size_nm"].tolist() == ["2.5"]
+    r = run("ingest", "tem", root, "-o", tmp_path / "both.csv", "--default-pixel-size", "2",
+            "--pixel-size-nm", "2")
+    assert r.exit_code == 2 and not (tmp_path / "both.csv").exists()
+    assert "--pixel-size-nm is the old name of --default-pixel-size: give one" in r.output
+    r = run("ingest", "tem", "--help")
+    assert "--default-pixel-size NM" in r.output and "--pixel-size-nm" not in r.output
+
+
+def test_covid_cxr_bad_patterns_name_their_option(tmp_path):
+    root = fixtures.covid_cxr(tmp_path / "cxr")
+    for args, line in [(["--label-map", "covid"], "--label-map: expects PATTERN=LABEL, got 'covid'"),
+                       (["--label-map", "(=x"], "--label-map: '(=x': bad regular expression"),
+                       (["--finding", "("], "--finding: '(': bad regular expression")]:
+        r = run("ingest", "covid-cxr", root, "-o", tmp_path / "o.csv", *args)
+        assert r.exit_code == 2, r.output
+        assert r.output.startswith(f"covtool: error: {line}"), r.output
+        assert not (tmp_path / "o.csv").exists()

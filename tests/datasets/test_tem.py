@@ -39,7 +39,7 @@ def test_class_folders_without_split_folders_and_default_pixel_size(tmp_path):
     fixtures.write(root / "Rotavirus" / "r1.txt", "3 3\n")
     with pytest.raises(DatasetError, match="no pixel size"):
         ingest_tem(root)
-    res = ingest_tem(root, pixel_size_nm=2.0)
+    res = ingest_tem(root, default_pixel_size=2.0)
     assert "split" not in res.items.columns
     assert res.items.iloc[0]["pixel_size_nm"] == 2.0 and res.items.iloc[0]["particles"] == 1
 
@@ -52,7 +52,7 @@ def test_bad_annotation_and_orphans(tmp_path):
     fixtures.write(root / "train" / "Ebola" / "e1.txt", "1 1\n500 5\n")  # outside the 40x32 image
     fixtures.png(root / "train" / "Ebola" / "e2.png")  # no annotation
     fixtures.write(root / "train" / "Ebola" / "orphan.txt", "1 1\n")
-    res = ingest_tem(root, skip_bad=True, pixel_size_nm=1.0)
+    res = ingest_tem(root, skip_bad=True, default_pixel_size=1.0)
     assert dict(res.removed) == {"bad annotation": 1, "no annotation": 1, "unknown file": 1}
     assert sorted(res.items["id"]) == ["test_Adenovirus_a3", "train_Adenovirus_a1", "train_Adenovirus_a2"]
 
@@ -181,7 +181,7 @@ def test_release_root_with_both_parts_reads_raw_unless_told(tmp_path):
     res = ingest_tem(root)
     assert "annotation" in res.items.columns
     assert res.warnings == [f"{root} holds both parts of the release: read context_virus_RAW (the raw "
-                            "images); --layout crops reads context_virus_1nm_256x256"]
+                            "images); the crops layout reads context_virus_1nm_256x256"]
     assert not ingest_tem(root, layout="raw").warnings and not ingest_tem(root / "context_virus_RAW").warnings
     crops = ingest_tem(root, layout="crops").items
     assert len(crops) == len(fixtures.TEM_CROPS) and "annotation" not in crops.columns
@@ -231,7 +231,7 @@ def test_raw_bad_input_names_file_and_line_and_skip_bad_goes_on(tmp_path, case):
 def test_raw_without_tag_file_takes_given_pixel_size(tmp_path):
     root = fixtures.tem_release(tmp_path / "rel", crops=False)
     (root / "context_virus_RAW" / "train" / "Ebola" / "tags" / "E-1.tif_tags.csv").unlink()
-    df = ingest_tem(root, pixel_size_nm=3.0).items.set_index("id")
+    df = ingest_tem(root, default_pixel_size=3.0).items.set_index("id")
     assert df.loc["train_Ebola_E-1", "pixel_size_nm"] == 3.0
     assert df.loc["train_Adenovirus_A4-080201_7", "pixel_size_nm"] == 0.5  # tags win where present
 

@@ -14,9 +14,8 @@ import typer
 
 from covtool.cli.common import Force, OutManifest
 from covtool.core import console
-from covtool.core.errors import UsageError
 from covtool.core.manifest import STDIO, check_output, order_columns, read_manifest, write_manifest
-from covtool.em.balance import DEFAULT_PER_CLASS, BalanceResult, balance_manifest
+from covtool.em.balance import DEFAULT_PER_CLASS, BalanceResult
 
 
 def balance_command(
@@ -27,16 +26,13 @@ def balance_command(
     split: Annotated[str, typer.Option("--split", help="The split to balance (the paper: the training set).")] = "train",
     force: Force = False,
 ) -> None:
+    from covtool.em.stages import balance_table
+
     check_output(output, force)
     df = read_manifest(manifest, required=["id", "path", "label", "split"])
-    if "transform" in df.columns:
-        raise UsageError("already balanced: the manifest has a 'transform' column", df.attrs.get("manifest"))
-    if not df["split"].astype(str).str.strip().eq(split).any():
-        console.warn(f"no row has split '{split}'; nothing to balance")
-    result = balance_manifest(df, per_class=per_class, seed=seed, split=split)
-    for label, extra in result.repeated.items():
-        console.warn(f"class '{label}': {result.counts[label][0]} patches x 8 symmetries < {per_class}; "
-                     f"{extra} (patch, transform) pairs repeat")
+    result, warnings = balance_table(df, per_class, seed, split)
+    for line in warnings:
+        console.warn(line)
     write_manifest(order_columns(result.manifest), output, force)
     if not console.state.quiet:
         console.stderr.print(_summary(result, split))

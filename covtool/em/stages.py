@@ -10,13 +10,18 @@ from __future__ import annotations
 import math
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from covtool.core.errors import ParameterError
+from covtool.core.errors import ManifestError, ParameterError
 from covtool.core.manifest import Row
 from covtool.core.naming import safe_id
 from covtool.core.stage import Plan, Stage
 from covtool.em.patches import DEFAULT_SIZE, MIRROR_MODES, PatchCentre
-from covtool.em.pipeline import crop_file, patch_plan, rescale_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from covtool.em.balance import BalanceResult
 
 
 def row_pixel_size(row: Row, default: float | None = None, column: str = "pixel_size_nm") -> float:
@@ -96,6 +101,8 @@ class RescaleStage(Stage):
         return Plan(outputs=list(outs.values()), inputs=inputs, data=(px, outs))
 
     def run(self, row: Row, plan: Plan, loaded, advance):
+        from covtool.em.pipeline import rescale_file
+
         px, outs = plan.data
         res = rescale_file(row.path(), row.path("annotation"), px, self.target, outs["path"],
                            outs.get("annotation"), self.force, row.path("mask"), outs.get("mask"))
@@ -170,12 +177,16 @@ class CropStage(Stage):
         ann = row.path("annotation")
         if ann is None:
             raise row.error("no annotation for this image (empty 'annotation')")
+        from covtool.em.pipeline import patch_plan
+
         centres = patch_plan(ann)
         iid = row.text("id")
         return Plan(outputs=[self._patch_path(iid, c) for c in centres], inputs=[row.path(), ann],
                     units=len(centres))
 
     def run(self, row: Row, plan: Plan, loaded, advance):
+        from covtool.em.pipeline import crop_file
+
         iid = row.text("id")
         made = crop_file(row.path(), row.path("annotation"), lambda c: self._patch_path(iid, c),
                          self.size, self.mirror, self.force, on_patch=advance)
@@ -198,3 +209,29 @@ def patch_counts(rows: list[dict]) -> tuple[list[str], list[tuple[str, list[int]
         groups.add(r.get("group"))
     return splits, [(label, [counts[s] for s in splits], len(groups))
                     for label, (counts, groups) in sorted(per.items())]
+
+
+def balance_table(df: pd.DataFrame, per_class: int, seed: int = 0,
+                  split: str = "train") -> tuple[BalanceResult, list[str]]:
+    """``covtool balance``'s whole-table stage: :func:`~covtool.em.balance.balance_manifest` on a
+    patch manifest that is not balanced yet, with the warnings for the summary (no row of
+    ``split``; classes whose (patch, transform) pairs must repeat).
+
+    Raises
+    ------
+    ManifestError
+        When the manifest already has a ``transform`` column (it was balanced).
+    """
+    from covtool.em.balance import balance_manifest
+
+    if "transform" in df.columns:
+        name = df.attrs.get("manifest")
+        raise ManifestError("already balanced: the manifest has a 'transform' column", name, 1 if name else None)
+    warnings = []
+    if not df["split"].astype(str).str.strip().eq(split).any():
+        warnings.append(f"no row has split '{split}'; nothing to balance")
+    result = balance_manifest(df, per_class=per_class, seed=seed, split=split)
+    for label, extra in result.repeated.items():
+        warnings.append(f"class '{label}': {result.counts[label][0]} patches x 8 symmetries < {per_class}; "
+                        f"{extra} (patch, transform) pairs repeat")
+    return result, warnings

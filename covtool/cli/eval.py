@@ -55,13 +55,14 @@ def eval_command(
     check_scale(cfg.data_scale or None, manifest_scale(df), cfg.pipeline.normalize,
                 df.attrs.get("manifest") or manifest)
     probs, labels = predict_probs(model, cfg, df, batch_size)
-    metrics = classification_metrics(labels, probs, cfg.classes)
+    classes = list(cfg.classes)
+    metrics = classification_metrics(labels, probs, classes)
     metrics = {"run": str(run), "split": split, **metrics}
     outdir.mkdir(parents=True, exist_ok=True)
-    write_manifest(report.predictions_frame(df, probs, cfg.classes), outdir / report.PREDICTIONS, force=force)
+    write_manifest(report.predictions_frame(df, probs, classes), outdir / report.PREDICTIONS, force=force)
     report.write_metrics(outdir / report.METRICS, metrics, force=force)
-    report.write_confusion_csv(outdir / report.CONFUSION_CSV, metrics["confusion"], cfg.classes, force=force)
-    report.plot_confusion(outdir / report.CONFUSION_PNG, metrics["confusion"], cfg.classes, force=force,
+    report.write_confusion_csv(outdir / report.CONFUSION_CSV, metrics["confusion"], classes, force=force)
+    report.plot_confusion(outdir / report.CONFUSION_PNG, metrics["confusion"], classes, force=force,
                           title=f"{cfg.model.name} - {split}")
     if not console.state.quiet:
         console.stderr.print(report.metrics_table(metrics))

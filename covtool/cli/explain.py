@@ -7,6 +7,7 @@ manifest OUTDIR/explain.csv (id, path of the overlay, heatmap, source image, lab
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ import typer
 from covtool.cli.common import Force, OutDir, ShardOpt, load_tensorflow
 from covtool.core import console
 from covtool.core.atomic import atomic_path
-from covtool.core.errors import UsageError
+from covtool.core.errors import ManifestError, ParameterError
 from covtool.core.imageio import write_image
 from covtool.core.manifest import check_output, read_manifest, write_manifest
 from covtool.core.naming import safe_id
@@ -33,7 +34,7 @@ def explain_command(
     class_name: Annotated[str | None, typer.Option("--class", help="Explain this class (default: the predicted one).")] = None,
     split: Annotated[str | None, typer.Option("--split", help="Only rows of this split.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many images.")] = None,
-    npy: Annotated[bool, typer.Option("--npy", help="Also save each heatmap as a float32 .npy array.")] = False,
+    npy: Annotated[bool, typer.Option("--npy", metavar="", help="Also save each heatmap as a float32 .npy array.")] = False,
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Opacity of the heatmap in the overlay.")] = 0.4,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     shard: ShardOpt = None,
@@ -42,14 +43,16 @@ def explain_command(
     load_tensorflow()
     from covtool.evaluation.predict import load_run
     from covtool.explain.gradcam import find_last_conv_layer, gradcam, overlay
-    from covtool.training.pipeline import PipelineConfig, image_table, make_dataset
+    from covtool.training.dataset import make_dataset
+    from covtool.training.table import image_table
 
     out_manifest = outdir / "explain.csv"
     check_output(out_manifest, force)
     df = read_manifest(manifest, required=["path"])
     if split is not None:
         if "split" not in df.columns:
-            raise UsageError(f"--split {split}: the manifest has no 'split' column")
+            raise ManifestError(f"missing column split (needed by --split {split})",
+                                df.attrs.get("manifest"), 1)
         df = df[df["split"] == split]
     if limit is not None:
         df = df.iloc[:limit]
@@ -59,11 +62,11 @@ def explain_command(
     cfg, model = load_run(run)
     classes = list(cfg.classes)
     if class_name is not None and class_name not in classes:
-        raise UsageError(f"--class {class_name!r} is not one of the model's classes ({', '.join(classes)})")
+        raise ParameterError("class_name", f"{class_name!r} is not one of the model's classes "
+                                           f"({', '.join(classes)})")
     target = layer or find_last_conv_layer(model)
     table = image_table(df, classes, require_label=False)
-    pipe = PipelineConfig.from_dict({**cfg.pipeline.to_dict(), "cache": "none"})
-    ds = make_dataset(table, pipe, batch_size, with_labels=False)
+    ds = make_dataset(table, replace(cfg.pipeline, cache="none"), batch_size, with_labels=False)
     ids = [safe_id(i) for i in table.ids]
     rows, pos = [], 0
     with make_progress() as prog:

@@ -7,35 +7,22 @@ history.csv, training-curve.png and checkpoints/ (for --resume).
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from covtool.cli.common import Force, load_tensorflow
 from covtool.core import console
-from covtool.core.errors import UsageError
+from covtool.core.errors import ParameterError, UsageError
 from covtool.core.manifest import read_manifest
+from covtool.training.config import TrainConfig, validate
+from covtool.training.options import from_options, option_fields
 
 MODELS_DOC = """List the models with their trainable parameter counts (one row per model: the name,
 then the count) for an input size and a class count."""
-
-
-def parse_ints(text: str, option: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{option} expects whole numbers separated by commas, got {text!r}") from None
-
-
-def parse_range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"--range expects LO,HI, got {text!r}") from None
-    if hi <= lo:
-        raise UsageError(f"--range {text}: HI must be above LO")
-    return lo, hi
 
 
 def models_command(
@@ -57,8 +44,8 @@ def models_command(
         cfg = ModelConfig(name=name, input_shape=(input_size, input_size, channels), classes=classes)
         try:
             count = count_trainable(build_model(cfg))
-        except UsageError as exc:
-            console.warn(f"{name}: {exc}")
+        except ParameterError as exc:  # too small an input for this model: the others still run
+            console.warn(f"{name}: {exc.shown_with(lambda p: '--' + p.replace('_', '-'))}")
             continue
         typer.echo(f"{name:<{width}}  {count}")
         _clear_session()
@@ -104,110 +91,50 @@ def _epoch_line(row: dict) -> str:
     return "  ".join(parts) + ("  [green]best[/green]" if row.get("best") else "")
 
 
-def train_command(
-    manifest: Annotated[str, typer.Argument(help="Manifest with path, label, split ('-' for stdin).")],
-    run: Annotated[Path, typer.Option("-r", "--run", metavar="RUNDIR", help="The run folder to write.")],
-    model: Annotated[str | None, typer.Option(
-        "--model", help="custom, fpn, or a keras.applications name (see 'covtool models').")] = None,
-    weights: Annotated[str, typer.Option(
-        "--weights", help="imagenet (Keras's download), none (from scratch), or a weights file PATH.")] = "none",
-    freeze: Annotated[bool, typer.Option("--freeze", help="Freeze the pretrained backbone.")] = False,
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs (COVID-CTset 50; TEM 300 from scratch, 50 transfer).")] = 50,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size (COVID-CTset 14; COVID-CT 16).")] = 14,
-    input_size: Annotated[int | None, typer.Option(
-        "--input-size", help="Resize every image to N x N (COVID-CT 480); default: the images' own size, no resizing.")] = None,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="nadam, adam or sgd.")] = "nadam",
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 1e-4,
-    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum.")] = 0.9,
-    cosine_period: Annotated[int, typer.Option(
-        "--cosine-period", help="Cosine learning-rate schedule restarting every N epochs (COVID-CT 10); 0 is constant.")] = 0,
-    class_weights: Annotated[str, typer.Option(
-        "--class-weights", help="none, balanced, or NAME=W,NAME=W.")] = "none",
-    early_stopping: Annotated[int, typer.Option(
-        "--early-stopping", metavar="PATIENCE", help="Stop after PATIENCE epochs without improvement of --monitor; 0 is off.")] = 0,
-    monitor: Annotated[str, typer.Option("--monitor", help="Metric for the best epoch and early stopping.")] = "val_accuracy",
-    restore_best: Annotated[bool, typer.Option(
-        "--restore-best/--no-restore-best", help="model.keras gets the best epoch's weights.")] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of weights, shuffling, augmentation, dropout.")] = 0,
-    normalize: Annotated[str, typer.Option(
-        "--normalize", help="standardize (per image; TEM), range (fixed --range; CT) or none (raw values; COVID-CTset).")] = "standardize",
-    value_range: Annotated[str, typer.Option("--range", metavar="LO,HI", help="Values mapped to 0..1 by --normalize range.")] = "0,5000",
-    augment: Annotated[str, typer.Option(
-        "--augment", help="Augmentation preset: none, covid-ctset, covid-ct, tem (none on the fly).")] = "none",
-    hflip: Annotated[bool | None, typer.Option("--hflip/--no-hflip", help="Random left-right flips.")] = None,
-    vflip: Annotated[bool | None, typer.Option("--vflip/--no-vflip", help="Random up-down flips.")] = None,
-    rotation: Annotated[float | None, typer.Option("--rotation", help="Random rotation range in degrees.")] = None,
-    zoom: Annotated[float | None, typer.Option("--zoom", help="Random zoom range (0.05 = 5 %).")] = None,
-    shift: Annotated[float | None, typer.Option("--shift", help="Random shift range (fraction of size).")] = None,
-    shear: Annotated[float | None, typer.Option("--shear", help="Random shear range (radians).")] = None,
-    crop_scale: Annotated[float | None, typer.Option("--crop-scale", help="Random resized crop, smallest area fraction.")] = None,
-    brightness: Annotated[float | None, typer.Option("--brightness", help="Random brightness factor range.")] = None,
-    contrast: Annotated[float | None, typer.Option("--contrast", help="Random contrast factor range.")] = None,
-    cache: Annotated[str, typer.Option("--cache", help="Cache decoded images: none, memory, or a file prefix.")] = "none",
-    filters: Annotated[str, typer.Option("--filters", help="custom: widths of the 4 residual blocks.")] = "64,128,256,512",
-    final_filters: Annotated[int, typer.Option("--final-filters", help="custom: filters of the final convolution.")] = 32,
-    head_units: Annotated[str, typer.Option("--head-units", help="Units of the head's two hidden dense layers.")] = "1024,1024",
-    dropout: Annotated[float, typer.Option("--dropout", help="Dropout of the head / the FPN outputs.")] = 0.5,
-    block_dropout: Annotated[float, typer.Option("--block-dropout", help="custom: dropout after each residual block.")] = 0.25,
-    bn_momentum: Annotated[float, typer.Option(
-        "--bn-momentum", help="custom: batch-norm moving-average momentum (Keras 0.99; 0.9 suits very short runs).")] = 0.99,
-    backbone: Annotated[str, typer.Option("--backbone", help="fpn: resnet50v2, resnet101v2 or resnet152v2.")] = "resnet50v2",
-    mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="float16 compute (GPU).")] = False,
-    strategy: Annotated[str, typer.Option("--strategy", help="auto, mirrored or multiworker (TF_CONFIG or Slurm).")] = "auto",
-    deterministic: Annotated[bool, typer.Option(
-        "--deterministic", help="Deterministic TensorFlow ops (bit-identical reruns; slower on GPU).")] = False,
-    train_split: Annotated[str, typer.Option("--train-split", help="Split value of the training rows.")] = "train",
-    val_split: Annotated[str, typer.Option("--val-split", help="Split value of the validation rows.")] = "val",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoints (its stored options win).")] = False,
-    force: Force = False,
-) -> None:
-    load_tensorflow()
-    from covtool.models.build import ModelConfig, validate
-    from covtool.training.pipeline import AUGMENT_PRESETS, AugmentConfig, PipelineConfig
-    from covtool.training.train import TrainConfig
+def _display(run: Path):
+    """What ``covtool train`` shows on stderr: the run's start, a line per epoch, a progress bar."""
+    from covtool.core.progress import enabled
+    from covtool.training.train import TrainDisplay
 
-    if not resume and model is None:
-        raise UsageError("--model is required (see 'covtool models')")
-    if augment not in AUGMENT_PRESETS:
-        raise UsageError(f"--augment must be one of {', '.join(AUGMENT_PRESETS)}, got '{augment}'")
-    if not resume and not force:
-        _check_new_run(run)  # before any work; with --force, train() clears the old run
+    progress = _epoch_progress() if enabled() else None
+
+    class Display(TrainDisplay):
+        def start(self, config: TrainConfig, images: int) -> None:
+            (h, w), c = config.pipeline.image_size, config.pipeline.channels
+            console.info(f"training [bold]{config.model.name}[/bold] on {images} images "
+                         f"({h}x{w}x{c}) -> {run}")
+
+        def epoch(self, row: dict) -> None:
+            console.info(_epoch_line(row))
+
+        def batches(self, epoch: int, steps: int):
+            return progress(epoch, steps) if progress else None
+
+    return Display()
+
+
+def train_command(manifest: str, run: Path, resume: bool = False, force: bool = False,
+                  **options: Any) -> None:
+    """Its parameters (:data:`TRAIN_SIGNATURE`) are the four below and every option of
+    :class:`TrainConfig`, named by field (so a :class:`ParameterError` shows as its flag)."""
+    config = from_options(TrainConfig, options)
+    if not resume:  # a resumed run's stored options win
+        if options.get("name") is None:
+            raise ParameterError("name", "a new run needs a model (see 'covtool models')")
+        validate(config)
+        if not force:
+            _check_new_run(run)  # before any work; with --force, train() clears the old run
     df = read_manifest(manifest, required=["path", "label", "split"])
-    preset = AUGMENT_PRESETS[augment].to_dict()
-    overrides = dict(hflip=hflip, vflip=vflip, rotation=rotation, zoom=zoom, shift=shift, shear=shear,
-                     crop_scale=crop_scale, brightness=brightness, contrast=contrast)
-    aug = AugmentConfig(**{k: (v if overrides.get(k) is None else overrides[k]) for k, v in preset.items()})
-    cfg = TrainConfig()
-    if not resume:
-        from covtool.training.pipeline import probe_shape
-        from covtool.training.train import split_rows
+    config = replace(config, manifest=str(Path(manifest).resolve()) if manifest != "-" else "-")
+    load_tensorflow()
+    from covtool.training.train import train
 
-        rows = split_rows(df, train_split)
-        if rows.empty:
-            raise UsageError(f"no rows with split '{train_split}' in {manifest}")
-        first = rows["path"].iloc[0]
-        from covtool.training.pipeline import image_table
-
-        image_table(rows.iloc[:1], None, require_label=False)  # a clear error for a missing file
-        h, w, c = probe_shape(first, rows["path"])  # channels: any colour image -> 3
-        size = (input_size, input_size) if input_size else (h, w)
-        pipeline = PipelineConfig(image_size=size, channels=c, resize=input_size is not None,
-                                  normalize=normalize, value_range=parse_range(value_range), cache=cache)
-        mcfg = ModelConfig(name=model, input_shape=(*size, c), classes=2, weights=weights, freeze=freeze,
-                           filters=parse_ints(filters, "--filters"), final_filters=final_filters,
-                           head_units=parse_ints(head_units, "--head-units"), dropout=dropout,
-                           block_dropout=block_dropout, bn_momentum=bn_momentum, backbone=backbone)
-        validate(mcfg)
-        cfg = TrainConfig(model=mcfg, pipeline=pipeline, augment=aug, optimizer=optimizer,
-                          learning_rate=lr, momentum=momentum, cosine_period=cosine_period,
-                          batch_size=batch_size, epochs=epochs, class_weights=class_weights,
-                          early_stopping=early_stopping, monitor=monitor, restore_best=restore_best,
-                          seed=seed, mixed_precision=mixed_precision, strategy=strategy,
-                          deterministic=deterministic, train_split=train_split, val_split=val_split,
-                          manifest=str(Path(manifest).resolve()) if manifest != "-" else "-")
-        console.info(f"training [bold]{model}[/bold] on {len(rows)} images "
-                     f"({size[0]}x{size[1]}x{c}) -> {run}")
-    _train(df, run, cfg, resume=resume, force=force)
+    result = train(df, run, config, resume=resume, force=force, display=_display(run))
+    best = (f"best epoch {result.best_epoch} ({result.best_value:.4f})"
+            if result.best_epoch is not None else "no best epoch")
+    stop = ", stopped early" if result.stopped_early else ""
+    console.info(f"[green]done[/green]: {len(result.history)} epochs, {best}{stop}; "
+                 f"model in {run / 'model.keras'}")
 
 
 def _check_new_run(run: Path) -> None:
@@ -219,15 +146,43 @@ def _check_new_run(run: Path) -> None:
             raise OutputExistsError(run / name)
 
 
-def _train(df, run: Path, cfg, resume: bool, force: bool) -> None:
-    from covtool.core.progress import enabled
-    from covtool.training.train import train
+def config_parameters() -> list[inspect.Parameter]:
+    """One typer option per :class:`TrainConfig` option field (nested configs' included), in
+    its help panel, named by the field; text options for list values, ``None`` for "the
+    preset's" and for required values."""
+    params = []
+    for f, spec, hint in option_fields(TrainConfig):
+        flag = spec.flag_of(f.name)
+        default = f.default
+        if spec.parse is not None:
+            hint, default = str, spec.text(f.default)
+        if spec.required or spec.from_preset:
+            hint, default = hint | None, None
+        info: dict[str, Any] = {"help": spec.help, "rich_help_panel": spec.group}
+        if spec.from_preset:
+            info["help"] += " Default: the preset's."
+        if hint in (bool, bool | None):
+            info["metavar"] = ""  # a flag takes no value: no <bool>
+            if spec.negatable:
+                flag = f"{flag}/--no-{flag[2:]}"
+        elif spec.metavar or spec.choices:
+            info["metavar"] = spec.metavar or "|".join(spec.choices)
+        option = typer.Option(flag, **info)
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=Annotated[hint, option]))
+    return params
 
-    result = train(df, run, cfg, resume=resume, force=force,
-                   on_epoch=lambda row: console.info(_epoch_line(row)),
-                   progress_factory=_epoch_progress() if enabled() else None)
-    best = (f"best epoch {result.best_epoch} ({result.best_value:.4f})"
-            if result.best_epoch is not None else "no best epoch")
-    stop = ", stopped early" if result.stopped_early else ""
-    console.info(f"[green]done[/green]: {len(result.history)} epochs, {best}{stop}; "
-                 f"model in {run / 'model.keras'}")
+
+_RUN_PARAMETERS = [
+    inspect.Parameter("manifest", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, typer.Argument(
+        help="Manifest with path, label, split ('-' for stdin).")]),
+    inspect.Parameter("run", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Path, typer.Option(
+        "-r", "--run", metavar="RUNDIR", help="The run folder to write.")]),
+    inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+        bool, typer.Option("--resume", metavar="", help="Continue an interrupted run from its "
+                           "checkpoints (its stored options win).")]),
+    inspect.Parameter("force", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Force),
+]
+#: what typer reads instead of ``train_command``'s own parameters
+TRAIN_SIGNATURE = inspect.Signature([*_RUN_PARAMETERS, *config_parameters()])
+train_command.__signature__ = TRAIN_SIGNATURE  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,10 @@ import pandas as pd
 
 from covtool.core.errors import CovtoolError
 from covtool.training import rundir
-from covtool.training.pipeline import image_table, make_dataset, translate_tf_error
-from covtool.training.train import TrainConfig
+from covtool.training.config import TrainConfig
+from covtool.training.dataset import make_dataset
+from covtool.training.table import image_table
+from covtool.training.tf_errors import translated_tf_errors
 
 
 def load_run(run_dir: str | Path):
@@ -45,20 +48,13 @@ def predict_probs(model, cfg: TrainConfig, df: pd.DataFrame, batch_size: int | N
     labels : ndarray (N,), int32
         True class indices (-1 where a row has no label).
     """
-    import tensorflow as tf
-
     table = image_table(df, cfg.classes, require_label=require_label)
     if len(table) == 0:
         return np.zeros((0, len(cfg.classes)), np.float32), table.labels
-    ds = make_dataset(table, cfg.pipeline.__class__(**{**cfg.pipeline.__dict__, "cache": "none"}),
-                      batch_size or cfg.batch_size, with_labels=False)
-    try:
+    ds = make_dataset(table, replace(cfg.pipeline, cache="none"), batch_size or cfg.batch_size,
+                      with_labels=False)
+    with translated_tf_errors():
         probs = model.predict(ds, verbose=0)
-    except tf.errors.OpError as exc:
-        err = translate_tf_error(exc)
-        if err is not None:
-            raise err from None
-        raise
     return np.asarray(probs, dtype=np.float32), table.labels
 
 
@@ -72,7 +68,7 @@ def make_predictor(model, cfg: TrainConfig, batch_size: int | None = None):
     import tensorflow as tf
 
     forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    pipe = cfg.pipeline.__class__(**{**cfg.pipeline.__dict__, "cache": "none"})
+    pipe = replace(cfg.pipeline, cache="none")
     bs = batch_size or cfg.batch_size
 
     def predict(df: pd.DataFrame) -> np.ndarray:
@@ -80,13 +76,8 @@ def make_predictor(model, cfg: TrainConfig, batch_size: int | None = None):
         if len(table) == 0:
             return np.zeros((0, len(cfg.classes)), np.float32)
         ds = make_dataset(table, pipe, bs, with_labels=False)
-        try:
+        with translated_tf_errors():
             return np.concatenate([np.asarray(forward(batch), np.float32) for batch in ds])
-        except tf.errors.OpError as exc:
-            err = translate_tf_error(exc)
-            if err is not None:
-                raise err from None
-            raise
 
     return predict
 
@@ -101,7 +92,8 @@ def make_array_predictor(model, cfg: TrainConfig, batch_size: int | None = None)
     """
     import tensorflow as tf
 
-    from covtool.training.pipeline import normalise, to_channels
+    from covtool.core.imageio import to_channels
+    from covtool.training.dataset import normalise
 
     forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     pipe = cfg.pipeline

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
-from covtool.core.errors import UsageError
+from covtool.core.errors import ParameterError
+from covtool.training.options import (
+    Config,
+    check_choice,
+    check_range,
+    derived,
+    option,
+    parse_ints,
+)
 
 #: keras.applications networks the TEM benchmark fine-tuned (Table 2), by covtool name.
 ZOO_NAMES: tuple[str, ...] = (
@@ -12,10 +20,12 @@ ZOO_NAMES: tuple[str, ...] = (
     "mobilenetv2", "resnet50", "resnet50v2", "xception",
 )
 MODEL_NAMES: tuple[str, ...] = ("custom", "fpn", *ZOO_NAMES)
+FPN_BACKBONES: tuple[str, ...] = ("resnet50v2", "resnet101v2", "resnet152v2")
+MODEL = "Model"  # the help panel of the model options
 
 
-@dataclass
-class ModelConfig:
+@dataclass(frozen=True)
+class ModelConfig(Config):
     """Everything needed to rebuild a model (stored in a run's ``config.json``).
 
     Attributes
@@ -30,11 +40,11 @@ class ModelConfig:
         ``"none"``, ``"imagenet"`` or a path to a Keras weights file (``.weights.h5``/``.keras``).
     freeze : bool
         Freeze the pretrained backbone (zoo and fpn); the head stays trainable.
-    filters : list of int
+    filters : tuple of int
         custom: the widths of the 4 residual blocks.
     final_filters : int
         custom: filters of the classification block's convolution.
-    head_units : list of int
+    head_units : tuple of int
         Units of the two hidden fully connected layers of the head (custom and zoo).
     dropout : float
         Dropout rate of the head (between its first two dense layers) and of the FPN outputs.
@@ -49,55 +59,62 @@ class ModelConfig:
         fpn: feature channels of the pyramid.
     """
 
-    name: str = "custom"
-    input_shape: tuple[int, int, int] = (256, 256, 1)
-    classes: int = 14
-    weights: str = "none"
-    freeze: bool = False
-    filters: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
-    final_filters: int = 32
-    head_units: list[int] = field(default_factory=lambda: [1024, 1024])
-    dropout: float = 0.5
-    block_dropout: float = 0.25
-    bn_momentum: float = 0.99
-    backbone: str = "resnet50v2"
-    fpn_channels: int = 256
+    name: str = option("custom", "custom, fpn, or a keras.applications name (see 'covtool "
+                                 "models').", MODEL, flag="--model", metavar="NAME", required=True)
+    input_shape: tuple[int, int, int] = derived((256, 256, 1))
+    classes: int = derived(14)
+    weights: str = option("none", "imagenet (Keras's download), none (from scratch), or a weights "
+                                  "file PATH.", MODEL, metavar="imagenet|none|PATH")
+    freeze: bool = option(False, "Freeze the pretrained backbone.", MODEL)
+    filters: tuple[int, ...] = option((64, 128, 256, 512), "custom: widths of the 4 residual "
+                                      "blocks.", MODEL, metavar="N,N,N,N", parse=parse_ints)
+    final_filters: int = option(32, "custom: filters of the final convolution.", MODEL)
+    head_units: tuple[int, ...] = option((1024, 1024), "Units of the head's two hidden dense "
+                                         "layers.", MODEL, metavar="N,N", parse=parse_ints)
+    dropout: float = option(0.5, "Dropout of the head / the FPN outputs.", MODEL)
+    block_dropout: float = option(0.25, "custom: dropout after each residual block.", MODEL)
+    bn_momentum: float = option(0.99, "custom: batch-norm moving-average momentum (Keras 0.99; "
+                                      "0.9 suits very short runs).", MODEL)
+    backbone: str = option("resnet50v2", "fpn: the ResNet V2 backbone.", MODEL,
+                           choices=FPN_BACKBONES)
+    fpn_channels: int = option(256, "fpn: feature channels of the pyramid.", MODEL)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["input_shape"] = list(self.input_shape)
-        return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if "input_shape" in known:
-            known["input_shape"] = tuple(int(v) for v in known["input_shape"])
-        return cls(**known)
+def minimum_input(name: str) -> int:
+    """The smallest input side model ``name`` takes (its strides and valid convolutions)."""
+    return {"inceptionv3": 75, "xception": 71, "fpn": 96}.get(name, 32)
+
+
+def check_options(config: ModelConfig) -> None:
+    """Refuse options that cannot build, whatever the input (names the field)."""
+    if config.name not in MODEL_NAMES:
+        raise ParameterError("name", f"unknown model '{config.name}' (choose from "
+                                     f"{', '.join(MODEL_NAMES)})")
+    check_choice(config, "backbone")
+    for name in ("dropout", "block_dropout", "bn_momentum"):
+        check_range(config, name, 0.0, 1.0, open_hi=True)
+    for name in ("final_filters", "fpn_channels"):
+        check_range(config, name, 1)
+    if len(config.head_units) != 2 or min(config.head_units) < 1:
+        raise ParameterError("head_units", f"the head needs two positive unit counts, got "
+                                           f"{list(config.head_units)}")
+    if config.name == "custom" and (len(config.filters) != 4 or min(config.filters) < 1):
+        raise ParameterError("filters", f"the custom CNN has 4 residual blocks: give 4 widths, "
+                                        f"got {list(config.filters)}")
 
 
 def validate(config: ModelConfig) -> None:
     """Refuse configurations that cannot build, with a message a user can act on."""
-    if config.name not in MODEL_NAMES:
-        raise UsageError(f"unknown model '{config.name}' (choose from {', '.join(MODEL_NAMES)})")
+    check_options(config)
     h, w, c = config.input_shape
     if c not in (1, 3):
-        raise UsageError(f"images need 1 (grey) or 3 (RGB) channels, got {c}")
+        raise ParameterError("channels", f"images need 1 (grey) or 3 (RGB) channels, got {c}")
     if config.classes < 2:
-        raise UsageError(f"a classifier needs at least 2 classes, got {config.classes}")
-    for name in ("dropout", "block_dropout"):
-        if not 0.0 <= getattr(config, name) < 1.0:
-            raise UsageError(f"{name} must be in [0, 1), got {getattr(config, name)}")
-    if len(config.head_units) != 2 or min(config.head_units) < 1:
-        raise UsageError(f"the head needs two positive unit counts, got {config.head_units}")
-    if config.name == "custom":
-        if len(config.filters) != 4 or min(config.filters) < 1:
-            raise UsageError(f"the custom CNN has 4 residual blocks: give 4 widths, got {config.filters}")
-        if min(h, w) < 16:
-            raise UsageError(f"the custom CNN halves the input 4 times: input size must be >= 16, got {h}x{w}")
-    minimum = {"inceptionv3": 75, "xception": 71, "fpn": 96}.get(config.name, 32)
-    if min(h, w) < minimum:
-        raise UsageError(f"model '{config.name}' needs inputs of at least {minimum}x{minimum}, got {h}x{w}")
+        raise ParameterError("classes", f"a classifier needs at least 2 classes, got {config.classes}")
+    least = minimum_input(config.name)
+    if min(h, w) < least:
+        raise ParameterError("input_size", f"model '{config.name}' needs inputs of at least "
+                                           f"{least}x{least}, got {h}x{w}")
 
 
 def build_model(config: ModelConfig):

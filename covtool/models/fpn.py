@@ -15,12 +15,12 @@ are concatenated (10 units) and a dense softmax classifies.
 
 from __future__ import annotations
 
-from covtool.core.errors import UsageError
+from covtool.core.errors import ParameterError
+from covtool.models.build import FPN_BACKBONES
 from covtool.models.layers import as_three_channels
 from covtool.models.weights import imagenet_backbone
 from covtool.models.zoo import application
 
-FPN_BACKBONES = ("resnet50v2", "resnet101v2", "resnet152v2")
 PYRAMID_LAYERS = ("conv4_block1_preact_relu", "conv5_block1_preact_relu", "post_relu")
 
 
@@ -29,7 +29,8 @@ def build_fpn(config):
     from keras import layers
 
     if config.backbone not in FPN_BACKBONES:
-        raise UsageError(f"fpn backbone must be one of {', '.join(FPN_BACKBONES)}, got '{config.backbone}'")
+        raise ParameterError("backbone", f"must be one of {', '.join(FPN_BACKBONES)}; got "
+                                         f"{config.backbone!r}")
     h, w, _ = config.input_shape
     base = imagenet_backbone(application(config.backbone), config.backbone, (h, w, 3), config.weights)
     features = keras.Model(base.input, [base.get_layer(n).output for n in PYRAMID_LAYERS],

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import os
 
-from covtool.core.errors import UsageError
+from covtool.core.errors import ParameterError
 
 STRATEGIES = ("auto", "mirrored", "multiworker")
 
 
+def check_strategy(name: str) -> None:
+    """Refuse a strategy that is unknown or, for ``multiworker``, has no cluster to run on."""
+    if name not in STRATEGIES:
+        raise ParameterError("strategy", f"must be one of {', '.join(STRATEGIES)}; got {name!r}")
+    if name == "multiworker" and not (os.environ.get("TF_CONFIG") or os.environ.get("SLURM_JOB_ID")):
+        raise ParameterError("strategy", "multiworker needs TF_CONFIG or a Slurm job (SLURM_JOB_ID)")
+
+
 def make_strategy(name: str):
+    check_strategy(name)
     import tensorflow as tf
 
     if name == "auto":
@@ -22,16 +31,10 @@ def make_strategy(name: str):
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
-        resolver_mod = tf.distribute.cluster_resolver
-        if os.environ.get("TF_CONFIG"):
-            resolver = resolver_mod.TFConfigClusterResolver()
-        elif os.environ.get("SLURM_JOB_ID"):
-            resolver = resolver_mod.SlurmClusterResolver()
-        else:
-            raise UsageError("--strategy multiworker needs TF_CONFIG or a Slurm job (SLURM_JOB_ID)")
-        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
-    raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, got '{name}'")
+    resolvers = tf.distribute.cluster_resolver  # multiworker
+    resolver = (resolvers.TFConfigClusterResolver() if os.environ.get("TF_CONFIG")
+                else resolvers.SlurmClusterResolver())
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
 
 
 def is_multi_worker(strategy) -> bool:

@@ -14,81 +14,59 @@ Under a multi-worker strategy the epoch is run by ``training.multiworker`` inste
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from covtool.core.errors import ManifestError, UsageError
+from covtool.core.errors import ManifestError, ParameterError
 from covtool.core.scale import check_scale, manifest_scale
-from covtool.models.build import ModelConfig
+from covtool.models.build import validate as validate_model
 from covtool.training import rundir
-from covtool.training.pipeline import (
-    AugmentConfig,
-    ImageTable,
-    PipelineConfig,
-    image_table,
-    make_dataset,
-    translate_tf_error,
-)
-
-OPTIMIZERS = ("nadam", "adam", "sgd")
-
-
-@dataclass
-class TrainConfig:
-    """Every option of a training run (written to ``config.json``)."""
-
-    model: ModelConfig = field(default_factory=ModelConfig)
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    classes: list[str] = field(default_factory=list)
-    optimizer: str = "nadam"
-    learning_rate: float = 1e-4
-    momentum: float = 0.9
-    cosine_period: int = 0
-    batch_size: int = 14
-    epochs: int = 50
-    class_weights: str = "none"
-    early_stopping: int = 0
-    monitor: str = "val_accuracy"
-    restore_best: bool = True
-    seed: int = 0
-    mixed_precision: bool = False
-    strategy: str = "auto"
-    deterministic: bool = False
-    train_split: str = "train"
-    val_split: str = "val"
-    manifest: str = ""
-    #: the value scale of the training rows (their ``value_scale`` column, covtool.core.scale), '' where
-    #: the manifest has none; eval and patient-diagnose check their data against it
-    data_scale: str = ""
-
-    def to_dict(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("model", "pipeline", "augment")}
-        return {"model": self.model.to_dict(), "pipeline": self.pipeline.to_dict(),
-                "augment": self.augment.to_dict(), **d}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        rest = {k: v for k, v in d.items() if k in cls.__dataclass_fields__
-                and k not in ("model", "pipeline", "augment")}
-        return cls(model=ModelConfig.from_dict(d.get("model", {})),
-                   pipeline=PipelineConfig.from_dict(d.get("pipeline", {})),
-                   augment=AugmentConfig(**d.get("augment", {})), **rest)
+from covtool.training.config import OPTIMIZERS, PipelineConfig, TrainConfig, parse_class_weights
+from covtool.training.dataset import cached_base, make_dataset
+from covtool.training.table import ImageTable, image_table, probe_shape
+from covtool.training.tf_errors import translate_tf_error
 
 
 @dataclass
 class TrainResult:
+    """What a run did: ``config`` is the resolved configuration (classes, image size, channels,
+    data scale filled in), as ``config.json`` holds it."""
+
+    config: TrainConfig
     history: list[dict]
     best_epoch: int | None
     best_value: float | None
     stopped_early: bool
     run_dir: Path
     model: object = None
+
+
+class TrainDisplay:
+    """What a caller is shown of a run (the command line: stderr); every method may be left out."""
+
+    def start(self, config: TrainConfig, images: int) -> None:
+        """The run begins: its resolved config and its number of training images."""
+
+    def epoch(self, row: dict) -> None:
+        """An epoch's history row (with ``best``: whether it is the best epoch so far)."""
+
+    def batches(self, epoch: int, steps: int):
+        """A Keras callback showing the batches of one epoch, or ``None``."""
+        return None
+
+
+@dataclass
+class _Rows:
+    """The run's checked training and validation rows and the metric monitored on them."""
+
+    train: ImageTable
+    val: ImageTable | None
+    monitor: str
 
 
 def split_rows(df: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -103,25 +81,21 @@ def class_names(df: pd.DataFrame) -> list[str]:
     return sorted({str(v) for v in df["label"]})
 
 
-def class_weight_map(spec: str, labels: np.ndarray, classes: list[str]) -> dict[int, float] | None:
+def class_weight_map(spec: str, labels: np.ndarray, classes) -> dict[int, float] | None:
     """``none``, ``balanced`` (n / (k n_c), as scikit-learn) or ``name=w,name=w``."""
-    spec = (spec or "none").strip()
-    if spec == "none":
+    parsed = parse_class_weights(spec)
+    if parsed == "none":
         return None
-    if spec == "balanced":
+    if parsed == "balanced":
         counts = np.bincount(labels, minlength=len(classes))
         n, k = counts.sum(), int((counts > 0).sum())
         return {i: (float(n) / (k * c) if c else 0.0) for i, c in enumerate(counts)}
     out = {i: 1.0 for i in range(len(classes))}
-    for part in spec.split(","):
-        name, _, value = part.partition("=")
-        if name.strip() not in classes or not value:
-            raise UsageError(f"--class-weights: expected none, balanced or NAME=W,... with NAME in "
-                             f"{', '.join(classes)}; got '{part}'")
-        try:
-            out[classes.index(name.strip())] = float(value)
-        except ValueError:
-            raise UsageError(f"--class-weights: '{value}' is not a number") from None
+    for name, weight in parsed.items():
+        if name not in classes:
+            raise ParameterError("class_weights", f"{name!r} is not one of the classes "
+                                                  f"({', '.join(classes)})")
+        out[list(classes).index(name)] = weight
     return out
 
 
@@ -141,7 +115,7 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int):
         return keras.optimizers.Adam(learning_rate=lr)
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum)
-    raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got '{cfg.optimizer}'")
+    raise ParameterError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}; got {cfg.optimizer!r}")
 
 
 def reseed_dropout(model, seed: int, epoch: int) -> None:
@@ -174,10 +148,59 @@ def _improved(value: float, best: float | None, monitor: str) -> bool:
     return value < best if "loss" in monitor else value > best
 
 
-def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = False,
-          force: bool = False, on_epoch: Callable[[dict], None] | None = None,
-          progress_factory: Callable | None = None, stop_after: int | None = None) -> TrainResult:
-    """Train ``cfg.model`` on the manifest's ``train`` rows, validating on its ``val`` rows.
+def resolve(config: TrainConfig, df: pd.DataFrame) -> TrainConfig:
+    """``config`` with what the manifest decides filled in: the classes (sorted labels of the
+    training rows), the image size (``input_size``, else the first training image's), the
+    channels (3 where any training image has colour), the model's shape and the data scale.
+
+    Every training and validation row is checked on the way (files, labels, symmetries).
+    """
+    return _prepare(config, df, stored=False)[0]
+
+
+def _prepare(config: TrainConfig, df: pd.DataFrame, stored: bool) -> tuple[TrainConfig, _Rows]:
+    """The resolved config and the checked rows; ``stored``: a resumed run's config, whose image
+    shape and classes stay and whose data scale the rows must have."""
+    manifest = df.attrs.get("manifest")
+    train_df = split_rows(df, config.train_split)
+    if train_df.empty:
+        raise ManifestError(f"no rows with split '{config.train_split}' to train on", manifest)
+    classes = tuple(config.classes) or tuple(class_names(train_df))
+    if len(classes) < 2:
+        raise ManifestError(f"training needs at least 2 classes, found {list(classes)}", manifest)
+    train_table = image_table(train_df, list(classes))
+    val_df = split_rows(df, config.val_split)
+    scale = manifest_scale(pd.concat([train_df, val_df]), "training and validation rows")
+    if stored:
+        check_scale(config.data_scale or None, scale, "", manifest)
+    val_table = image_table(val_df, list(classes)) if len(val_df) else None
+    pipe = config.pipeline if stored else _image_shape(config.pipeline, train_table)
+    config = replace(config, classes=classes, pipeline=pipe,
+                     data_scale=config.data_scale if stored else scale or "",
+                     model=replace(config.model, classes=len(classes),
+                                   input_shape=(*pipe.image_size, pipe.channels)))
+    validate_model(config.model)  # the shape the images gave
+    class_weight_map(config.class_weights, train_table.labels, classes)
+    monitor = config.monitor
+    if val_table is None and monitor.startswith("val_"):
+        if config.early_stopping:
+            raise ManifestError(f"early stopping on '{monitor}' needs rows with split "
+                                f"'{config.val_split}'", manifest)
+        monitor = monitor[4:]
+    return config, _Rows(train_table, val_table, monitor)
+
+
+def _image_shape(pipe: PipelineConfig, table: ImageTable) -> PipelineConfig:
+    h, w, channels = probe_shape(table.paths[0], table.paths)
+    if pipe.input_size:
+        h = w = pipe.input_size
+    return replace(pipe, image_size=(h, w), channels=channels, resize=pipe.input_size is not None)
+
+
+def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool = False,
+          force: bool = False, display: TrainDisplay | None = None,
+          stop_after: int | None = None) -> TrainResult:
+    """Train ``config.model`` on the manifest's ``train`` rows, validating on its ``val`` rows.
 
     Parameters
     ----------
@@ -186,85 +209,63 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
     run_dir : Path
         Written as DESIGN.md says; with ``resume`` the checkpoints there are continued and the
         stored configuration is used.
-    on_epoch : callable, optional
-        Called with each epoch's history row (for the command line's display).
-    progress_factory : callable, optional
-        ``progress_factory(epoch, steps)`` -> a Keras callback showing progress within an epoch.
+    config : TrainConfig
+        The options (checked by :func:`covtool.training.config.validate`); never changed: the
+        resolved config (:func:`resolve`) is the result's ``config``.
+    display : TrainDisplay, optional
+        What the caller is shown (the command line's epoch lines and progress bar).
     stop_after : int, optional
         Stop after this many epochs of this call (simulates an interruption in tests).
     """
+    run_dir = Path(run_dir)
+    display = display or TrainDisplay()
+    ckpt = run_dir / rundir.CHECKPOINTS
+    state: dict = {}
+    if resume:
+        rundir.prepare(run_dir, force=force, resume=True)
+        config = TrainConfig.from_dict(rundir.read_config(run_dir))
+        state = json.loads((ckpt / rundir.STATE).read_text(encoding="utf-8"))
+    config, rows = _prepare(config, df, stored=resume)
+    display.start(config, len(rows.train))
+
     import keras
     import tensorflow as tf
 
     from covtool.models.build import build_model
     from covtool.training.distribute import is_chief, is_multi_worker, make_strategy
 
-    run_dir = Path(run_dir)
-    # the strategy first: in multi-worker training only the chief prepares (clears) the run
-    # folder, which the workers share; the others would find the chief's files and refuse
-    strategy = make_strategy(cfg.strategy)
+    # the strategy before the run folder: in multi-worker training only the chief prepares
+    # (clears) the folder, which the workers share; the others would find the chief's files
+    strategy = make_strategy(config.strategy)
     chief, multi = is_chief(strategy), is_multi_worker(strategy)
-    if resume:  # checks only; a new run's folder is prepared once its input is known to be good
-        rundir.prepare(run_dir, force=force, resume=True)
-    ckpt = run_dir / rundir.CHECKPOINTS
-    state: dict = {}
-    if resume:
-        stored = rundir.read_config(run_dir)
-        cfg = TrainConfig.from_dict(stored)
-        import json
-
-        state = json.loads((ckpt / rundir.STATE).read_text(encoding="utf-8"))
-    train_df = split_rows(df, cfg.train_split)
-    if train_df.empty:
-        raise ManifestError(f"no rows with split '{cfg.train_split}' to train on",
-                            df.attrs.get("manifest"))
-    if not cfg.classes:
-        cfg.classes = class_names(train_df)
-    if len(cfg.classes) < 2:
-        raise ManifestError(f"training needs at least 2 classes, found {cfg.classes}",
-                            df.attrs.get("manifest"))
-    cfg.model.classes = len(cfg.classes)
-    train_table = image_table(train_df, cfg.classes)
-    if multi and len(train_table) < cfg.batch_size:
-        raise UsageError(f"multi-worker training drops a short last batch: --batch-size "
-                         f"{cfg.batch_size} is more than the {len(train_table)} training images")
-    val_df = split_rows(df, cfg.val_split)
-    given_scale = manifest_scale(pd.concat([train_df, val_df]), "training and validation rows")
-    if resume:
-        check_scale(cfg.data_scale or None, given_scale, "", df.attrs.get("manifest"))
-    else:
-        cfg.data_scale = given_scale or ""
-    val_table = image_table(val_df, cfg.classes) if len(val_df) else None
-    monitor = cfg.monitor
-    if val_table is None and monitor.startswith("val_"):
-        if cfg.early_stopping:
-            raise ManifestError(f"early stopping on '{monitor}' needs rows with split "
-                                f"'{cfg.val_split}'", df.attrs.get("manifest"))
-        monitor = monitor[4:]
-    cfg.model.input_shape = (*cfg.pipeline.image_size, cfg.pipeline.channels)
+    if multi and len(rows.train) < config.batch_size:
+        raise ParameterError("batch_size", f"{config.batch_size} is more than the "
+                                           f"{len(rows.train)} training images (multi-worker "
+                                           f"training drops a short last batch)")
     if chief and not resume:
         rundir.prepare(run_dir, force=force, resume=False)
 
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.deterministic:
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     policy = keras.mixed_precision.global_policy().name
-    if cfg.mixed_precision:
+    if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         # multi-worker: whole global batches only (see training.multiworker)
-        steps = (len(train_table) // cfg.batch_size if multi
-                 else max(1, math.ceil(len(train_table) / cfg.batch_size)))
+        steps = (len(rows.train) // config.batch_size if multi
+                 else max(1, math.ceil(len(rows.train) / config.batch_size)))
         with strategy.scope():
             if resume:
                 model = rundir.load_model(ckpt / rundir.LAST, compile=True)
             else:
-                model = build_model(cfg.model)
-                model.compile(optimizer=make_optimizer(cfg, steps),
+                model = build_model(config.model)
+                model.compile(optimizer=make_optimizer(config, steps),
                               loss=keras.losses.SparseCategoricalCrossentropy(),
                               metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
         if chief and not resume:
-            rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "versions": rundir.versions()})
+            rundir.write_json(run_dir / rundir.CONFIG,
+                              {**config.to_dict(), "versions": rundir.versions()})
         epochs_runner = None
         if multi:
             from covtool.training.multiworker import MultiWorkerEpochs
@@ -272,8 +273,8 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
             with strategy.scope():
                 model.optimizer.build(model.trainable_variables)
             epochs_runner = MultiWorkerEpochs(model, strategy)
-        return _fit_loop(model, cfg, state, train_table, val_table, run_dir, monitor, steps, chief,
-                         on_epoch, progress_factory, stop_after, epochs_runner)
+        return _fit_loop(model, config, state, rows, run_dir, steps, chief, display, stop_after,
+                         epochs_runner)
     except BaseException as exc:
         if chief and not resume and not (ckpt / rundir.STATE).is_file():
             rundir.discard(run_dir)  # failed before its first checkpoint: nothing is left behind
@@ -285,9 +286,9 @@ def train(df: pd.DataFrame, run_dir: Path, cfg: TrainConfig, *, resume: bool = F
         keras.mixed_precision.set_global_policy(policy)
 
 
-def _fit_loop(model, cfg: TrainConfig, state: dict, train_table: ImageTable,
-              val_table: ImageTable | None, run_dir: Path, monitor: str, steps: int, chief: bool,
-              on_epoch, progress_factory, stop_after, epochs_runner=None) -> TrainResult:
+def _fit_loop(model, cfg: TrainConfig, state: dict, rows: _Rows, run_dir: Path, steps: int,
+              chief: bool, display: TrainDisplay, stop_after, epochs_runner=None) -> TrainResult:
+    train_table, val_table, monitor = rows.train, rows.val, rows.monitor
     ckpt = run_dir / rundir.CHECKPOINTS
     history: list[dict] = list(state.get("history", []))
     best: float | None = state.get("best")
@@ -298,15 +299,11 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, train_table: ImageTable,
     weights = class_weight_map(cfg.class_weights, train_table.labels, cfg.classes)
     train_base = val_base = None
     if cfg.pipeline.cache != "none":
-        from covtool.training.pipeline import cached_base
-
         train_base = cached_base(train_table, cfg.pipeline)
     val_ds = None
     if val_table is not None:
         if cfg.pipeline.cache != "none":
-            from covtool.training.pipeline import cached_base
-
-            val_base = cached_base(val_table, replace_cache(cfg.pipeline, "val"))
+            val_base = cached_base(val_table, cfg.pipeline.cache_for("val"))
         val_ds = make_dataset(val_table, cfg.pipeline, cfg.batch_size, base=val_base)
     ran = 0
     epoch = start
@@ -317,7 +314,8 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, train_table: ImageTable,
         ds = make_dataset(train_table, cfg.pipeline, cfg.batch_size, augment=cfg.augment,
                           shuffle=True, seed=cfg.seed, epoch=epoch, base=train_base,
                           drop_remainder=epochs_runner is not None)
-        callbacks = [progress_factory(epoch, steps)] if progress_factory else []
+        progress = display.batches(epoch, steps)
+        callbacks = [progress] if progress is not None else []
         row = {"epoch": epoch + 1}
         if epochs_runner is not None:  # multi-worker: Keras 3's fit does not run there
             row.update(epochs_runner.run(
@@ -345,8 +343,7 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, train_table: ImageTable,
                 "epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch,
                 "wait": wait, "stopped_early": stopped, "monitor": monitor})
             rundir.write_history(run_dir / rundir.HISTORY, history)
-        if on_epoch:
-            on_epoch({**row, "best": best_epoch == epoch + 1})
+        display.epoch({**row, "best": best_epoch == epoch + 1})
         ran += 1
     finished = stopped or (len(history) >= cfg.epochs)
     if finished and chief:
@@ -355,18 +352,4 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, train_table: ImageTable,
         rundir.save_model(model, run_dir / rundir.MODEL)
         if history:
             rundir.plot_history(run_dir / rundir.CURVE, history)
-    return TrainResult(history, best_epoch, best, stopped, run_dir, model)
-
-
-def replace_cache(cfg: PipelineConfig, suffix: str) -> PipelineConfig:
-    """The same pipeline with a cache file of its own (validation beside training)."""
-    if cfg.cache in ("none", "memory"):
-        return cfg
-    return PipelineConfig(**{**cfg.__dict__, "cache": f"{cfg.cache}-{suffix}"})
-
-
-def require_columns(df: pd.DataFrame) -> None:
-    missing = [c for c in ("path", "label") if c not in df.columns]
-    if missing:
-        raise ManifestError(f"missing column {', '.join(missing)}", df.attrs.get("manifest"), 1)
-
+    return TrainResult(cfg, history, best_epoch, best, stopped, run_dir, model)

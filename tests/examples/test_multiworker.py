@@ -1,4 +1,4 @@
-"""A real two-worker MultiWorkerMirroredStrategy run on loopback: ``covtool train --strategy multiworker``."""
+"""A real two-worker MultiWorkerMirroredStrategy run on loopback: ``covtool train --distribute multiworker``."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_two_workers_train_one_run(tmp_path):
     args = [sys.executable, "-m", "covtool", "--quiet", "train", str(tmp_path / "data" / "manifest.csv"),
             "-r", str(run), "--model", "custom", "--filters", "4,4,4,4", "--final-filters", "4",
             "--head-units", "8,8", "--input-size", "32", "--epochs", "1", "--batch-size", "4",
-            "--strategy", "multiworker"]
+            "--distribute", "multiworker"]
     procs = []
     for i in range(2):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -32,7 +34,7 @@ def test_grey_input_is_repeated_to_three_channels_and_freeze_keeps_the_head():
     assert out.shape == (2, 32, 32, 3) and np.array_equal(out[..., 2], x[..., 0])
     probs = model(x).numpy()
     assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
-    frozen = build_model(ModelConfig(**{**cfg.__dict__, "freeze": True}))
+    frozen = build_model(replace(cfg, freeze=True))
     head = 1280 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3
     assert count_trainable(frozen) == head
 
@@ -58,13 +60,13 @@ def test_weights_from_a_local_file(tmp_path):
     a = build_model(cfg)
     path = tmp_path / "a.weights.h5"
     a.save_weights(path)
-    b = build_model(ModelConfig(**{**cfg.__dict__, "weights": str(path)}))
+    b = build_model(replace(cfg, weights=str(path)))
     assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
-    wrong = ModelConfig(**{**cfg.__dict__, "classes": 5, "weights": str(path)})
+    wrong = replace(cfg, classes=5, weights=str(path))
     with pytest.raises(CovtoolError, match="do not fit"):
         build_model(wrong)
     with pytest.raises(CovtoolError, match="no such weights file"):
-        build_model(ModelConfig(**{**cfg.__dict__, "weights": str(tmp_path / "none.h5")}))
+        build_model(replace(cfg, weights=str(tmp_path / "none.h5")))
 
 
 def test_bad_configurations_are_refused():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -9,14 +10,10 @@ import pytest
 from covtool.core.errors import ImageError, ManifestError
 from covtool.core.imageio import write_image
 from covtool.core.manifest import read_manifest
-from covtool.training.pipeline import (
-    AUGMENT_PRESETS,
-    AugmentConfig,
-    PipelineConfig,
-    image_table,
-    make_dataset,
-    translate_tf_error,
-)
+from covtool.training.config import AUGMENT_PRESETS, AugmentConfig, PipelineConfig
+from covtool.training.dataset import make_dataset
+from covtool.training.table import image_table
+from covtool.training.tf_errors import translate_tf_error
 
 
 @pytest.fixture
@@ -79,7 +76,9 @@ def test_size_mismatch_is_a_clear_error_and_resize_fits(mixed):
         list(make_dataset(table, PipelineConfig((8, 8)), 1))
     msg = translate_tf_error(err.value)
     assert isinstance(msg, ImageError)
-    assert str(msg).endswith("a.png: image is 6x6 but the model takes 8x8 (--resize resizes images)")
+    # the hint names no flag (training/ is below the CLI; it once named a --resize that never was)
+    assert str(msg).endswith("a.png: image is 6x6 but the model takes 8x8 "
+                             "(images are resized only to a given input size)")
     x = next(iter(make_dataset(table, PipelineConfig((8, 8), resize=True), 1)))[0]
     assert x.shape == (1, 8, 8, 1)
 
@@ -91,7 +90,7 @@ def test_shuffle_and_augmentation_are_functions_of_seed_and_epoch(mixed):
     aug = AUGMENT_PRESETS["covid-ctset"]
 
     def batch(epoch, cache="none"):
-        c = PipelineConfig(**{**cfg.__dict__, "cache": cache})
+        c = replace(cfg, cache=cache)
         return next(iter(make_dataset(table, c, 3, augment=aug, shuffle=True, seed=5, epoch=epoch)))
 
     a, b, c = batch(2), batch(2), batch(3)
@@ -102,13 +101,13 @@ def test_shuffle_and_augmentation_are_functions_of_seed_and_epoch(mixed):
                                                                seed=5, epoch=2)])
     assert np.allclose(ones, a[0].numpy(), atol=1e-5)
     # whole-batch reads (uncached) and per-image reads (cached, or resized) augment alike
-    for c in (PipelineConfig(**{**cfg.__dict__, "cache": "memory"}),
-              PipelineConfig(**{**cfg.__dict__, "resize": True})):
+    for c in (replace(cfg, cache="memory"),
+              replace(cfg, resize=True)):
         other = next(iter(make_dataset(table, c, 3, augment=aug, seed=5, epoch=2)))[0].numpy()
         same = next(iter(make_dataset(table, cfg, 3, augment=aug, seed=5, epoch=2)))[0].numpy()
         assert np.allclose(other, same, atol=1e-4)
     plain = next(iter(make_dataset(table, cfg, 3)))[0].numpy()
-    cached = next(iter(make_dataset(table, PipelineConfig(**{**cfg.__dict__, "cache": "memory"}), 3)))[0]
+    cached = next(iter(make_dataset(table, replace(cfg, cache="memory"), 3)))[0]
     assert np.array_equal(plain, cached.numpy())
 
 
@@ -272,7 +271,7 @@ def test_grey_rgb_rgba_reach_the_model_one_documented_way(tmp_path):
 
 
 def test_model_channels_do_not_depend_on_row_order(tmp_path):
-    from covtool.training.pipeline import model_channels, probe_shape
+    from covtool.training.table import model_channels, probe_shape
 
     grey = np.full((4, 5), 60, np.uint8)
     paths = [write_image(tmp_path / "g.png", grey),

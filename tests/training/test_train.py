@@ -1,22 +1,25 @@
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from covtool.core.manifest import read_manifest
 from covtool.models.build import ModelConfig
-from covtool.training.pipeline import AugmentConfig, PipelineConfig
-from covtool.training.train import TrainConfig, class_weight_map, train
+from covtool.training.config import AugmentConfig, PipelineConfig, TrainConfig
+from covtool.training.train import class_weight_map, train
 from tests.training.toy import write_toy
 
 
 def tiny(epochs=4, **kw) -> TrainConfig:
     model = ModelConfig(name="custom", filters=[8, 8, 16, 16], final_filters=8, head_units=[32, 32],
                         dropout=0.1, block_dropout=0.0)
+    kw = {"learning_rate": 3e-3, **kw}
     return TrainConfig(model=model, pipeline=PipelineConfig((32, 32)), batch_size=8,
-                       epochs=epochs, seed=3, learning_rate=3e-3, optimizer="adam", **kw)
+                       epochs=epochs, seed=3, optimizer="adam", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +50,8 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy, tmp_path):
     # dropout, augmentation and shuffling all on: every source of randomness must be resumable
     def cfg():
         c = tiny(epochs=3, deterministic=True)
-        c.model.dropout, c.model.block_dropout = 0.3, 0.2
-        c.augment = AugmentConfig(hflip=True, rotation=20.0, zoom=0.05)
-        return c
+        return replace(c, model=replace(c.model, dropout=0.3, block_dropout=0.2),
+                       augment=AugmentConfig(hflip=True, rotation=20.0, zoom=0.05))
 
     full = train(toy, tmp_path / "full", cfg())
     part = train(toy, tmp_path / "part", cfg(), stop_after=1)
@@ -62,8 +64,8 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy, tmp_path):
 
 @pytest.mark.slow
 def test_early_stopping_restores_the_best_epoch(toy, tmp_path):
-    cfg = tiny(epochs=10, early_stopping=2, monitor="val_loss")
-    cfg.learning_rate = 0.0  # nothing improves after the first epoch
+    cfg = tiny(epochs=10, early_stopping=2, monitor="val_loss",
+               learning_rate=0.0)  # nothing improves after the first epoch
     result = train(toy, tmp_path / "run", cfg)
     assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
 
@@ -80,13 +82,19 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(toy, tmp_pa
     from covtool.core.errors import ImageError
 
     bad = toy.copy()
-    first = bad[bad["split"] == "train"].index[0]
-    path = bad.loc[first, "path"]
+    # not the first training image: that one is read when the run resolves its input shape,
+    # before the run folder is made; a later one fails inside training, after it is made
+    first, later = bad[bad["split"] == "train"].index[:2]
     broken = tmp_path / "broken.tif"
-    broken.write_bytes(open(path, "rb").read()[:50])
-    bad.loc[first, "path"] = str(broken)
+    broken.write_bytes(open(bad.loc[later, "path"], "rb").read()[:50])
+    bad.loc[later, "path"] = str(broken)
     with pytest.raises(ImageError, match="broken.tif: could not read the image"):
         train(bad, tmp_path / "run", tiny(epochs=1))
+    assert not (tmp_path / "run").exists()
+    early = toy.copy()
+    early.loc[first, "path"] = str(broken)
+    with pytest.raises(ImageError, match="broken.tif: unreadable TIFF"):
+        train(early, tmp_path / "run", tiny(epochs=1))
     assert not (tmp_path / "run").exists()
     # a folder that held other files keeps them
     (tmp_path / "mine").mkdir()
@@ -108,8 +116,7 @@ def test_the_training_rows_scale_is_recorded_and_eval_refuses_another(toy, tmp_p
         train(mixed, tmp_path / "mixed", tiny(epochs=1))
     stored_scale = toy.assign(value_scale="hu+1024")
     cfg = tiny(epochs=1)
-    cfg.pipeline.normalize = "none"
-    train(stored_scale, tmp_path / "run", cfg)
+    train(stored_scale, tmp_path / "run", replace(cfg, pipeline=replace(cfg.pipeline, normalize="none")))
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["data_scale"] == "hu+1024"
     other = tmp_path / "other.csv"
@@ -117,3 +124,60 @@ def test_the_training_rows_scale_is_recorded_and_eval_refuses_another(toy, tmp_p
     r = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), str(other), "-o", str(tmp_path / "ev")])
     assert r.exit_code == 1 and "trained on 'hu+1024' values but these slices are 'per-image-max'" in r.output
     assert "Traceback" not in r.output
+
+
+def test_train_leaves_its_frozen_config_alone_and_returns_the_resolved_one(tmp_path):
+    df = read_manifest(write_toy(tmp_path / "d", n=20))
+    cfg = tiny(epochs=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 2
+    result = train(df, tmp_path / "run", cfg)
+    assert cfg == tiny(epochs=1) and cfg.classes == () and cfg.model.classes == 14
+    done = result.config
+    assert done.classes == ("covid", "normal") and done.model.classes == 2
+    assert done.pipeline.image_size == (32, 32) and done.pipeline.channels == 1
+    assert done.model.input_shape == (32, 32, 1) and not done.pipeline.resize
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert TrainConfig.from_dict(stored) == done
+
+
+def test_resolve_fills_in_what_the_images_decide(tmp_path):
+    from covtool.training.train import resolve
+
+    df = read_manifest(write_toy(tmp_path / "d", n=10, size=40))
+    cfg = replace(tiny(), pipeline=PipelineConfig(input_size=48))
+    got = resolve(cfg, df.assign(value_scale="hu+1024"))
+    assert got.pipeline.image_size == (48, 48) and got.pipeline.resize
+    assert got.model.input_shape == (48, 48, 1) and got.data_scale == "hu+1024"
+    own = resolve(tiny(), df)
+    assert own.pipeline.image_size == (40, 40) and not own.pipeline.resize
+    assert cfg.pipeline.image_size == (256, 256)  # the argument is not changed
+
+
+def test_class_weight_names_are_checked_against_the_classes(tmp_path):
+    from covtool.core.errors import ParameterError
+    from covtool.training.train import resolve
+
+    df = read_manifest(write_toy(tmp_path / "d", n=10))
+    with pytest.raises(ParameterError, match="'flu' is not one of the classes") as err:
+        resolve(tiny(class_weights="flu=2"), df)
+    assert err.value.param == "class_weights"
+
+
+def test_config_json_of_older_runs_still_loads():
+    # a config.json from before the frozen configs: no input_size, no augment preset, lists for
+    # tuples, and a key this version does not know
+    old = {"model": {"name": "custom", "input_shape": [32, 32, 1], "classes": 2,
+                     "filters": [8, 8, 16, 16], "head_units": [32, 32]},
+           "pipeline": {"image_size": [32, 32], "channels": 1, "resize": False,
+                        "normalize": "range", "value_range": [0, 255], "cache": "none"},
+           "augment": {"hflip": True, "rotation": 20.0},
+           "classes": ["covid", "normal"], "strategy": "auto", "retired_option": 1,
+           "versions": {"covtool": "0.1.0"}}
+    cfg = TrainConfig.from_dict(old)
+    assert cfg.model.filters == (8, 8, 16, 16) and cfg.model.input_shape == (32, 32, 1)
+    assert cfg.pipeline.value_range == (0, 255) and cfg.pipeline.input_size is None
+    assert cfg.augment.hflip and cfg.augment.preset == "none" and cfg.classes == ("covid", "normal")
+    again = cfg.to_dict()
+    assert again["model"]["filters"] == [8, 8, 16, 16] and again["classes"] == ["covid", "normal"]
+    assert TrainConfig.from_dict(again) == cfg

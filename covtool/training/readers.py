@@ -1,0 +1,60 @@
+"""Image readers for the input pipeline: covtool's one decoder, the row's symmetry, the channels.
+
+They run inside ``tf.numpy_function``; a failure is raised as a marked ``ValueError`` that
+:func:`covtool.training.tf_errors.translate_tf_error` turns back into one line naming the file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from covtool.core.errors import ImageError
+from covtool.core.imageio import to_channels
+from covtool.training.tf_errors import size_mismatch, unreadable
+
+
+def orient(img: np.ndarray, flip, turns) -> np.ndarray:
+    """A row's D4 symmetry (:mod:`covtool.training.symmetry`): mirror, then quarter turns."""
+    return np.rot90(img[:, ::-1] if flip else img, int(turns))
+
+
+def _oriented(path, flip, turns, channels) -> np.ndarray:
+    """One image with its stored dtype and values, its symmetry applied (often a view)."""
+    from covtool.core.imageio import read_image
+
+    name = path.decode() if isinstance(path, bytes) else str(path)
+    try:
+        img = read_image(name)
+    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line naming the file
+        reason = exc.message if isinstance(exc, ImageError) else str(exc) or type(exc).__name__
+        raise unreadable(name, reason) from None
+    return orient(to_channels(img, int(channels)), flip, turns)
+
+
+def read_array(path, flip, turns, channels) -> np.ndarray:
+    """One image as float32 (H, W, channels) with its stored values, its symmetry applied."""
+    return np.ascontiguousarray(_oriented(path, flip, turns, channels), np.float32)
+
+
+CHUNK = 8  # images read per call when they need no resizing (a call per image costs more)
+
+
+def read_chunk(paths, flips, turns, channels, height, width) -> np.ndarray:
+    """Images that must all be ``height`` x ``width`` -> float32 (k, H, W, channels)."""
+    out = np.empty((len(paths), int(height), int(width), int(channels)), np.float32)
+    for j, (path, flip, k) in enumerate(zip(paths, flips, turns)):
+        img = _oriented(path, flip, k, channels)  # cast to float32 by the copy below
+        if img.shape[:2] != out.shape[1:3]:
+            name = path.decode() if isinstance(path, bytes) else str(path)
+            raise size_mismatch(name, img.shape[:2], (height, width))
+        out[j] = img
+    return out
+
+
+def read_and_warp(paths, flips, turns, channels, height, width, seeds, aug) -> np.ndarray:
+    """:func:`read_chunk`, each image then flipped and warped by its own seed."""
+    from covtool.training.augment import flip_and_warp_batch
+
+    return flip_and_warp_batch(read_chunk(paths, flips, turns, channels, height, width), seeds, aug)
+
+

@@ -73,7 +73,7 @@ def main() -> None:
         print(f"generating patients of {sizes} slices and a run folder ...", flush=True)
         make_patients(root / "patients", sizes)
         train_run(root, root / "run", args.paper_model)
-        from covtool.cli.diagnose import make_classifier
+        from covtool.ct.system import make_classifier
         from covtool.models.runtime import import_tensorflow
 
         import_tensorflow()

@@ -26,6 +26,8 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+    from covtool.core.manifest import Table
+
 from covtool.core.errors import CovtoolError, ManifestError
 
 STORED = "hu+1024"
@@ -46,23 +48,27 @@ def scale_of_dtype(dtype: np.dtype | str) -> str | None:
     return None
 
 
-def manifest_scale(df: pd.DataFrame, what: str = "rows") -> str | None:
+def manifest_scale(df: pd.DataFrame | Table, what: str = "rows") -> str | None:
     """The one scale of a manifest's rows (its ``value_scale`` column), None where it has none.
 
+    ``df`` is a DataFrame or a :class:`~covtool.core.manifest.Table` (read without pandas).
     Rows on two scales are an error: one model, one scale.
     """
     if "value_scale" not in df.columns:
         return None
-    values = sorted({str(v) for v in df["value_scale"] if isinstance(v, str) and v.strip()})
+    if hasattr(df, "rows"):
+        cells, name = (r.raw("value_scale") for r in df.rows), df.name
+    else:
+        cells, name = df["value_scale"], df.attrs.get("manifest")
+    values = sorted({str(v) for v in cells if isinstance(v, str) and v.strip()})
     if not values:
         return None
     unknown = [v for v in values if v not in SCALES]
     if unknown:
-        raise ManifestError(f"unknown scale '{unknown[0]}' (known: {', '.join(SCALES)})",
-                            df.attrs.get("manifest"))
+        raise ManifestError(f"unknown scale '{unknown[0]}' (known: {', '.join(SCALES)})", name)
     if len(values) > 1:
         raise ManifestError(f"the {what} mix two value scales ({' and '.join(values)}): "
-                            "use one part of COVID-CTset per manifest", df.attrs.get("manifest"))
+                            "use one part of COVID-CTset per manifest", name)
     return values[0]
 
 
@@ -79,12 +85,24 @@ def per_image_max(img: np.ndarray) -> np.ndarray:
     return out
 
 
+class ScaleMismatchError(CovtoolError):
+    """Slices on another scale than the run was trained on (:func:`check_scale`).
+
+    ``convertible``: the one exact conversion (stored values divided by each slice's maximum)
+    would make them the run's; a command that offers it says how.
+    """
+
+    def __init__(self, message: str, path=None, convertible: bool = False):
+        super().__init__(message, path)
+        self.convertible = convertible
+
+
 def check_scale(trained: str | None, given: str | None, normalize: str, where,
                 convert: bool = False) -> str | None:
     """What to do with data on scale ``given`` for a run trained on scale ``trained``.
 
     Returns None (feed the data as it is) or :data:`PER_IMAGE_MAX` (divide each stored slice by
-    its maximum first). Raises :class:`CovtoolError` on a mismatch that changes the model's
+    its maximum first). Raises :class:`ScaleMismatchError` on a mismatch that changes the model's
     input, unless ``convert`` asks for the one conversion that is exact (stored to per-image
     maximum; the other way round, the maximum is lost).
     """
@@ -92,20 +110,20 @@ def check_scale(trained: str | None, given: str | None, normalize: str, where,
         return None
     if convert and trained == PER_IMAGE_MAX and given == STORED:
         return PER_IMAGE_MAX
-    hint = (" (or pass --convert-scale to divide each slice by its maximum, as the release's "
-            "training part was made)" if trained == PER_IMAGE_MAX and given == STORED else "")
-    raise CovtoolError(f"the run was trained on '{trained}' values but these slices are "
-                       f"'{given}' (normalisation '{normalize}' keeps the difference): feed it "
-                       f"the part of the release it was trained on{hint}", where)
+    raise ScaleMismatchError(f"the run was trained on '{trained}' values but these slices are "
+                             f"'{given}' (normalisation '{normalize}' keeps the difference): feed "
+                             "it the part of the release it was trained on", where,
+                             convertible=trained == PER_IMAGE_MAX and given == STORED)
 
 
-def check_selectable(df: pd.DataFrame | None) -> None:
+def check_selectable(df: pd.DataFrame | Table | None) -> None:
     """The slice selection counts pixels below a dark level on the stored scale (300 = -724 HU):
     slices divided by their maximum (values 0..1, every pixel "dark") cannot be selected."""
     if df is not None and manifest_scale(df) == PER_IMAGE_MAX:
         raise ManifestError("these slices are divided by their maximum (value_scale per-image-max): "
                             "the dark-pixel selection needs stored values; use the raw part "
-                            "(ingest covid-ctset --part raw)", df.attrs.get("manifest"))
+                            "(ingest covid-ctset --part raw)",
+                            df.name if hasattr(df, "rows") else df.attrs.get("manifest"))
 
 
 def check_stored_slice(img: np.ndarray, path) -> None:

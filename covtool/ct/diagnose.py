@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from covtool.core.errors import ParameterError
+
 RULES = ("count", "fraction", "mean-prob")
 UNDETERMINED = "undetermined"
 
@@ -39,21 +41,55 @@ def parse_threshold(text: str | float, rule: str | None = None) -> Threshold:
     """``0`` (a count) or ``0.1`` (a fraction); ``rule`` forces the reading.
 
     Whole numbers are counts and values in (0, 1) are fractions unless ``rule`` says otherwise.
+
+    Raises
+    ------
+    ParameterError
+        For ``threshold`` (not a number, or outside its rule's range) or ``rule`` (unknown).
     """
-    value = float(text)
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ParameterError("threshold", f"must be a number, got {text!r}") from None
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"threshold must be a non-negative number, got {text!r}")
+        raise ParameterError("threshold", f"must be a non-negative number, got {text!r}")
     if rule is None:
         rule = "count" if value.is_integer() else "fraction"
     if rule not in RULES:
-        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+        raise ParameterError("rule", f"must be one of {', '.join(RULES)}, got {rule!r}")
     if rule == "count" and not value.is_integer():
-        raise ValueError(f"a count threshold must be a whole number, got {text!r}")
+        raise ParameterError("threshold", f"a count threshold must be a whole number, got {text!r}")
     if rule == "fraction" and not 0 < value <= 1:
-        raise ValueError(f"a fraction threshold must be in (0, 1], got {text!r}")
+        raise ParameterError("threshold", f"a fraction threshold must be in (0, 1], got {text!r}")
     if rule == "mean-prob" and not 0 <= value < 1:
-        raise ValueError(f"a mean-probability threshold must be in [0, 1), got {text!r}")
+        raise ParameterError("threshold", f"a mean-probability threshold must be in [0, 1), got {text!r}")
     return Threshold(rule, value)
+
+
+def positive_class(classes: Sequence[str], given: str | None) -> str:
+    """The class whose slices count as positive: ``given``, or the one whose name contains
+    'covid' (any case).
+
+    Raises
+    ------
+    ParameterError
+        For ``positive``: not one of ``classes``, or not given where no single class is 'covid'.
+    """
+    if given is not None:
+        if given not in classes:
+            raise ParameterError("positive", f"{given!r} is not one of the model's classes "
+                                 f"({', '.join(classes)})")
+        return given
+    hits = [c for c in classes if "covid" in c.lower()]
+    if len(hits) != 1:
+        raise ParameterError("positive", f"needed: cannot tell the positive class among {', '.join(classes)}")
+    return hits[0]
+
+
+def negative_name(classes: Sequence[str], positive: str) -> str:
+    """The decision for a patient who is not positive: the other class of a two-class model."""
+    others = [c for c in classes if c != positive]
+    return others[0] if len(others) == 1 else f"not-{positive}"
 
 
 def is_positive(n_selected: int, n_positive: int, threshold: Threshold,
@@ -152,3 +188,35 @@ def default_sweep(max_count: int = 5) -> list[Threshold]:
     counts = [Threshold("count", float(n)) for n in range(max_count + 1)]
     fracs = [Threshold("fraction", f) for f in (0.05, 0.1, 0.2, 0.3, 0.5)]
     return counts + fracs
+
+
+#: the counts of :func:`patient_counts`, in the order of the paper's Tables 5/6
+COUNT_KEYS = ("positive_correct", "positive_called_negative", "negative_correct",
+              "negative_called_positive", "undetermined", "correct", "wrong")
+
+
+def evaluate(patients: Sequence[dict], labels: dict[str, str], positive: str, negative: str,
+             threshold: Threshold) -> tuple[dict[str, int], pd.DataFrame]:
+    """The patient-level evaluation of the patients whose label is known: the counts at
+    ``threshold`` (:func:`patient_counts`) and the sweep over :func:`default_sweep` and
+    ``threshold`` (:func:`threshold_sweep`). ``patients`` are patient-diagnose's rows."""
+    known = pd.DataFrame([p for p in patients if p.get("group") in labels],
+                         columns=["group", "selected", "positive", "mean_prob", "decision"])
+    truths = [labels[g] for g in known["group"]]
+    counts = patient_counts(known["decision"].tolist(), truths, positive)
+    grid = default_sweep()
+    if threshold not in grid:
+        grid.append(threshold)
+    return counts, threshold_sweep(known, truths, positive, negative, grid)
+
+
+def summary(patients: Sequence[dict], positive: str, negative: str, threshold: Threshold) -> dict:
+    """patient-diagnose's summary (``--metrics``, without the evaluation): patients per decision,
+    the rule, the positive class and the mean seconds per patient."""
+    decisions = [p.get("decision") for p in patients]
+    seconds = [float(p["seconds"]) for p in patients if p.get("seconds") is not None]
+    return {"patients": len(patients), "positive": decisions.count(positive),
+            "negative": decisions.count(negative), "undetermined": decisions.count(UNDETERMINED),
+            "threshold": {"rule": threshold.rule, "value": threshold.value},
+            "positive_class": positive,
+            "seconds_per_patient": float(np.mean(seconds)) if seconds else 0.0}

@@ -243,22 +243,32 @@ def slice_ids(result: SeriesResult) -> list[str]:
             for item in result.slices]
 
 
-def result_rows(result: SeriesResult) -> Iterator[dict]:
-    """Manifest rows for one series (``row`` gives the source manifest row when there is one)."""
+def slice_records(result: SeriesResult) -> list[tuple[SliceResult | None, dict]]:
+    """Each slice of ``result`` with its row as select and patient-diagnose write it: ``id``,
+    ``path``, ``group``, ``series``, ``slice``, ``dark_pixels``, ``threshold``, ``selected``,
+    ``error``, and ``slice_index`` for a NIfTI volume's slices. A series without any slice gives
+    one row naming its folder, with the series' error (and None for the slice)."""
     s = result.series
     if not result.slices:
-        yield {"id": safe_id(s.group, s.series), "path": str(s.folder or ""), "group": s.group,
-               "series": s.series, "slice": None, "dark_pixels": None, "threshold": None,
-               "selected": False, "error": result.error, "_row": None, "slice_index": None,
-               "_kind": s.kind, "_scale": s.value_scale}
-        return
+        return [(None, {"id": safe_id(s.group, s.series), "path": str(s.folder or ""),
+                        "group": s.group, "series": s.series, "slice": None, "dark_pixels": None,
+                        "threshold": None, "selected": False, "error": result.error})]
+    out = []
     for item, id_ in zip(result.slices, slice_ids(result)):
-        yield {"id": id_, "path": str(item.path),
-               "group": s.group, "series": s.series, "slice": item.slice,
-               "dark_pixels": item.dark_pixels, "threshold": result.threshold,
-               "selected": item.selected, "error": item.error or (result.error if item.dark_pixels is None else ""),
-               "_row": item.row, "slice_index": item.slice_index, "_kind": s.kind,
-               "_scale": s.value_scale}
+        row = {"id": id_, "path": str(item.path), "group": s.group, "series": s.series,
+               "slice": item.slice, "dark_pixels": item.dark_pixels, "threshold": result.threshold,
+               "selected": item.selected,
+               "error": item.error or (result.error if item.dark_pixels is None else "")}
+        if item.slice_index is not None:
+            row["slice_index"] = item.slice_index
+        out.append((item, row))
+    return out
+
+
+def result_rows(result: SeriesResult) -> Iterator[dict]:
+    """The manifest rows of one series (:func:`slice_records` without the slices)."""
+    for _, row in slice_records(result):
+        yield row
 
 
 def iter_selection(series_list: Sequence[Series], options: SelectOptions,

@@ -19,10 +19,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from covtool.core.errors import ParameterError
+
 REFERENCE_SIZE = 512
 DEFAULT_REGION: tuple[int, int, int, int] = (120, 240, 370, 340)
 DEFAULT_DARK_LEVEL = 300
 DEFAULT_DIVISOR = 1.5
+
+
+def parse_region(text: str) -> tuple[int, int, int, int]:
+    """``"X0,Y0,X1,Y1"`` (the 512x512 frame, half-open) as four whole numbers.
+
+    Raises
+    ------
+    ParameterError
+        For ``region``: not four whole numbers, or not ``0 <= X0 < X1`` and ``0 <= Y0 < Y1``.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        x0, y0, x1, y1 = (int(p) for p in parts)
+    except ValueError:
+        raise ParameterError("region", f"expects four whole numbers X0,Y0,X1,Y1, got {text!r}") from None
+    if not (0 <= x0 < x1 and 0 <= y0 < y1):
+        raise ParameterError("region", f"{text}: need 0 <= X0 < X1 and 0 <= Y0 < Y1")
+    return x0, y0, x1, y1
 
 
 def _raise(exc: Exception):

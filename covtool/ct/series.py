@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,8 @@ from covtool.ct.seriesdata import Series
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from covtool.core.manifest import Row, Table
 
 STDIO = "-"
 
@@ -308,48 +311,55 @@ def _manifest_series(g: str, s: str, items: list[tuple[Path, object, object]]) -
     return [Series(g, s, folder, [p for p, _, _ in items], [r for _, r, _ in items])]
 
 
-def series_from_manifest(df: pd.DataFrame) -> list[Series]:
-    """Group a slice manifest into series: DICOM rows in anatomical order, NIfTI rows (``path``
-    the volume, optional ``slice_index``) as their volume's slices, others in natural order of
-    their file names."""
-    has_series = "series" in df.columns
-    has_index = "slice_index" in df.columns
+def _group_entries(entries) -> list[Series]:
+    """Series of ``(group, series, path, row, slice_index)`` entries, in first-seen order of
+    their ``(group, series)``; an empty series name is the group's."""
     groups: dict[tuple[str, str], list] = {}
-    for n, (idx, g, p) in enumerate(zip(df.index, df["group"], df["path"])):
-        s = df["series"].iat[n] if has_series else g
-        k = df["slice_index"].iat[n] if has_index else ""
+    for g, s, p, row, k in entries:
         k = None if k in ("", None) or (isinstance(k, float) and k != k) else k
-        groups.setdefault((str(g), str(s) if s != "" else str(g)), []).append((Path(p), idx, k))
+        groups.setdefault((str(g), str(s) if s not in ("", None) else str(g)), []).append((Path(p), row, k))
     return [series for (g, s), items in groups.items() for series in _manifest_series(g, s, items)]
 
 
-def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], pd.DataFrame | None]:
-    """The series of every INPUT (folder, NIfTI file or manifest) and the manifests' rows."""
+def series_from_manifest(df: pd.DataFrame) -> list[Series]:
+    """Group a slice manifest into series: DICOM rows in anatomical order, NIfTI rows (``path``
+    the volume, optional ``slice_index``) as their volume's slices, others in natural order of
+    their file names. ``Series.rows`` holds each slice's index in ``df``."""
+    n = len(df)
+    series = df["series"] if "series" in df.columns else df["group"]
+    index = df["slice_index"] if "slice_index" in df.columns else [""] * n
+    return _group_entries(zip(df["group"], series, df["path"], df.index, index))
+
+
+def series_from_rows(rows: Sequence[Row]) -> list[Series]:
+    """:func:`series_from_manifest` for manifest :class:`Row` views (no pandas);
+    ``Series.rows`` holds each slice's Row."""
+    return _group_entries((r.raw("group", ""), r.raw("series", r.raw("group", "")), r.raw("path"),
+                           r, r.raw("slice_index", "")) for r in rows)
+
+
+def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], Table | None]:
+    """The series of every INPUT (folder, NIfTI file or manifest) and the manifests' rows (one
+    :class:`~covtool.core.manifest.Table` of every manifest INPUT's rows, or None), read without
+    pandas."""
+    from covtool.core.manifest import Table, read_table
+
     series: list[Series] = []
     folders: list[Series] = []   # the folder and volume inputs' series, named apart together
-    frames = []
+    tables: list[Table] = []
     for arg in inputs:
         if is_manifest_arg(arg):
-            from covtool.core.manifest import read_manifest
-
-            df = read_manifest(arg, required=["path", "group"])
-            offset = sum(len(f) for f in frames)
-            df = df.assign(_src=range(offset, offset + len(df)))
-            frames.append(df)
-            for s in series_from_manifest(df):
-                src = df["_src"]
-                s.rows = [int(src.at[i]) for i in s.rows] if s.rows is not None else None
-                if s.bad_rows is not None:
-                    s.bad_rows = [int(src.at[i]) if i is not None else None for i in s.bad_rows]
-                series.append(s)
+            table = read_table(arg, required=["path", "group"])
+            tables.append(table)
+            series.extend(series_from_rows(table.rows))
         else:
             found = _find(arg, group)
             series.extend(found)
             folders.extend(found)
     _distinct_groups(folders)
-    source = None
-    if frames:
-        import pandas as pd
-
-        source = pd.concat(frames, ignore_index=True)
-    return series, source
+    if not tables:
+        return series, None
+    if len(tables) == 1:
+        return series, tables[0]
+    columns = list(dict.fromkeys(c for t in tables for c in t.columns))
+    return series, Table(columns, [r for t in tables for r in t.rows], tables[0].name)

@@ -434,7 +434,7 @@ def restrict(series: Series, keep_index: list[int], rows: list) -> Series:
     if missing:
         series.bad.append((series.slices[0] if series.slices else Path(series.folder or ""),
                            f"slice_index {missing[0]} is not a slice of the volume"))
-    pairs = sorted(((where[k], r) for k, r in zip(keep_index, rows) if k in where))
+    pairs = sorted(((where[k], r) for k, r in zip(keep_index, rows) if k in where), key=lambda t: t[0])
     idx = [i for i, _ in pairs]
     reader = series.read
     if reader is not None:

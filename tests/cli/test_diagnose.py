@@ -83,7 +83,8 @@ def test_run_and_class_errors(ct_patients, ct_run, tmp_path):
     assert r.exit_code == 1 and "not a run folder" in r.output
     r = runner.invoke(app, ["patient-diagnose", str(root), "--run", str(ct_run), "-o", str(tmp_path / "o.csv"),
                             "--positive-class", "flu"])
-    assert r.exit_code == 1 and "not one of the model's classes (covid, normal)" in r.output
+    assert r.exit_code == 2 and "not one of the model's classes (covid, normal)" in r.output  # usage
+    assert "--positive-class: 'flu'" in r.output
 
 
 def test_explain_writes_overlays(ct_patients, ct_run, tmp_path):
@@ -237,8 +238,10 @@ def test_usage_and_input_errors_come_before_tensorflow_starts(ct_patients, tmp_p
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
     r = run_cli("patient-diagnose", root, "--run", tmp_path / "run", "-o", tmp_path / "o.csv",
-                "--sweep", tmp_path / "sweep.csv")
-    assert r.returncode != 0 and "--sweep needs patient labels" in r.stderr
+                "--sweep", tmp_path / "sweep.csv", "--slices", tmp_path / "s.csv",
+                "--metrics", tmp_path / "m.json")
+    assert r.returncode == 2 and "--sweep needs patient labels" in r.stderr   # usage, exit 2
+    assert not [p.name for p in tmp_path.iterdir() if p.suffix in (".csv", ".json") and p.name != "exists.csv"]
     r = run_cli("eval", tmp_path / "nosuch", tmp_path / "exists.csv", "-o", tmp_path / "ev")
     assert r.returncode == 1 and "no such run folder" in r.stderr
 
@@ -246,10 +249,9 @@ def test_usage_and_input_errors_come_before_tensorflow_starts(ct_patients, tmp_p
 def test_slice_ids_are_select_s_for_files_sharing_a_stem(tmp_path):
     """patient-diagnose's --slices ids come from the same function as select's: two files of a
     series sharing a stem (a.tif, a.png) get their whole names there too (issue 16 review)."""
-    from covtool.cli.diagnose import slice_rows
     from covtool.ct.pipeline import result_rows, select_series
     from covtool.ct.series import find_series
-    from covtool.ct.system import PatientResult
+    from covtool.ct.system import PatientResult, slice_rows
 
     rng = np.random.default_rng(0)
     for name in ("a.tif", "a.png", "b.tif"):

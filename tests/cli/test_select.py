@@ -177,7 +177,34 @@ def test_shards_split_series_between_jobs(ct_patients, tmp_path):
         parts.append(read_manifest(out))
     assert set(parts[0]["group"]).isdisjoint(parts[1]["group"])
     assert sorted(pd.concat(parts)["id"]) == sorted(truth["id"])
-    assert run("select", root, "-o", tmp_path / "x.csv", "--shard", "2/2").exit_code == 1
+    assert run("select", root, "-o", tmp_path / "x.csv", "--shard", "2/2").exit_code == 2  # usage
+
+
+def test_select_on_a_folder_imports_no_pandas_and_a_manifest_input_neither(ct_patients, tmp_path):
+    """select's start-up matters (array jobs, shell loops): pandas' half second is not paid for
+    a folder, nor for a manifest (read as Rows, written as plain rows)."""
+    root, _ = ct_patients
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    code = ("import sys\nfrom covtool.cli.app import main\n"
+            f"for argv in {[['--quiet', 'select', str(root), '-o', str(a)], ['--quiet', 'select', str(a), '-o', str(b), '--only-selected']]!r}:\n"
+            "    try:\n        main(argv)\n    except SystemExit as exc:\n        assert not exc.code, exc.code\n"
+            "print(sorted(m for m in ('pandas', 'tensorflow') if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=covtool_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert 0 < len(read_manifest(b)) < len(read_manifest(a))
+
+
+def test_an_empty_selection_still_writes_select_s_header(tmp_path):
+    """--only-selected of a series where no slice is selected: a manifest of no rows, with the
+    header (it can be piped on)."""
+    for k in range(3):   # bright slices: no dark pixel, threshold 0, nothing selected
+        write_image(tmp_path / "P1" / f"IM{k}.tif", np.full((64, 64), 1000, np.uint16))
+    out = tmp_path / "o.csv"
+    r = run("select", tmp_path, "-o", out, "--only-selected")
+    assert r.exit_code == 0, r.output
+    assert out.read_text().splitlines()[0].startswith("id,path,group,series,slice,dark_pixels,threshold,selected")
+    assert len(read_manifest(out)) == 0 and "0 of 3 slices selected in 1 series" in r.output
 
 
 def test_python_m_covtool_runs():

@@ -3,12 +3,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from covtool.core.errors import ParameterError
 from covtool.ct.diagnose import (
     Threshold,
+    evaluate,
+    negative_name,
     parse_threshold,
     patient_counts,
     patient_decision,
     patient_table,
+    positive_class,
+    summary,
     threshold_sweep,
 )
 
@@ -20,8 +25,45 @@ def test_threshold_reading():
     assert parse_threshold("1", rule="fraction") == Threshold("fraction", 1.0)
     assert parse_threshold("0.5", rule="mean-prob") == Threshold("mean-prob", 0.5)
     for bad, rule in [("-1", None), ("1.5", "count"), ("0", "fraction"), ("x", None), ("1", "mean-prob")]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ParameterError) as err:   # the CLI shows it as --threshold
             parse_threshold(bad, rule)
+        assert err.value.param == "threshold" and "--" not in str(err.value)
+    with pytest.raises(ParameterError, match="must be one of count, fraction, mean-prob") as err:
+        parse_threshold("1", "majority")
+    assert err.value.param == "rule"
+
+
+def test_positive_class_is_given_or_the_covid_one():
+    assert positive_class(["COVID-19", "normal"], None) == "COVID-19"
+    assert positive_class(["covid", "normal"], "normal") == "normal"
+    with pytest.raises(ParameterError, match="'flu' is not one of the model's classes "
+                       r"\(covid, normal\)") as err:
+        positive_class(["covid", "normal"], "flu")
+    assert err.value.param == "positive"
+    with pytest.raises(ParameterError, match="cannot tell the positive class among a, b"):
+        positive_class(["a", "b"], None)
+    assert negative_name(["covid", "normal"], "covid") == "normal"
+    assert negative_name(["covid", "cap", "normal"], "covid") == "not-covid"
+
+
+def test_evaluation_and_summary_of_patient_rows():
+    rows = [{"group": "A", "selected": 10, "positive": 3, "mean_prob": 0.4, "decision": "covid", "seconds": 1.0},
+            {"group": "B", "selected": 10, "positive": 0, "mean_prob": 0.1, "decision": "normal", "seconds": 3.0},
+            {"group": "C", "selected": 0, "positive": 0, "mean_prob": float("nan"),
+             "decision": "undetermined", "seconds": 2.0},
+            {"group": "D", "selected": 5, "positive": 1, "mean_prob": 0.3, "decision": "covid", "seconds": 2.0}]
+    labels = {"A": "covid", "B": "covid", "C": "normal"}         # D's label is not known
+    t = parse_threshold("0.25")
+    counts, sweep = evaluate(rows, labels, "covid", "normal", t)
+    assert counts == {"positive_correct": 1, "positive_called_negative": 1, "negative_correct": 0,
+                      "negative_called_positive": 0, "undetermined": 1, "correct": 1, "wrong": 1}
+    assert len(sweep) == 12 and sweep.iloc[-1][["rule", "threshold"]].tolist() == ["fraction", 0.25]
+    at3 = sweep[(sweep["rule"] == "count") & (sweep["threshold"] == 3)].iloc[0]
+    assert at3["positive_called_negative"] == 2 and at3["undetermined"] == 1   # A: 3 is not > 3
+    s = summary(rows, "covid", "normal", t)
+    assert s == {"patients": 4, "positive": 2, "negative": 1, "undetermined": 1,
+                 "threshold": {"rule": "fraction", "value": 0.25}, "positive_class": "covid",
+                 "seconds_per_patient": 2.0}
 
 
 def test_count_rule_is_strictly_more_than_the_threshold():

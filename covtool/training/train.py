@@ -26,7 +26,13 @@ from covtool.core.errors import ManifestError, ParameterError
 from covtool.core.scale import check_scale, manifest_scale
 from covtool.models.build import validate as validate_model
 from covtool.training import rundir
-from covtool.training.config import OPTIMIZERS, PipelineConfig, TrainConfig, parse_class_weights
+from covtool.training.config import (
+    OPTIMIZERS,
+    PipelineConfig,
+    TrainConfig,
+    parse_class_weights,
+    validate,
+)
 from covtool.training.dataset import cached_base, make_dataset
 from covtool.training.table import ImageTable, image_table, probe_shape
 from covtool.training.tf_errors import translate_tf_error
@@ -210,8 +216,8 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
         Written as DESIGN.md says; with ``resume`` the checkpoints there are continued and the
         stored configuration is used.
     config : TrainConfig
-        The options (checked by :func:`covtool.training.config.validate`); never changed: the
-        resolved config (:func:`resolve`) is the result's ``config``.
+        The options, checked first (:func:`covtool.training.config.validate`); never changed:
+        the resolved config (:func:`resolve`) is the result's ``config``.
     display : TrainDisplay, optional
         What the caller is shown (the command line's epoch lines and progress bar).
     stop_after : int, optional
@@ -225,6 +231,8 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
         rundir.prepare(run_dir, force=force, resume=True)
         config = TrainConfig.from_dict(rundir.read_config(run_dir))
         state = json.loads((ckpt / rundir.STATE).read_text(encoding="utf-8"))
+    else:
+        validate(config)  # the command line has done so before reading the manifest
     config, rows = _prepare(config, df, stored=resume)
     display.start(config, len(rows.train))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from covtool.core.errors import ParameterError
 from covtool.core.imageio import is_image_file
 from covtool.core.naming import natural_key, safe_id
 from covtool.datasets.common import (
@@ -67,8 +68,8 @@ def read_split_lists(root: Path, tally: Tally, split_dir: Path | None = None) ->
     names = [p.name.lower() for p in files]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise DatasetError(f"{len(files)} split lists with repeated names ({', '.join(dup)}): "
-                           "choose one set with --split-dir", base)
+        raise ParameterError("split_dir", f"{len(files)} split lists with repeated names "
+                             f"({', '.join(dup)}): choose one set", path=base)
     out: dict[tuple[str, str], str] = {}
     where: dict[tuple[str, str], tuple[Path, int]] = {}
     for f in files:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from covtool.core.errors import ParameterError
 from covtool.core.imageio import is_image_file
 from covtool.core.naming import natural_key
 from covtool.core.scale import PER_IMAGE_MAX, STORED, scale_of_dtype
@@ -166,16 +167,15 @@ def choose_part(found: dict[str, list[Path]], part: str | None, root: Path) -> s
     (the same slices twice, on two scales)."""
     if part is not None:
         if part not in PARTS:
-            raise DatasetError(f"unknown part '{part}' (choose {' or '.join(PARTS)})", root)
+            raise ParameterError("part", f"unknown part '{part}' (choose {' or '.join(PARTS)})")
         return part
     present = [p for p in PARTS if found.get(p)]
     if len(present) > 1:
         raw, train = found["raw"], found["training"]
-        raise DatasetError(
-            f"both parts of the release are here: {len(raw)} raw 16-bit slices (e.g. "
+        raise ParameterError(
+            "part", f"both parts of the release are here: {len(raw)} raw 16-bit slices (e.g. "
             f"{raw[0].relative_to(root)}) and {len(train)} training slices divided by their "
-            f"maximum (e.g. {train[0].relative_to(root)}); "
-            "choose one with --part raw or --part training", root)
+            f"maximum (e.g. {train[0].relative_to(root)}); choose raw or training", path=root)
     return present[0] if present else None
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from covtool.core.errors import ImageError
+from covtool.core.errors import ImageError, ParameterError
 from covtool.core.imageio import is_image_file, read_image
 from covtool.core.naming import natural_key, safe_id
 from covtool.datasets.common import (
@@ -286,8 +286,8 @@ def release_part(root: Path, layout: str) -> tuple[Path, str]:
     if raw is None and crops is None:
         return root, layout
     if layout == "annotated":
-        raise DatasetError(f"is the TEM release's root ({RAW_PART}, {CROPS_PART}): use --layout raw "
-                           "or crops", root)
+        raise ParameterError("layout", f"{root} is the TEM release's root ({RAW_PART}, {CROPS_PART}): "
+                             "give raw or crops")
     if layout == "crops" or (layout == "auto" and raw is None):
         if crops is None:
             raise DatasetError(f"no {CROPS_PART} folder in the release", root)

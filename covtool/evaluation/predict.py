@@ -26,7 +26,7 @@ def load_run(run_dir: str | Path):
         raise CovtoolError("config.json lists no classes", run_dir / rundir.CONFIG)
     model_path = run_dir / rundir.MODEL
     if not model_path.is_file():
-        raise CovtoolError("no model.keras (training has not finished; resume it with --resume)", run_dir)
+        raise CovtoolError("no model.keras (training has not finished; resume the run)", run_dir)
     model = rundir.load_model(model_path)
     out_units = int(model.outputs[0].shape[-1])
     in_shape = tuple(int(v) for v in model.inputs[0].shape[1:])

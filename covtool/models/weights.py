@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from covtool.core.errors import CovtoolError
+from covtool.core.errors import CovtoolError, ParameterError
 
 
 def imagenet_backbone(constructor, name: str, input_shape: tuple[int, int, int], weights: str, **kwargs):
@@ -21,10 +21,10 @@ def imagenet_backbone(constructor, name: str, input_shape: tuple[int, int, int],
         if w is None:
             raise
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise CovtoolError(
-            f"could not get the ImageNet weights of {name} ({reason}); offline, download the "
-            f"keras.applications '{name}' no-top weights file elsewhere and pass it with "
-            f"--weights PATH (or copy it into ~/.keras/models/)"
+        raise ParameterError(
+            "weights", f"could not get the ImageNet weights of {name} ({reason}); offline, "
+            f"download the keras.applications '{name}' no-top weights file elsewhere and give its "
+            "PATH (or copy it into ~/.keras/models/)"
         ) from None
 
 
@@ -39,7 +39,7 @@ def load_weights_file(model, path: str | Path) -> None:
 
     path = Path(path)
     if not path.is_file():
-        raise CovtoolError("no such weights file (use --weights imagenet|none|PATH)", path)
+        raise ParameterError("weights", "no such weights file (give imagenet, none or a PATH)", path=path)
     try:
         if path.suffix == ".keras":
             other = keras.saving.load_model(path, compile=False)

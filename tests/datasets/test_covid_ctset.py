@@ -3,6 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from covtool.core.errors import ParameterError
 from covtool.datasets.common import DatasetError, crossing_groups
 from covtool.datasets.covid_ctset import ingest_covid_ctset, parse_age, slice_key
 from tests.conftest import shared_data
@@ -11,9 +12,9 @@ from tests.datasets import fixtures
 
 def test_both_parts_found_is_an_error_naming_both(tmp_path):
     root = fixtures.covid_ctset(tmp_path / "set")
-    with pytest.raises(DatasetError, match=r"both parts of the release are here: 8 raw 16-bit slices "
+    with pytest.raises(ParameterError, match=r"part: both parts of the release are here: 8 raw 16-bit slices "
                        r"\(e\.g\. COVID-CTset/137covid/patient1/SR_2/IM00001\.tif\) and 3 training "
-                       r"slices .*choose one with --part raw or --part training"):
+                       r"slices .*choose raw or training"):
         ingest_covid_ctset(root)
 
 

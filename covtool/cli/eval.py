@@ -14,7 +14,7 @@ import typer
 
 from covtool.cli.common import Force, load_tensorflow
 from covtool.core import console
-from covtool.core.errors import ManifestError, OutputExistsError
+from covtool.core.errors import ManifestError, OutputExistsError, UsageError
 from covtool.core.manifest import read_manifest, write_manifest
 from covtool.core.scale import check_scale, manifest_scale
 
@@ -23,7 +23,9 @@ def eval_command(
     run: Annotated[Path, typer.Argument(metavar="RUNDIR", help="A run folder written by 'covtool train'.")],
     manifest: Annotated[str, typer.Argument(help="Manifest with path and label ('-' for stdin).")],
     outdir: Annotated[Path | None, typer.Option(
-        "-o", "--outdir", metavar="OUTDIR", help="Folder for the outputs (default: RUNDIR).")] = None,
+        "-d", "--outdir", metavar="OUTDIR", help="Folder for the outputs (default: RUNDIR).")] = None,
+    old_outdir: Annotated[Path | None, typer.Option(
+        "-o", hidden=True, help="The old name of -d (kept for one release: -o is a file elsewhere).")] = None,
     split: Annotated[str, typer.Option(
         "--split", help="Evaluate the rows with this split value; 'all' for every row.")] = "test",
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Default: the run's.")] = None,
@@ -32,6 +34,11 @@ def eval_command(
     from covtool.evaluation import report
     from covtool.training import rundir
 
+    if old_outdir is not None:
+        if outdir is not None:
+            raise UsageError("-o is the old name of -d (the output folder): give one")
+        console.warn("eval -o OUTDIR is now -d OUTDIR (-o always names a file); -o goes in the next release")
+        outdir = old_outdir
     outdir = outdir or run
     if not force:
         for name in report.OUTPUTS:

@@ -242,7 +242,7 @@ def test_usage_and_input_errors_come_before_tensorflow_starts(ct_patients, tmp_p
                 "--metrics", tmp_path / "m.json")
     assert r.returncode == 2 and "--sweep needs patient labels" in r.stderr   # usage, exit 2
     assert not [p.name for p in tmp_path.iterdir() if p.suffix in (".csv", ".json") and p.name != "exists.csv"]
-    r = run_cli("eval", tmp_path / "nosuch", tmp_path / "exists.csv", "-o", tmp_path / "ev")
+    r = run_cli("eval", tmp_path / "nosuch", tmp_path / "exists.csv", "-d", tmp_path / "ev")
     assert r.returncode == 1 and "no such run folder" in r.stderr
 
 

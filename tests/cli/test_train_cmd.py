@@ -53,7 +53,7 @@ def test_train_writes_the_run_folder_and_refuses_to_overwrite(trained):
 
 def test_eval_writes_predictions_metrics_and_confusion(trained, tmp_path):
     manifest, run = trained
-    result = invoke("eval", str(run), str(manifest), "-o", str(tmp_path / "ev"))
+    result = invoke("eval", str(run), str(manifest), "-d", str(tmp_path / "ev"))
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "per_class", "auc"):
@@ -67,6 +67,12 @@ def test_eval_writes_predictions_metrics_and_confusion(trained, tmp_path):
     conf = pd.read_csv(tmp_path / "ev" / "confusion.csv", index_col=0)
     assert conf.to_numpy().sum() == 12
     assert (tmp_path / "ev" / "confusion.png").stat().st_size > 1000
+    # the old spelling -o OUTDIR still works for one release, with a warning; both is bad usage
+    old = invoke("eval", str(run), str(manifest), "-o", str(tmp_path / "old"))
+    assert old.exit_code == 0 and "now -d OUTDIR" in old.output
+    assert json.loads((tmp_path / "old" / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    both = invoke("eval", str(run), str(manifest), "-o", str(tmp_path / "x"), "-d", str(tmp_path / "y"))
+    assert both.exit_code == 2 and not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_eval_rejects_unseen_labels_and_corrupt_models(trained, tmp_path):
@@ -75,7 +81,7 @@ def test_eval_rejects_unseen_labels_and_corrupt_models(trained, tmp_path):
     df.loc[3, "label"] = "influenza"  # a test row
     bad = manifest.parent / "unseen.csv"
     df.to_csv(bad, index=False)
-    result = invoke("eval", str(run), str(bad), "-o", str(tmp_path / "a"))
+    result = invoke("eval", str(run), str(bad), "-d", str(tmp_path / "a"))
     assert result.exit_code == 1
     assert "unseen.csv:5: label 'influenza' is not one of the model's classes (covid, normal)" in result.output
     broken = tmp_path / "broken"
@@ -109,7 +115,7 @@ def test_pipe_through_real_processes(tmp_path):
                           input=text, env=covtool_env(), capture_output=True, text=True,
                           cwd=manifest.parent)
     assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run(covtool_cmd("eval", str(tmp_path / "run"), str(manifest), "-o", str(tmp_path / "ev")),
+    proc = subprocess.run(covtool_cmd("eval", str(tmp_path / "run"), str(manifest), "-d", str(tmp_path / "ev")),
                           env=covtool_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""  # people's text goes to stderr

@@ -121,7 +121,7 @@ def test_the_training_rows_scale_is_recorded_and_eval_refuses_another(toy, tmp_p
     assert stored["data_scale"] == "hu+1024"
     other = tmp_path / "other.csv"
     toy.assign(value_scale="per-image-max", path=[str(p) for p in toy["path"]]).to_csv(other, index=False)
-    r = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), str(other), "-o", str(tmp_path / "ev")])
+    r = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), str(other), "-d", str(tmp_path / "ev")])
     assert r.exit_code == 1 and "trained on 'hu+1024' values but these slices are 'per-image-max'" in r.output
     assert "Traceback" not in r.output
 

@@ -81,13 +81,9 @@ def main() -> None:
     import tensorflow as tf
 
     from covtool.core.manifest import read_manifest
-    from covtool.training.pipeline import (
-        AUGMENT_PRESETS,
-        PipelineConfig,
-        cached_base,
-        image_table,
-        make_dataset,
-    )
+    from covtool.training.config import AUGMENT_PRESETS, PipelineConfig
+    from covtool.training.dataset import cached_base, make_dataset
+    from covtool.training.table import image_table
 
     print(f"TensorFlow {tf.__version__}; CPU cores visible: {os.cpu_count()}; "
           f"GPUs: {len(tf.config.list_physical_devices('GPU'))}")

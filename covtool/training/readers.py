@@ -10,12 +10,8 @@ import numpy as np
 
 from covtool.core.errors import ImageError
 from covtool.core.imageio import to_channels
+from covtool.core.symmetry import orient
 from covtool.training.tf_errors import size_mismatch, unreadable
-
-
-def orient(img: np.ndarray, flip, turns) -> np.ndarray:
-    """A row's D4 symmetry (:mod:`covtool.training.symmetry`): mirror, then quarter turns."""
-    return np.rot90(img[:, ::-1] if flip else img, int(turns))
 
 
 def _oriented(path, flip, turns, channels) -> np.ndarray:

@@ -17,7 +17,7 @@ import pandas as pd
 from covtool.core.errors import ImageError, ManifestError
 from covtool.core.imageio import image_format
 from covtool.core.manifest import row_error
-from covtool.training.symmetry import parse_symmetry
+from covtool.core.symmetry import parse_symmetry
 
 
 @dataclass

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from covtool.training.symmetry import SYMMETRIES, apply_symmetry, parse_symmetry, symmetry_name
+from covtool.core.symmetry import SYMMETRIES, apply_symmetry, parse_symmetry, symmetry_name
 
 
 def test_names_and_balance_aliases():
@@ -18,7 +18,7 @@ def test_names_and_balance_aliases():
 
 
 def test_the_eight_symmetries_are_distinct_and_match_the_pipelines():
-    from covtool.training.pipeline import orient
+    from covtool.core.symmetry import orient
 
     img = np.arange(12, dtype=np.uint16).reshape(3, 4)[:3, :3]
     outs = {apply_symmetry(img, n).tobytes() for n in SYMMETRIES}

@@ -7,23 +7,15 @@ manifest OUTDIR/explain.csv (id, path of the overlay, heatmap, source image, lab
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 
-from covtool.cli.common import Force, OutDir, ShardOpt, load_tensorflow
-from covtool.core import console
-from covtool.core.atomic import atomic_path
-from covtool.core.errors import ManifestError, ParameterError
-from covtool.core.imageio import write_image
-from covtool.core.manifest import check_output, read_manifest, write_manifest
-from covtool.core.naming import safe_id
-from covtool.core.progress import make_progress
+from covtool.cli.common import Force, OutDir, ShardOpt, done_line, load_tensorflow
+from covtool.core.manifest import check_output, read_table
 from covtool.core.shard import parse_shard
+from covtool.core.stage import run_stage, with_ids, write_result
 
 
 def explain_command(
@@ -40,59 +32,20 @@ def explain_command(
     shard: ShardOpt = None,
     force: Force = False,
 ) -> None:
-    load_tensorflow()
-    from covtool.evaluation.predict import load_run
-    from covtool.explain.gradcam import find_last_conv_layer, gradcam, overlay
-    from covtool.training.dataset import make_dataset
-    from covtool.training.table import image_table
+    from covtool.explain.stage import ExplainStage
 
+    stage = ExplainStage(run, outdir, layer, class_name, npy, alpha, batch_size, force)
+    shard_ = parse_shard(shard)
     out_manifest = outdir / "explain.csv"
     check_output(out_manifest, force)
-    df = read_manifest(manifest, required=["path"])
+    table = read_table(manifest, required=["path"])
+    rows = table.rows
     if split is not None:
-        if "split" not in df.columns:
-            raise ManifestError(f"missing column split (needed by --split {split})",
-                                df.attrs.get("manifest"), 1)
-        df = df[df["split"] == split]
-    if limit is not None:
-        df = df.iloc[:limit]
-    shard_ = parse_shard(shard)
-    if shard_ is not None:
-        df = df.iloc[shard_.select(list(range(len(df))))]
-    cfg, model = load_run(run)
-    classes = list(cfg.classes)
-    if class_name is not None and class_name not in classes:
-        raise ParameterError("class_name", f"{class_name!r} is not one of the model's classes "
-                                           f"({', '.join(classes)})")
-    target = layer or find_last_conv_layer(model)
-    table = image_table(df, classes, require_label=False)
-    ds = make_dataset(table, replace(cfg.pipeline, cache="none"), batch_size, with_labels=False)
-    ids = [safe_id(i) for i in table.ids]
-    rows, pos = [], 0
-    with make_progress() as prog:
-        task = prog.add_task("explain", total=len(table))
-        for batch in ds:
-            x = np.asarray(batch)
-            cls = None if class_name is None else classes.index(class_name)
-            heat, probs = gradcam(model, x, cls, target)
-            for j in range(len(x)):
-                i = pos + j
-                pred = int(np.argmax(probs[j]))
-                shown = pred if cls is None else cls
-                png = outdir / f"{ids[i]}.png"
-                write_image(png, overlay(x[j], heat[j], alpha), force=force)
-                heat_path = ""
-                if npy:
-                    heat_path = outdir / f"{ids[i]}.npy"
-                    with atomic_path(heat_path, force=force) as tmp:
-                        with open(tmp, "wb") as fh:
-                            np.save(fh, heat[j].astype(np.float32))
-                label = classes[table.labels[i]] if table.labels[i] >= 0 else ""
-                rows.append({"id": table.ids[i], "path": str(png), "heatmap": str(heat_path),
-                             "source": table.paths[i], "label": label, "pred": classes[pred],
-                             "explained_class": classes[shown], "prob": float(probs[j, shown]),
-                             "layer": target})
-                prog.advance(task)
-            pos += len(x)
-    write_manifest(pd.DataFrame(rows), out_manifest, force)
-    console.info(f"{len(rows)} Grad-CAM overlays at layer {target} -> {outdir}")
+        table.require("split")
+        rows = [r for r in rows if r.text("split") == split]
+    rows = with_ids(rows[:limit] if limit is not None else rows)
+    load_tensorflow()
+    result = run_stage(stage, rows, force=force, shard=shard_)
+    write_result(result, out_manifest, force)
+    layer_name = getattr(stage, "target", layer or "-")
+    done_line(f"{result.done} Grad-CAM overlays at layer {layer_name} in {outdir}", out_manifest)

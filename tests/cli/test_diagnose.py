@@ -99,6 +99,17 @@ def test_explain_writes_overlays(ct_patients, ct_run, tmp_path):
     from covtool.core.imageio import read_image
     png = read_image(m["path"].iloc[0])
     assert png.shape == (32, 32, 3) and png.dtype == np.uint8
+    # the input rows' other columns are carried (the stage runner's rule)
+    t = read_manifest(root / "truth.csv").iloc[:3]
+    assert m["group"].tolist() == t["group"].tolist() and m["source"].tolist() == t["path"].tolist()
+    # a class the model lacks and an existing output stop before any work
+    r = runner.invoke(app, ["explain", str(ct_run), str(root / "truth.csv"), "-d", str(tmp_path / "c2"),
+                            "--class", "flu"])
+    assert r.exit_code == 2 and "--class: 'flu' is not one of the model's classes" in r.output
+    before = sorted(p.name for p in out.iterdir())
+    r = runner.invoke(app, ["explain", str(ct_run), str(root / "truth.csv"), "-d", str(out), "--limit", "4"])
+    assert r.exit_code == 1 and "already exists" in r.output
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 def test_subprocess_pipe(ct_patients, ct_run, tmp_path):

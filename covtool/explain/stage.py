@@ -1,0 +1,110 @@
+"""Grad-CAM over a manifest as a runner stage (:mod:`covtool.core.stage`).
+
+One item is one image row; its outputs (``<id>.png``, the overlay, and with ``npy`` the heatmap
+``<id>.npy``) are checked before any work and taken back on failure. Images are classified and
+explained in batches of ``batch_size``: :meth:`ExplainStage.run` queues a row and its batch is
+computed when full, the last one in :meth:`ExplainStage.finish`. The images are read and
+prepared by the run's own input pipeline (its resize, normalisation and channels).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from covtool.core.errors import ParameterError
+from covtool.core.manifest import Row
+from covtool.core.stage import Plan, Stage
+
+
+class ExplainStage(Stage):
+    """Grad-CAM heatmaps of a trained run at ``layer`` (default: the last convolutional layer),
+    for the predicted class or ``class_name``.
+
+    Each output row: ``path`` the overlay PNG, ``heatmap`` the ``.npy`` (or empty), ``source``
+    the image explained, ``label`` (the row's, where it is one of the model's classes), ``pred``,
+    ``explained_class``, ``prob`` (of the explained class), ``layer``.
+    """
+
+    name = "explain"
+    columns = ("heatmap", "pred", "explained_class", "prob", "layer")
+
+    def __init__(self, run: Path, outdir: Path, layer: str | None = None, class_name: str | None = None,
+                 npy: bool = False, alpha: float = 0.4, batch_size: int = 8, force: bool = False):
+        from covtool.training import rundir
+        from covtool.training.config import TrainConfig
+
+        if not 0.0 <= alpha <= 1.0:
+            raise ParameterError("alpha", f"must be in [0, 1], got {alpha}")
+        if batch_size < 1:
+            raise ParameterError("batch_size", f"must be at least 1, got {batch_size}")
+        # the classes come from config.json: a bad class is named before TensorFlow starts
+        self.classes = list(TrainConfig.from_dict(rundir.read_config(run)).classes)
+        if class_name is not None and class_name not in self.classes:
+            raise ParameterError("class_name", f"{class_name!r} is not one of the model's classes "
+                                               f"({', '.join(self.classes)})")
+        self.run_dir, self.outdir, self.layer, self.class_name = Path(run), Path(outdir), layer, class_name
+        self.npy, self.alpha, self.batch_size, self.force = npy, alpha, batch_size, force
+        self.pending: list[tuple[Row, dict, Plan]] = []
+
+    def plan(self, row: Row) -> Plan:
+        iid = row.text("id")
+        outs = [self.outdir / f"{iid}.png"] + ([self.outdir / f"{iid}.npy"] if self.npy else [])
+        return Plan(outputs=outs, inputs=[row.path()])
+
+    def start(self) -> None:
+        from covtool.evaluation.predict import load_run
+        from covtool.explain.gradcam import find_last_conv_layer
+
+        self.config, self.model = load_run(self.run_dir)
+        self.target = self.layer or find_last_conv_layer(self.model)
+
+    def run(self, row: Row, plan: Plan, loaded, advance):
+        values: dict = {"id": row.text("id")}
+        self.pending.append((row, values, plan))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+        return [values]
+
+    def finish(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Explain the queued rows as one batch and fill in their output rows."""
+        import dataclasses
+
+        import numpy as np
+
+        from covtool.core.atomic import atomic_path
+        from covtool.core.imageio import write_image
+        from covtool.core.manifest import Table
+        from covtool.explain.gradcam import gradcam, overlay
+        from covtool.training.dataset import make_dataset
+        from covtool.training.table import image_table
+
+        if not self.pending:
+            return
+        rows = [r for r, _, _ in self.pending]
+        columns = list(dict.fromkeys(c for r in rows for c in r))
+        table = image_table(Table(columns, rows, rows[0].manifest).frame(), self.classes,
+                            require_label=False)
+        pipe = dataclasses.replace(self.config.pipeline, cache="none")
+        x = np.concatenate([np.asarray(b) for b in make_dataset(table, pipe, len(self.pending),
+                                                                 with_labels=False)])
+        cls = None if self.class_name is None else self.classes.index(self.class_name)
+        heat, probs = gradcam(self.model, x, cls, self.target)
+        for j, (row, values, plan) in enumerate(self.pending):
+            pred = int(np.argmax(probs[j]))
+            shown = pred if cls is None else cls
+            write_image(plan.outputs[0], overlay(x[j], heat[j], self.alpha), force=self.force)
+            heat_path = ""
+            if self.npy:
+                heat_path = str(plan.outputs[1])
+                with atomic_path(plan.outputs[1], force=self.force) as tmp, open(tmp, "wb") as fh:
+                    np.save(fh, heat[j].astype(np.float32))
+            label = row.text("label")
+            values.update(path=str(plan.outputs[0]), heatmap=heat_path, source=str(row.path()),
+                          label=label if label in self.classes else "", pred=self.classes[pred],
+                          explained_class=self.classes[shown], prob=float(probs[j, shown]),
+                          layer=self.target)
+        self.pending = []
+

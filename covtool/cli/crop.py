@@ -15,9 +15,8 @@ from typing import Annotated
 import typer
 
 from covtool.cli.common import Force, OutDir, OutManifest, ShardOpt, SkipBad, done_line
-from covtool.core.manifest import check_output, read_table
 from covtool.core.shard import parse_shard
-from covtool.core.stage import run_stage, with_ids, write_result
+from covtool.core.stage import run_manifest
 from covtool.em.patches import DEFAULT_SIZE
 
 
@@ -37,12 +36,7 @@ def crop_command(
     from covtool.em.stages import CropStage
 
     stage = CropStage(outdir, size, fmt, mirror, force)
-    shard_ = parse_shard(shard)
-    check_output(output, force)
-    table = read_table(manifest, required=["path"])
-    stage.check_columns(table.columns, table)
-    result = run_stage(stage, with_ids(table.rows), skip_bad=skip_bad, force=force, shard=shard_)
-    write_result(result, output, force)
+    result = run_manifest(stage, manifest, output, skip_bad=skip_bad, force=force, shard=parse_shard(shard))
     _print_counts(result.rows)
     patches = sum(1 for r in result.rows if not r.get("error"))
     done_line(f"{patches} patches of {size}x{size} from {result.done} images in {outdir}", output)

@@ -16,9 +16,8 @@ from typing import Annotated
 import typer
 
 from covtool.cli.common import Force, OutManifest, ShardOpt, SkipBad, done_line
-from covtool.core.manifest import check_output, read_table
 from covtool.core.shard import parse_shard
-from covtool.core.stage import run_stage, with_ids, write_result
+from covtool.core.stage import run_manifest
 
 
 class DeepName(str, Enum):
@@ -71,15 +70,10 @@ def features_command(
                           feature_maps, feature_layer, feature_channels, force)
     if fmt == OutFormat.parquet:
         check_parquet(output)
-    shard_ = parse_shard(shard)
-    check_output(output, force)
-    table = read_table(manifest, required=["path", "mask"])
-    stage.check_columns(table.columns, table)
-    result = run_stage(stage, with_ids(table.rows), skip_bad=skip_bad, force=force, shard=shard_)
-    if fmt == OutFormat.parquet:
-        write_parquet(result.rows, result.columns, output, force)
-    else:
-        write_result(result, output, force)
+    parquet = (lambda res, dest, force: write_parquet(res.rows, res.columns, dest, force)) \
+        if fmt == OutFormat.parquet else None
+    result = run_manifest(stage, manifest, output, skip_bad=skip_bad, force=force, shard=parse_shard(shard),
+                          write=parquet)
     summary = feature_summary(result.rows, result.done, result.failed + result.passed)
     done_line(f"features of {result.done} images ({summary['rows']} rows)", output, table=summary,
               title="features")

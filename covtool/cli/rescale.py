@@ -13,9 +13,8 @@ from typing import Annotated
 import typer
 
 from covtool.cli.common import Force, OutDir, OutManifest, ShardOpt, SkipBad, done_line
-from covtool.core.manifest import check_output, read_table
 from covtool.core.shard import parse_shard
-from covtool.core.stage import run_stage, with_ids, write_result
+from covtool.core.stage import run_manifest
 
 
 def rescale_command(
@@ -34,12 +33,7 @@ def rescale_command(
     from covtool.em.stages import RescaleStage
 
     stage = RescaleStage(outdir, pixel_size_nm, default_pixel_size, force)
-    shard_ = parse_shard(shard)
-    check_output(output, force)
-    table = read_table(manifest, required=["path"])
-    stage.check_columns(table.columns, table)
-    result = run_stage(stage, with_ids(table.rows), skip_bad=skip_bad, force=force, shard=shard_)
-    write_result(result, output, force)
+    result = run_manifest(stage, manifest, output, skip_bad=skip_bad, force=force, shard=parse_shard(shard))
     scales = [float(r["scale"]) for r in result.rows if r.get("scale") not in (None, "")]
     done_line(f"{result.done} images rescaled to {pixel_size_nm:g} nm/px in {outdir}", output,
               table={"images": result.done, "failed": result.failed,

@@ -97,6 +97,8 @@ class Stage:
     ----------
     name : str
         The progress bar's label.
+    required : tuple of str
+        Columns every row of its manifest must fill (:func:`run_manifest` reads with them).
     columns : tuple of str
         The columns the stage writes, in the order they are written (after the core columns).
     drops : tuple of str
@@ -108,6 +110,7 @@ class Stage:
     """
 
     name: str = "stage"
+    required: tuple[str, ...] = ("path",)
     columns: tuple[str, ...] = ()
     drops: tuple[str, ...] = ()
     resumable: bool = False
@@ -117,6 +120,10 @@ class Stage:
         if isinstance(item, Row):
             return item.text("id") or (item.path().stem if item.path() else "item")
         return str(getattr(item, "id", item))
+
+    def check_table(self, table) -> None:
+        """Whole-manifest checks before any work (:func:`run_manifest`): a column the stage
+        needs in some form (an annotation column; a pixel size column or a default)."""
 
     def plan(self, item) -> Plan:
         """Cheap checks and the files the item will write; raise CovtoolError for a bad item."""
@@ -474,6 +481,30 @@ def with_ids(rows: Sequence[Row], column: str = "path") -> list[Row]:
         seen.add(iid)
         out.append(row if given == iid else Row({**row, "id": iid}, row.line, row.manifest))
     return out
+
+
+def run_manifest(stage: Stage, source: str | os.PathLike, dest: str | os.PathLike | None, *,
+                 skip_bad: bool = False, force: bool = False, shard: Shard | None = None,
+                 write: Callable[[StageResult, str | os.PathLike, bool], None] | None = None,
+                 **options) -> StageResult:
+    """A per-row stage as a function from a manifest to a manifest (DESIGN.md's idea).
+
+    Checks the output ``dest`` (``-`` is stdout; None writes nothing), reads ``source`` (``-``
+    is stdin) with the stage's :attr:`Stage.required` columns, runs :meth:`Stage.check_table`,
+    gives every row its id (:func:`with_ids`), runs the stage (:func:`run_stage`, with
+    ``options`` such as ``prefetch`` or ``jobs``) and writes the result with ``write``
+    (default :func:`write_result`).
+    """
+    from covtool.core.manifest import check_output, read_table
+
+    if dest is not None:
+        check_output(dest, force)
+    table = read_table(source, required=stage.required)
+    stage.check_table(table)
+    result = run_stage(stage, with_ids(table.rows), skip_bad=skip_bad, force=force, shard=shard, **options)
+    if dest is not None:
+        (write or write_result)(result, dest, force)
+    return result
 
 
 def write_result(result: StageResult, dest: str | os.PathLike, force: bool = False) -> None:

@@ -82,9 +82,9 @@ class RescaleStage(Stage):
                 raise ParameterError(param, f"must be a positive number of nm, got {value}")
         self.outdir, self.target, self.default, self.force = Path(outdir), pixel_size_nm, default_pixel_size, force
 
-    def check_columns(self, columns: list[str], table) -> None:
+    def check_table(self, table) -> None:
         """Refuse a manifest that cannot give any row a pixel size (before any work)."""
-        if "pixel_size_nm" not in columns and self.default is None:
+        if "pixel_size_nm" not in table.columns and self.default is None:
             raise ParameterError("default_pixel_size", "needed: the manifest has no 'pixel_size_nm' "
                                  "column", path=table.name)
 
@@ -165,9 +165,9 @@ class CropStage(Stage):
         self.outdir, self.size, self.mirror, self.force = Path(outdir), size, mirror, force
         self.suffix = PATCH_FORMATS[fmt]
 
-    def check_columns(self, columns: list[str], table) -> None:
+    def check_table(self, table) -> None:
         """Refuse a manifest without annotations (before any work)."""
-        if "annotation" not in columns:
+        if "annotation" not in table.columns:
             raise table.error("rows need an 'annotation' column (the particle centres)", 1)
 
     def _patch_path(self, image_id: str, c: PatchCentre) -> Path:

@@ -116,6 +116,7 @@ class FeaturesStage(Stage):
     """
 
     name = "features"
+    required = ("path", "mask")
 
     def __init__(self, scale_bar_nm: float | None = None, default_pixel_size: float | None = None,
                  per_object: bool = False, masked_texture: bool = True, deep: str | None = None,
@@ -145,9 +146,9 @@ class FeaturesStage(Stage):
                         *SHAPE_COLUMNS, *HOG_COLUMNS, *GLCM_COLUMNS,
                         *(f"deep_{j}" for j in range(1, deep_n + 1)))
 
-    def check_columns(self, columns: list[str], table) -> None:
+    def check_table(self, table) -> None:
         """Refuse a manifest that cannot give any row a scale (before any work)."""
-        if self.scale_bar_nm is None and self.default is None and "pixel_size_nm" not in columns:
+        if self.scale_bar_nm is None and self.default is None and "pixel_size_nm" not in table.columns:
             raise ParameterError("default_pixel_size", "no scale: the manifest has no 'pixel_size_nm' "
                                  "column (give this, or {scale_bar_nm})", also=("scale_bar_nm",),
                                  path=table.name)

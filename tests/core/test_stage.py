@@ -440,3 +440,24 @@ def test_start_runs_once_after_the_checks_and_its_error_stops_the_run(tmp_path):
     stage = Started(tmp_path / "none")
     failed = [Row({"id": "a", "error": "unreadable"}, 2, "m.csv")]
     assert run_stage(stage, failed).passed == 1 and stage.started == 0  # nothing to run: no set-up
+
+
+def test_run_manifest_is_the_stage_as_a_manifest_to_manifest_function(tmp_path):
+    from covtool.core.stage import run_manifest
+
+    class NeedsKind(Copy):
+        required = ("id",)
+
+        def check_table(self, table):
+            table.require("kind")
+
+    (tmp_path / "m.csv").write_text("id,kind,note\na,,1\nb,,2\n")
+    res = run_manifest(NeedsKind(tmp_path / "o"), tmp_path / "m.csv", tmp_path / "out.csv")
+    back = read_manifest(tmp_path / "out.csv")
+    assert back["id"].tolist() == ["a", "b"] and back["note"].tolist() == ["1", "2"] and res.done == 2
+    with pytest.raises(OutputExistsError):          # the output is checked before the manifest is read
+        run_manifest(NeedsKind(tmp_path / "p"), tmp_path / "missing.csv", tmp_path / "out.csv")
+    (tmp_path / "n.csv").write_text("id,note\na,1\n")
+    with pytest.raises(ManifestError, match="n.csv:1: missing column kind"):
+        run_manifest(NeedsKind(tmp_path / "q"), tmp_path / "n.csv", None)
+    assert not (tmp_path / "q").exists()

@@ -18,8 +18,8 @@ from covtool.cli.common import Force, load_tensorflow
 from covtool.core import console
 from covtool.core.errors import ParameterError
 from covtool.core.manifest import read_manifest
+from covtool.core.options import from_options, option_fields
 from covtool.training.config import TrainConfig, validate
-from covtool.training.options import from_options, option_fields
 
 
 def _epoch_progress():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from covtool.core.errors import ParameterError
-from covtool.training.options import (
+from covtool.core.options import (
     Config,
     check_choice,
     check_range,

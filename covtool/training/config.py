@@ -2,7 +2,7 @@
 
 :class:`TrainConfig` holds the model (:class:`~covtool.models.build.ModelConfig`), the input
 pipeline (:class:`PipelineConfig`), the augmentation (:class:`AugmentConfig`) and the optimisation.
-Its fields carry their command-line description (:func:`covtool.training.options.option`), from
+Its fields carry their command-line description (:func:`covtool.core.options.option`), from
 which ``covtool train`` makes its options; :func:`validate` checks a whole config once, before any
 work. ``config.json`` is ``TrainConfig.to_dict()`` plus the library versions.
 """
@@ -14,9 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from covtool.core.errors import ParameterError
-from covtool.models.build import ModelConfig, check_options, minimum_input
-from covtool.training.distribute import STRATEGIES, check_strategy
-from covtool.training.options import (
+from covtool.core.options import (
     Config,
     check_choices,
     check_range,
@@ -24,6 +22,8 @@ from covtool.training.options import (
     option,
     parse_range,
 )
+from covtool.models.build import ModelConfig, check_options, minimum_input
+from covtool.training.distribute import STRATEGIES, check_strategy
 
 NORMALIZATIONS = ("standardize", "range", "none")
 OPTIMIZERS = ("nadam", "adam", "sgd")

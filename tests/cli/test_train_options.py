@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from covtool.cli.app import app, load_command
+from covtool.core.options import option_of
 from covtool.models.build import ModelConfig
 from covtool.training.config import AugmentConfig, PipelineConfig, TrainConfig
-from covtool.training.options import option_of
 
 runner = CliRunner()
 CONFIGS = (ModelConfig, PipelineConfig, AugmentConfig, TrainConfig)

@@ -13,6 +13,7 @@ from covtool.core.options import (
     option,
     parse_ints,
 )
+from covtool.models.fpn import FPN_BACKBONES, build_fpn
 
 #: keras.applications networks the TEM benchmark fine-tuned (Table 2), by covtool name.
 ZOO_NAMES: tuple[str, ...] = (
@@ -20,7 +21,6 @@ ZOO_NAMES: tuple[str, ...] = (
     "mobilenetv2", "resnet50", "resnet50v2", "xception",
 )
 MODEL_NAMES: tuple[str, ...] = ("custom", "fpn", *ZOO_NAMES)
-FPN_BACKBONES: tuple[str, ...] = ("resnet50v2", "resnet101v2", "resnet152v2")
 MODEL = "Model"  # the help panel of the model options
 
 
@@ -132,8 +132,6 @@ def build_model(config: ModelConfig):
 
         model = build_custom(config)
     elif config.name == "fpn":
-        from covtool.models.fpn import build_fpn
-
         model = build_fpn(config)
     else:
         from covtool.models.zoo import build_zoo

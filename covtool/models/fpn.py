@@ -16,13 +16,15 @@ are concatenated (10 units) and a dense softmax classifies.
 from __future__ import annotations
 
 from covtool.core.errors import ParameterError
-from covtool.models.build import FPN_BACKBONES
 from covtool.models.layers import as_three_channels
 from covtool.models.weights import imagenet_backbone
 from covtool.models.zoo import application
 
 PYRAMID_LAYERS = ("conv4_block1_preact_relu", "conv5_block1_preact_relu", "post_relu")
 
+
+#: the ResNet V2 backbones of COVID-CTset's FPN (the authors used ResNet50V2)
+FPN_BACKBONES: tuple[str, ...] = ("resnet50v2", "resnet101v2", "resnet152v2")
 
 def build_fpn(config):
     import keras

@@ -47,6 +47,12 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
 
+def is_manifest_arg(arg: str) -> bool:
+    """True for ``-`` (stdin) and a ``.csv``/``.tsv`` file: a command-line input that is a
+    manifest (listing the items), not an item or a folder of items."""
+    return arg == STDIO or (Path(arg).suffix.lower() in {".csv", ".tsv"} and not Path(arg).is_dir())
+
+
 def manifest_name(df: pd.DataFrame) -> str | None:
     return df.attrs.get("manifest")
 

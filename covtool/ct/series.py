@@ -43,9 +43,6 @@ if TYPE_CHECKING:
 
     from covtool.core.manifest import Row, Table
 
-STDIO = "-"
-
-
 def _folder_names(root: Path, folder: Path, group: str | None) -> tuple[str, str]:
     depth = len(folder.relative_to(root).parts)
     if group is not None:
@@ -270,10 +267,6 @@ def _find(root: str | os.PathLike, group: str | None) -> list[Series]:
     return series
 
 
-def is_manifest_arg(arg: str) -> bool:
-    return arg == STDIO or Path(arg).suffix.lower() in {".csv", ".tsv"} and not Path(arg).is_dir()
-
-
 def _manifest_series(g: str, s: str, items: list[tuple[Path, object, object]]) -> list[Series]:
     """One manifest series: DICOM files in anatomical order (one series per SeriesInstanceUID),
     a NIfTI volume's listed slices, or image files in natural order of their names."""
@@ -342,7 +335,7 @@ def collect_series(inputs: list[str], group: str | None) -> tuple[list[Series], 
     """The series of every INPUT (folder, NIfTI file or manifest) and the manifests' rows (one
     :class:`~covtool.core.manifest.Table` of every manifest INPUT's rows, or None), read without
     pandas."""
-    from covtool.core.manifest import Table, read_table
+    from covtool.core.manifest import Table, is_manifest_arg, read_table
 
     series: list[Series] = []
     folders: list[Series] = []   # the folder and volume inputs' series, named apart together

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from covtool.core.errors import CovtoolError, ParameterError, UsageError, describe
-from covtool.core.manifest import STDIO, Row, read_table
+from covtool.core.manifest import Row, is_manifest_arg, read_table
 from covtool.core.naming import natural_key
 from covtool.core.stage import Note, Out, Plan, Stage
 from covtool.pdf.pipeline import (
@@ -36,11 +36,6 @@ from covtool.pdf.pipeline import (
     extract_pdf,
     pdf_key,
 )
-
-
-def is_manifest_arg(arg: str) -> bool:
-    """True for ``-`` (stdin) and a ``.csv``/``.tsv`` file: an input that lists PDFs."""
-    return arg == STDIO or (Path(arg).suffix.lower() in {".csv", ".tsv"} and not Path(arg).is_dir())
 
 
 def collect_pdfs(inputs: Sequence[str]) -> list[Row]:

@@ -8,12 +8,12 @@ import shutil
 import pytest
 
 from covtool.core.errors import CovtoolError, ParameterError, UsageError
-from covtool.core.manifest import Row
+from covtool.core.manifest import Row, is_manifest_arg
 from covtool.core.stage import run_stage
 from covtool.pdf import pipeline
 from covtool.pdf import stage as pdf_stage
 from covtool.pdf.pipeline import DONE, PARTIAL, ExtractOptions
-from covtool.pdf.stage import ExtractStage, collect_pdfs, is_manifest_arg
+from covtool.pdf.stage import ExtractStage, collect_pdfs
 
 
 def test_collect_pdfs_files_folders_manifests_in_order_once(paper, tmp_path):

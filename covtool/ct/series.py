@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from covtool.core.manifest import Row, Table
 
+
 def _folder_names(root: Path, folder: Path, group: str | None) -> tuple[str, str]:
     depth = len(folder.relative_to(root).parts)
     if group is not None:

@@ -83,7 +83,7 @@ def step_ct_system(work: Path, seed: int, force: bool) -> list[str]:
     console.info("training a tiny slice classifier (96x96, 10 epochs) ...")
     covtool("train", ct / "split.csv", "-r", ct / "run", *TINY_CUSTOM, "--input-size", "96",
             "--epochs", "10", "--normalize", "range", "--hflip", "--seed", str(seed), *f)
-    covtool("eval", ct / "run", ct / "split.csv", "-o", ct / "eval", *f)
+    covtool("eval", ct / "run", ct / "split.csv", "-d", ct / "eval", *f)
     new = ct / "new-patients"
     covtool("patient-diagnose", new, "--run", ct / "run", "-o", ct / "patients-diagnosed.csv",
             "--labels", new / "patients.csv", "--slices", ct / "patient-slices.csv",
@@ -130,7 +130,7 @@ def step_em(work: Path, seed: int, force: bool) -> list[str]:
     console.info("training a tiny custom CNN on the patches (32x32, 5 epochs) ...")
     covtool("train", root / "balanced.csv", "-r", root / "run", *TINY_CUSTOM, "--input-size", "32",
             "--epochs", "5", "--seed", str(seed), *f)
-    covtool("eval", root / "run", root / "balanced.csv", "-o", root / "eval", *f)
+    covtool("eval", root / "run", root / "balanced.csv", "-d", root / "eval", *f)
     return [str(root / "images-split.csv"), str(root / "patches.csv"), str(root / "balanced.csv"),
             str(root / "eval")]
 

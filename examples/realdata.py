@@ -74,7 +74,7 @@ def covid_ct(run: Runner, data: Path, out: Path) -> None:
     run("split", "check", m)
     runs = out / "covid-ct-run"
     run("train", m, "-r", runs, *TINY, "--epochs", "3", "--force")
-    run("eval", runs, m, "-o", out / "covid-ct-eval", "--force")
+    run("eval", runs, m, "-d", out / "covid-ct-eval", "--force")
     metrics = json.loads((out / "covid-ct-eval" / "metrics.json").read_text())
     print(f"  tiny CNN, 3 epochs, 64x64 (not the paper's DenseNet-169): test accuracy "
           f"{metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}, "
@@ -114,7 +114,7 @@ def tem(run: Runner, data: Path, out: Path) -> None:
     print(f"  splits: {counts(read(s), 'split')}")
     runs = out / "tem-run"
     run("train", s, "-r", runs, *TINY, "--epochs", "3", "--force")
-    run("eval", runs, s, "-o", out / "tem-eval", "--force")
+    run("eval", runs, s, "-d", out / "tem-eval", "--force")
     metrics = json.loads((out / "tem-eval" / "metrics.json").read_text())
     print(f"  tiny CNN, 3 epochs, 64x64: test accuracy {metrics['accuracy']:.3f}, "
           f"macro F1 {metrics['macro_f1']:.3f} (chance: {1 / df['label'].nunique():.3f})")

@@ -43,3 +43,29 @@ def done_line(what: str, output: str, table: dict | None = None, title: str = ""
         t.add_row(*(str(v) for v in table.values()))
         console.stderr.print(t)
     console.info(f"{what} -> {'stdout' if str(output) == '-' else output}")
+
+
+#: the pixel size (nm) of rows or images that carry none: one name in every command
+DefaultPixelSize = Annotated[float | None, typer.Option(
+    "--default-pixel-size", metavar="NM", min=1e-9,
+    help="Pixel size in nm of rows without a 'pixel_size_nm' value (e.g. a whole folder from one "
+         "microscope setting).")]
+
+
+def old_option(flag: str, kind: type = float):
+    """A renamed option's old spelling: hidden from ``--help``, accepted for one release
+    (:func:`renamed` turns it into the new option's value)."""
+    return Annotated[kind | None, typer.Option(flag, hidden=True, help=f"The old name of {flag}.")]
+
+
+def renamed(new, old, new_flag: str, old_flag: str):
+    """The option's value given under its new or (with a warning) its old name; both is bad usage."""
+    if old is None:
+        return new
+    from covtool.core import console
+    from covtool.core.errors import UsageError
+
+    if new is not None:
+        raise UsageError(f"{old_flag} is the old name of {new_flag}: give one")
+    console.warn(f"{old_flag} is now {new_flag}; the old name goes in the next release")
+    return old

@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force, load_tensorflow
+from covtool.cli.common import Force, load_tensorflow, old_option, renamed
 from covtool.core import console
-from covtool.core.errors import ManifestError, OutputExistsError, UsageError
+from covtool.core.errors import ManifestError, OutputExistsError
 from covtool.core.manifest import read_manifest, write_manifest
 from covtool.core.scale import check_scale, manifest_scale
 
@@ -24,8 +24,7 @@ def eval_command(
     manifest: Annotated[str, typer.Argument(help="Manifest with path and label ('-' for stdin).")],
     outdir: Annotated[Path | None, typer.Option(
         "-d", "--outdir", metavar="OUTDIR", help="Folder for the outputs (default: RUNDIR).")] = None,
-    old_outdir: Annotated[Path | None, typer.Option(
-        "-o", hidden=True, help="The old name of -d (kept for one release: -o is a file elsewhere).")] = None,
+    old_outdir: old_option("-o", Path) = None,
     split: Annotated[str, typer.Option(
         "--split", help="Evaluate the rows with this split value; 'all' for every row.")] = "test",
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Default: the run's.")] = None,
@@ -34,11 +33,7 @@ def eval_command(
     from covtool.evaluation import report
     from covtool.training import rundir
 
-    if old_outdir is not None:
-        if outdir is not None:
-            raise UsageError("-o is the old name of -d (the output folder): give one")
-        console.warn("eval -o OUTDIR is now -d OUTDIR (-o always names a file); -o goes in the next release")
-        outdir = old_outdir
+    outdir = renamed(outdir, old_outdir, "-d OUTDIR", "-o OUTDIR")
     outdir = outdir or run
     if not force:
         for name in report.OUTPUTS:

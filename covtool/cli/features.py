@@ -15,7 +15,16 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force, OutManifest, ShardOpt, SkipBad, done_line
+from covtool.cli.common import (
+    DefaultPixelSize,
+    Force,
+    OutManifest,
+    ShardOpt,
+    SkipBad,
+    done_line,
+    old_option,
+    renamed,
+)
 from covtool.core.shard import parse_shard
 from covtool.core.stage import run_manifest
 
@@ -38,9 +47,8 @@ def features_command(
         "--scale-bar-nm", min=1e-9, metavar="NM",
         help="Measure each image's scale bar, which stands for NM nanometres (SC2-MID: 100 nm = 206 px); "
              "writes 'scale_bar_px' and the measured 'pixel_size_nm'.")] = None,
-    default_pixel_size: Annotated[float | None, typer.Option(
-        "--default-pixel-size", min=1e-9, metavar="NM",
-        help="Pixel size in nm of rows without a 'pixel_size_nm' value.")] = None,
+    default_pixel_size: DefaultPixelSize = None,
+    old_pixel_size: old_option("--pixel-size") = None,
     deep: Annotated[DeepName | None, typer.Option(
         "--deep", help="Also write global-average-pooled features of this ImageNet CNN (deep_1..N).")] = None,
     weights: Annotated[str, typer.Option(
@@ -65,6 +73,7 @@ def features_command(
 ) -> None:
     from covtool.features.stage import FeaturesStage, check_parquet, feature_summary, write_parquet
 
+    default_pixel_size = renamed(default_pixel_size, old_pixel_size, "--default-pixel-size", "--pixel-size")
     stage = FeaturesStage(scale_bar_nm, default_pixel_size, per_object, masked_texture,
                           deep.value if deep is not None else None, weights, input_size, batch_size,
                           feature_maps, feature_layer, feature_channels, force)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force, OutManifest
+from covtool.cli.common import Force, OutManifest, old_option, renamed
 from covtool.core import console
 from covtool.core.errors import UsageError
 from covtool.core.manifest import STDIO, check_output, write_manifest
@@ -163,9 +163,7 @@ def tem_command(
         "--default-pixel-size", metavar="NM", min=1e-9,
         help="Pixel size (nm) of images that carry none (no tag file or table row); crops: their "
              "pixel size (default 1).")] = None,
-    old_pixel_size: Annotated[float | None, typer.Option(
-        "--pixel-size-nm", min=1e-9, hidden=True,
-        help="The old name of --default-pixel-size (kept for one release).")] = None,
+    old_pixel_size: old_option("--pixel-size-nm") = None,
     verify: Verify = True,
     skip_bad: SkipBad = False,
     force: Force = False,
@@ -175,10 +173,7 @@ def tem_command(
 
     if layout not in LAYOUTS:
         raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
-    if old_pixel_size is not None:
-        if default_pixel_size is not None:
-            raise UsageError("--pixel-size-nm is the old name of --default-pixel-size: give one")
-        default_pixel_size = old_pixel_size
+    default_pixel_size = renamed(default_pixel_size, old_pixel_size, "--default-pixel-size", "--pixel-size-nm")
     check_output(output, force)
     finish(ingest_tem(root, skip_bad=skip_bad, verify=verify, pixel_sizes=pixel_sizes,
                       default_pixel_size=default_pixel_size, layout=layout, split_table=split_table),

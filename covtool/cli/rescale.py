@@ -12,7 +12,17 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force, OutDir, OutManifest, ShardOpt, SkipBad, done_line
+from covtool.cli.common import (
+    DefaultPixelSize,
+    Force,
+    OutDir,
+    OutManifest,
+    ShardOpt,
+    SkipBad,
+    done_line,
+    old_option,
+    renamed,
+)
 from covtool.core.shard import parse_shard
 from covtool.core.stage import run_manifest
 
@@ -23,15 +33,16 @@ def rescale_command(
     output: OutManifest = ...,
     pixel_size_nm: Annotated[float, typer.Option("--pixel-size", metavar="NM",
                                                  help="Target pixel size in nm (the paper: 1 nm).")] = 1.0,
-    default_pixel_size: Annotated[float | None, typer.Option(
-        "--default-pixel-size", metavar="NM",
-        help="Pixel size of rows without a 'pixel_size_nm' value (e.g. a whole folder from one microscope setting).")] = None,
+    default_pixel_size: DefaultPixelSize = None,
+    source_pixel_size: old_option("--source-pixel-size") = None,
     skip_bad: SkipBad = False,
     shard: ShardOpt = None,
     force: Force = False,
 ) -> None:
     from covtool.em.stages import RescaleStage
 
+    default_pixel_size = renamed(default_pixel_size, source_pixel_size, "--default-pixel-size",
+                                 "--source-pixel-size")
     stage = RescaleStage(outdir, pixel_size_nm, default_pixel_size, force)
     result = run_manifest(stage, manifest, output, skip_bad=skip_bad, force=force, shard=parse_shard(shard))
     scales = [float(r["scale"]) for r in result.rows if r.get("scale") not in (None, "")]

@@ -65,8 +65,8 @@ def test_covid_ctset_manifest_feeds_select(tmp_path):
     root = fixtures.covid_ctset(tmp_path / "set")
     out = tmp_path / "set.csv"
     r = run("ingest", "covid-ctset", root, "-o", out)
-    assert r.exit_code == 1 and not out.exists()
-    assert "both parts of the release are here" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and not out.exists()   # choosing a part is the user's: bad usage
+    assert "--part: both parts of the release are here" in r.output and "Traceback" not in r.output
     r = run("ingest", "covid-ctset", root, "-o", out, "--part", "raw")
     assert r.exit_code == 0, r.output
     sel = tmp_path / "sel.csv"

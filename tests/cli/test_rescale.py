@@ -123,3 +123,17 @@ def test_existing_outputs_refused_and_shards(em_data, tmp_path):
                "--shard", "1/3", "--force").exit_code == 0
     res = run("rescale", root / "manifest.csv", "-d", tmp_path / "r", "-o", tmp_path / "o3.csv", "--shard", "3/3")
     assert res.exit_code == 2 and "--shard: shard index 3 is outside 0..2 (K is 0-based)" in res.output
+
+
+def test_old_option_name_still_works_with_a_warning(em_data, tmp_path):
+    root, truth = em_data
+    m = truth.drop(columns=["pixel_size_nm", "mask"]).iloc[:1]
+    m.to_csv(tmp_path / "m.csv", index=False)
+    res = run("rescale", tmp_path / "m.csv", "-d", tmp_path / "r", "-o", tmp_path / "o.csv",
+              "--source-pixel-size", "2")
+    assert res.exit_code == 0 and "--source-pixel-size is now --default-pixel-size" in res.output
+    assert float(read_manifest(tmp_path / "o.csv")["source_pixel_size_nm"][2]) == 2.0
+    res = run("rescale", tmp_path / "m.csv", "-d", tmp_path / "r2", "-o", tmp_path / "o2.csv",
+              "--source-pixel-size", "2", "--default-pixel-size", "2")
+    assert res.exit_code == 2 and "old name of --default-pixel-size: give one" in res.output
+    assert "--source-pixel-size" not in run("rescale", "--help").output

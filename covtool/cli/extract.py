@@ -31,11 +31,9 @@ def summary_table(result: StageResult):
     table = Table(title="figures per PDF", title_justify="left")
     for col in ("PDF", "pages", "figures", "captioned", "rows", "status"):
         table.add_column(col, justify="left" if col in ("PDF", "status") else "right")
-    failed = iter([r for r in result.rows if r.get("error")])
-    for note in result.notes:
-        if note is None:  # a failed PDF: its error row, in the same order
-            row = next(failed)
-            table.add_row(Path(row["source"]).name, "0", "0", "0", "0", row["error"])
+    for item, note, error in zip(result.work, result.notes, result.item_errors):
+        if note is None:  # a failed PDF (or one an earlier stage marked failed)
+            table.add_row(Path(item.text("path")).name, "0", "0", "0", "0", error)
         else:
             table.add_row(Path(note.source).name, str(note.pages), str(note.figures), str(note.captioned),
                           str(note.rows), "reused" if note.reused else "ok")

@@ -23,6 +23,11 @@ def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
         raise OutputExistsError(path)
     if path.is_dir():
         raise CovtoolError("is a folder, expected a file", path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():   # a file where an output folder must be
+        raise CovtoolError("is a file, expected a folder for the outputs", parent)
     return path
 
 

@@ -30,6 +30,11 @@ class CovtoolError(Exception):
         self.path = None if path is None else str(path)
         self.line = line
 
+    def __reduce__(self):
+        # errors cross process boundaries (extract --jobs): rebuild them from their state, not
+        # from __init__'s arguments, which subclasses change
+        return _restore, (type(self), self.message, dict(self.__dict__))
+
     def where(self) -> str:
         if self.path is None:
             return ""
@@ -38,6 +43,14 @@ class CovtoolError(Exception):
     def __str__(self) -> str:
         where = self.where()
         return f"{where}: {self.message}" if where else self.message
+
+
+def _restore(cls: type, message: str, state: dict) -> CovtoolError:
+    """A pickled :class:`CovtoolError` back, with its file, line and own fields."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
 
 
 class ManifestError(CovtoolError):

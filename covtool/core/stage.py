@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from covtool.core.atomic import check_writable
-from covtool.core.errors import CovtoolError, OutputExistsError
+from covtool.core.errors import CovtoolError, OutputExistsError, UsageError
 from covtool.core.manifest import CORE_COLUMNS, Row, write_records
 from covtool.core.shard import Shard
 
@@ -103,6 +103,9 @@ class Stage:
         The columns the stage writes, in the order they are written (after the core columns).
     drops : tuple of str
         Input columns its output rows never carry (crop's image-level ``mask`` on a patch row).
+    optional : tuple of str
+        Those of :attr:`columns` written only where a row gives them (select's ``slice_index``
+        of NIfTI slices); every other one is always written.
     resumable : bool
         A finished item's outputs are complete on their own and a rerun reuses them (extract's
         PDFs): an interrupt takes back only the items not finished (a failure still takes back
@@ -113,6 +116,7 @@ class Stage:
     required: tuple[str, ...] = ("path",)
     columns: tuple[str, ...] = ()
     drops: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
     resumable: bool = False
 
     def key(self, item) -> str:
@@ -129,8 +133,9 @@ class Stage:
         """Cheap checks and the files the item will write; raise CovtoolError for a bad item."""
         return Plan()
 
-    def load(self, item, plan: Plan) -> Any:
-        """The reading part of an item (run one item ahead with ``prefetch``); default: nothing."""
+    def load(self, item, plan: Plan, advance: Callable[[int], None]) -> Any:
+        """The reading part of an item (run one item ahead, in a thread, with ``prefetch``); it
+        may move the progress bar with ``advance`` as :meth:`run` does. Default: nothing."""
         return None
 
     def run(self, item, plan: Plan, loaded: Any, advance: Callable[[int], None]) -> Iterable[dict | Out]:
@@ -163,13 +168,14 @@ class StageResult:
     failed: int = 0
     passed: int = 0          #: items an earlier stage had marked failed (passed through)
     errors: list[str] = field(default_factory=list)
-    written: list[Path] = field(default_factory=list)
     notes: list = field(default_factory=list)  #: per item: the last Note value its run gave, or None
+    work: list = field(default_factory=list)   #: the items run (after sharding), in order
+    item_errors: list[str] = field(default_factory=list)  #: per item: its error ('' when done)
 
 
 def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: bool = False,
               shard: Shard | None = None, prefetch: bool = False, jobs: int = 1,
-              error_column: bool | None = None) -> StageResult:
+              input_columns: Sequence[str] | None = None) -> StageResult:
     """Run ``stage`` over ``items`` (see the module docstring for what is done once, here).
 
     Parameters
@@ -189,9 +195,10 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
         caller's).
     jobs : int
         Worker processes (>1: items run in parallel, rows still in item order).
-    error_column : bool, optional
-        Force the ``error`` column on or off; by default present with ``skip_bad``, when the
-        input had one, or when a row has an error.
+    input_columns : sequence of str, optional
+        The input manifest's columns: the output header then holds them (and every one of
+        :attr:`Stage.columns`) whatever the rows are, also where there is no row at all (an
+        empty shard), so the next stage can read it. By default, the columns of the rows carried.
 
     Returns
     -------
@@ -204,12 +211,14 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
     notes: list = [None] * len(todo)
     plans: dict[int, Plan] = {}
     state = _Written()
-    res = StageResult([], [], items=len(todo))
+    res = StageResult([], [], items=len(todo), work=todo, item_errors=[""] * len(todo))
 
-    def fail(i: int, item, exc: CovtoolError) -> None:
-        if not skip_bad or isinstance(exc, OutputExistsError):
+    def record_error(i: int, item, exc: CovtoolError) -> None:
+        # an existing output and bad usage are never a bad item: they stop the run
+        if not skip_bad or isinstance(exc, (OutputExistsError, UsageError)):
             raise exc
         results[i] = [stage.error_row(item, str(exc))]
+        res.item_errors[i] = str(exc)
         res.failed += 1
         res.errors.append(str(exc))
 
@@ -217,12 +226,13 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
         for i, item in enumerate(todo):  # plan everything first: no work before every check
             if isinstance(item, Row) and item.failed:
                 results[i] = [Out({}, item)]
+                res.item_errors[i] = item.failed
                 res.passed += 1
                 continue
             try:
                 plans[i] = stage.plan(item)
             except CovtoolError as exc:
-                fail(i, item, exc)
+                record_error(i, item, exc)
         _check_outputs(plans, force)
         state.remember(plans)
         if plans:
@@ -230,7 +240,7 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
         with make_progress() as prog:
             task = prog.add_task(stage.name, total=sum(p.units for p in plans.values()))
 
-            def finish(i: int, rows: Iterable[dict | Out | Note]) -> None:
+            def record_rows(i: int, rows: Iterable[dict | Out | Note]) -> None:
                 item = todo[i]
                 carry = item if isinstance(item, Row) else None
                 rows = list(rows)
@@ -240,32 +250,36 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
                 res.done += 1
                 state.finished.add(i)
 
-            def failed(i: int, exc: CovtoolError) -> None:
-                if not skip_bad:
+            def item_failed(i: int, exc: CovtoolError) -> None:
+                if not skip_bad or isinstance(exc, UsageError):
                     raise exc
                 state.take_back(plans[i].outputs, plans[i].folders)
-                fail(i, todo[i], exc)
+                record_error(i, todo[i], exc)
 
             order = sorted(plans)
             if jobs > 1 and len(order) > 1:
-                _run_parallel(stage, todo, plans, order, jobs, prog, task, finish, failed)
+                _run_parallel(stage, todo, plans, order, jobs, prog, task, record_rows, item_failed)
             else:
-                _run_serial(stage, todo, plans, order, prefetch, prog, task, finish, failed)
+                _run_serial(stage, todo, plans, order, prefetch, prog, task, record_rows, item_failed)
         stage.finish()
     except BaseException as exc:
         keep = state.finished if stage.resumable and isinstance(exc, KeyboardInterrupt) else set()
         for i, plan in state.planned.items():  # only what was planned before any work
             if i not in keep:
                 state.take_back(plan.outputs, plan.folders)
+        state.remove_made_folders()
         raise
-    res.written = [p for i in plans for p in plans[i].outputs if p.exists()]
     res.notes = notes
     rows = [(o, _merge(o, stage.drops)) for rs in results for o in rs]
     has_error = any(r.get("error") for _, r in rows)
-    carried_error = any(o.carry is not None and "error" in o.carry for o, _ in rows)
-    want_error = error_column if error_column is not None else (skip_bad or has_error or carried_error)
-    res.columns = output_columns(stage.columns, [r for _, r in rows], [o.carry for o, _ in rows],
-                                 error=want_error)
+    carried_error = any(o.carry is not None and "error" in o.carry for o, _ in rows) or \
+        "error" in (input_columns or ())
+    want_error = skip_bad or has_error or carried_error
+    carried = [o.carry for o, _ in rows]
+    if input_columns is not None:
+        carried = [Row(dict.fromkeys(input_columns)), *carried]
+    res.columns = output_columns(stage.columns, [r for _, r in rows], carried, error=want_error,
+                                 drops=stage.drops, optional=stage.optional)
     res.rows = [r for _, r in rows]
     for r in res.rows:
         if want_error:
@@ -275,45 +289,43 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
     return res
 
 
-def _run_serial(stage, todo, plans, order, prefetch, prog, task, finish, failed) -> None:
+def _run_serial(stage, todo, plans, order, prefetch, prog, task, record_rows, item_failed) -> None:
+    done = dict.fromkeys(order, 0)   # progress units each item's load and run have advanced
+
+    def advancer(i: int):
+        def advance(n: int = 1) -> None:
+            done[i] += n
+            prog.advance(task, n)   # rich's progress is thread-safe: load may run in the thread
+        return advance
+
     pool = None
     if prefetch and len(order) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="covtool-prefetch")
+
+    def load_ahead(i: int):
+        return pool.submit(stage.load, todo[i], plans[i], advancer(i))
+
     try:  # with prefetch every load runs in the thread, the first too: the caller's only runs
-        ahead = pool.submit(stage.load, todo[order[0]], plans[order[0]]) if pool is not None else None
+        ahead = load_ahead(order[0]) if pool is not None else None
         for k, i in enumerate(order):
+            error = loaded = None
             try:
-                if ahead is not None:
-                    loaded = ahead.result()
-                else:
-                    loaded = stage.load(todo[i], plans[i])
+                loaded = ahead.result() if ahead is not None else stage.load(todo[i], plans[i], advancer(i))
             except CovtoolError as exc:
-                loaded, error = None, exc
-            else:
-                error = None
-            ahead = None
-            if pool is not None and k + 1 < len(order):
-                j = order[k + 1]
-                ahead = pool.submit(stage.load, todo[j], plans[j])
+                error = exc
+            ahead = load_ahead(order[k + 1]) if pool is not None and k + 1 < len(order) else None
+            if error is None:
+                try:
+                    rows = list(stage.run(todo[i], plans[i], loaded, advancer(i)))
+                except CovtoolError as exc:
+                    error = exc
             if error is not None:
-                failed(i, error)
-                prog.advance(task, plans[i].units)
-                continue
-            done = [0]
-
-            def advance(n: int = 1, done=done) -> None:
-                done[0] += n
-                prog.advance(task, n)
-
-            try:
-                rows = list(stage.run(todo[i], plans[i], loaded, advance))
-            except CovtoolError as exc:
-                failed(i, exc)
+                item_failed(i, error)
             else:
-                finish(i, rows)
-            prog.advance(task, max(plans[i].units - done[0], 0))
+                record_rows(i, rows)
+            prog.advance(task, max(plans[i].units - done[i], 0))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -322,12 +334,16 @@ def _run_serial(stage, todo, plans, order, prefetch, prog, task, finish, failed)
 def _run_one(stage, item, plan):
     """One item in a worker process: its rows, or the CovtoolError it raised."""
     try:
-        return list(stage.run(item, plan, stage.load(item, plan), lambda n=1: None)), None
+        return list(stage.run(item, plan, stage.load(item, plan, _no_progress), _no_progress)), None
     except CovtoolError as exc:
         return None, exc
 
 
-def _run_parallel(stage, todo, plans, order, jobs, prog, task, finish, failed) -> None:
+def _no_progress(n: int = 1) -> None:
+    """Worker processes do not move the bar: the runner advances an item's units when it is done."""
+
+
+def _run_parallel(stage, todo, plans, order, jobs, prog, task, record_rows, item_failed) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -337,9 +353,9 @@ def _run_parallel(stage, todo, plans, order, jobs, prog, task, finish, failed) -
                 i = futures[fut]
                 rows, error = fut.result()
                 if error is not None:
-                    failed(i, error)
+                    item_failed(i, error)
                 else:
-                    finish(i, rows)
+                    record_rows(i, rows)
                 prog.advance(task, plans[i].units)
         except BaseException:
             for f in futures:
@@ -351,8 +367,17 @@ def _check_outputs(plans: dict[int, Plan], force: bool) -> None:
     """Before any work: no output over an input, no two items writing one file, none existing
     (without ``force``)."""
     inputs = {_key(p) for plan in plans.values() for p in plan.inputs}
+    folders: list[tuple[str, Path, int]] = []
+    for i, plan in plans.items():
+        for d in plan.folders:
+            k = _key(d)
+            for other, shown, _ in folders:   # a folder's rollback must never touch another item's files
+                if k == other or k.startswith(other + os.sep) or other.startswith(k + os.sep):
+                    raise CovtoolError(f"is written by two items (also {shown}); give the items "
+                                       "distinct folders", d)
+            folders.append((k, d, i))
     seen: set[str] = set()
-    for plan in plans.values():
+    for i, plan in plans.items():
         for p in plan.outputs:
             k = _key(p)
             if k in inputs:
@@ -360,6 +385,8 @@ def _check_outputs(plans: dict[int, Plan], force: bool) -> None:
                                    "(write the outputs to another folder)", p)
             if k in seen:
                 raise CovtoolError("would be written by two items (give the items distinct ids)", p)
+            if any(k.startswith(f + os.sep) and owner != i for f, _, owner in folders):
+                raise CovtoolError("is inside a folder another item writes", p)
             seen.add(k)
             check_writable(p, force)
 
@@ -375,6 +402,7 @@ class _Written:
         self.before: dict[str, tuple[int, int] | None] = {}
         self.folders: dict[str, dict[str, tuple[int, int] | None] | None] = {}
         self.finished: set[int] = set()
+        self.made: set[Path] = set()
         self.planned: dict[int, Plan] = {}
 
     def remember(self, plans: dict[int, Plan]) -> None:
@@ -382,6 +410,10 @@ class _Written:
         for plan in plans.values():
             for p in plan.outputs:
                 self.before[_key(p)] = _stamp(p)
+                parent = Path(p).parent
+                while not parent.exists() and parent != parent.parent:   # folders the run makes
+                    self.made.add(parent)
+                    parent = parent.parent
             for d in plan.folders:
                 self.folders[_key(d)] = _listing(d) if os.path.isdir(d) else None
 
@@ -404,6 +436,13 @@ class _Written:
                                key=lambda n: (n != ".", len(n)), reverse=True):
                 with contextlib.suppress(OSError):
                     os.rmdir(d if name == "." else os.path.join(d, name))
+
+
+    def remove_made_folders(self) -> None:
+        """Remove the folders this run made for its outputs, where they are empty now."""
+        for d in sorted(self.made, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                d.rmdir()
 
 
 def _listing(folder: str | os.PathLike) -> dict[str, tuple[int, int] | None]:
@@ -435,20 +474,24 @@ def _merge(out: Out, drops: Sequence[str]) -> dict:
 
 
 def output_columns(own: Sequence[str], rows: Sequence[dict], carried: Sequence[Row | None],
-                   error: bool) -> list[str]:
+                   error: bool, drops: Sequence[str] = (), optional: Sequence[str] = ()) -> list[str]:
     """The core columns present, the stage's own, other keys its rows give (first seen), the
-    carried input columns in their input order, ``error`` last (when ``error``). Without any row,
-    the stage's own columns (a manifest with a header)."""
-    if not rows:
-        own = [c for c in own if c != "error"]
-        return [*own, "error"] if error else own
+    carried input columns in their input order, ``error`` last (when ``error``).
+
+    Every one of the stage's own columns is written (empty where no row gives it, as in an
+    error row), so the header does not depend on which items failed: an empty or all-failed run
+    still writes one that the next stage reads. ``drops``: input columns never carried;
+    ``optional``: own columns written only where a row gives them.
+    """
     present: dict[str, None] = {}
     for r in rows:
         present.update(dict.fromkeys(r))
     inputs: dict[str, None] = {}
     for c in carried:
         if c is not None:
-            inputs.update(dict.fromkeys(c))
+            inputs.update(dict.fromkeys(k for k in c if k not in drops))
+    present.update(dict.fromkeys(c for c in own if c not in optional))
+    present.update(inputs)
     cols: dict[str, None] = {}
     for c in CORE_COLUMNS:
         if c in present:
@@ -501,7 +544,8 @@ def run_manifest(stage: Stage, source: str | os.PathLike, dest: str | os.PathLik
         check_output(dest, force)
     table = read_table(source, required=stage.required)
     stage.check_table(table)
-    result = run_stage(stage, with_ids(table.rows), skip_bad=skip_bad, force=force, shard=shard, **options)
+    result = run_stage(stage, with_ids(table.rows), skip_bad=skip_bad, force=force, shard=shard,
+                       input_columns=["id", *table.columns], **options)
     if dest is not None:
         (write or write_result)(result, dest, force)
     return result

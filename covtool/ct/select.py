@@ -83,6 +83,7 @@ class SelectStage(Stage):
 
     name = "select"
     columns = SELECT_COLUMNS
+    optional = ("slice_index", "value_scale")
     drops = ("slice_index",)   # a NIfTI row's own slice_index is the stage's
 
     def __init__(self, options: SelectOptions = SelectOptions(), plot_dir: Path | None = None,

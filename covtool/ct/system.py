@@ -269,6 +269,7 @@ class DiagnoseStage(Stage):
 
     name = "diagnose"
     columns = PATIENT_COLUMNS
+    optional = ("label", "correct")
 
     def __init__(self, classify: Classifier, classes: list[str], threshold: Threshold,
                  positive: str | None = None, options: SelectOptions = SelectOptions(),
@@ -308,11 +309,18 @@ class DiagnoseStage(Stage):
     def plan(self, patient) -> Plan:
         return Plan(units=sum(len(s.slices) for s in patient[1]))
 
-    def load(self, patient, plan: Plan) -> tuple[list[SeriesResult], float]:
+    def load(self, patient, plan: Plan, advance) -> tuple[list[SeriesResult], float]:
         group, series = patient
         needs_files = any(s.kind != "images" for s in series)
-        return _select_patient(group, series, self.options, self.on_slice,
+        on_slice = advance if self.on_slice is None else self._both(advance)
+        return _select_patient(group, series, self.options, on_slice,
                                self._folder() if needs_files else None)
+
+    def _both(self, advance):
+        def on_slice() -> None:   # the progress bar per slice, and the caller's own callback
+            advance(1)
+            self.on_slice()
+        return on_slice
 
     def run(self, patient, plan: Plan, loaded, advance):
         group = patient[0]

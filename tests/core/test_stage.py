@@ -94,7 +94,7 @@ def test_interrupt_takes_back_everything(tmp_path):
     t = table(tmp_path, "id\na\nb\nc\n")
     with pytest.raises(KeyboardInterrupt):
         run_stage(Copy(tmp_path / "o", interrupt_at="c"), t.rows)
-    assert list((tmp_path / "o").iterdir()) == []
+    assert not (tmp_path / "o").exists()      # the folder the run made goes too
 
 
 def test_skip_bad_records_error_rows_with_their_ids_and_goes_on(tmp_path):
@@ -159,7 +159,7 @@ def test_shard_prefetch_and_worker_processes_give_the_same_rows(tmp_path):
 
 
 class Loader(Copy):
-    def load(self, row, plan):
+    def load(self, row, plan, advance):
         if row.text("kind") == "unreadable":
             raise ImageError("truncated", "/data/x.tif")
         return row.text("id").upper()
@@ -187,9 +187,9 @@ def test_with_prefetch_every_load_runs_in_the_thread_and_every_run_in_the_caller
     seen: list[tuple[str, str]] = []
 
     class Where(Loader):
-        def load(self, row, plan):
+        def load(self, row, plan, advance):
             seen.append(("load", threading.current_thread().name))
-            return super().load(row, plan)
+            return super().load(row, plan, advance)
 
         def run(self, row, plan, loaded, advance):
             seen.append(("run", threading.current_thread().name))
@@ -461,3 +461,57 @@ def test_run_manifest_is_the_stage_as_a_manifest_to_manifest_function(tmp_path):
     with pytest.raises(ManifestError, match="n.csv:1: missing column kind"):
         run_manifest(NeedsKind(tmp_path / "q"), tmp_path / "n.csv", None)
     assert not (tmp_path / "q").exists()
+
+
+def test_headers_do_not_depend_on_the_rows(tmp_path):
+    """An empty shard or an all-failed batch still writes every column the next stage reads."""
+    from covtool.core.stage import run_manifest
+
+    class AnyRow(Copy):
+        required = ()
+
+    (tmp_path / "m.csv").write_text("id,kind,note\na,bad,1\nb,bad,2\n")
+    empty = run_manifest(AnyRow(tmp_path / "e"), tmp_path / "m.csv", None, shard=Shard(5, 6))
+    assert empty.rows == [] and empty.columns == ["id", "size", "done", "kind", "note"]
+    failed = run_manifest(AnyRow(tmp_path / "f"), tmp_path / "m.csv", None, skip_bad=True)
+    assert failed.columns == ["id", "size", "done", "kind", "note", "error"]
+    assert [r["error"] for r in failed.rows] == ["/data/a.tif: cannot read", "/data/b.tif: cannot read"]
+
+
+class Misused(Copy):
+    """Raises a usage error for row b (a stage must never turn one into a bad item's row)."""
+
+    def run(self, row, plan, loaded, advance):
+        from covtool.core.errors import ParameterError
+
+        if row.text("id") == "b":
+            raise ParameterError("floor", "must be finite")
+        return super().run(row, plan, loaded, advance)
+
+
+def test_usage_errors_are_never_bad_items_and_errors_cross_processes(tmp_path):
+    from covtool.core.errors import ParameterError
+
+    t = table(tmp_path, "id\na\nb\nc\n")
+    for jobs in (1, 2):
+        with pytest.raises(ParameterError, match="floor: must be finite"):
+            run_stage(Misused(tmp_path / f"o{jobs}"), t.rows, skip_bad=True, jobs=jobs)
+        assert not (tmp_path / f"o{jobs}").exists()
+    bad = table(tmp_path, "id,kind\na,\nb,bad\n")
+    res = run_stage(Copy(tmp_path / "p"), bad.rows, skip_bad=True, jobs=2)   # an ImageError pickled back
+    assert res.rows[1]["error"] == "/data/b.tif: cannot read"
+
+
+def test_an_output_folder_that_is_a_file_and_shared_item_folders_are_refused(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    t = table(tmp_path, "id\na\n")
+    with pytest.raises(CovtoolError, match="afile: is a file, expected a folder"):
+        run_stage(Copy(tmp_path / "afile" / "sub"), t.rows)
+
+    class Shared(Copy):
+        def plan(self, row):
+            return Plan(folders=[tmp_path / "figs" / ("" if row.text("id") == "a" else "b")])
+
+    t = table(tmp_path, "id\na\nb\n")
+    with pytest.raises(CovtoolError, match="is written by two items"):
+        run_stage(Shared(tmp_path / "o"), t.rows)

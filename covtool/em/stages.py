@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from covtool.core.errors import ManifestError, ParameterError
 from covtool.core.manifest import Row
 from covtool.core.naming import safe_id
-from covtool.core.stage import Plan, Stage
+from covtool.core.stage import Out, Plan, Stage
 from covtool.em.patches import DEFAULT_SIZE, MIRROR_MODES, PatchCentre
 
 if TYPE_CHECKING:
@@ -183,6 +183,12 @@ class CropStage(Stage):
         iid = row.text("id")
         return Plan(outputs=[self._patch_path(iid, c) for c in centres], inputs=[row.path(), ann],
                     units=len(centres))
+
+    def error_row(self, row: Row, message: str) -> Out:
+        """A bad image's row: its id, its image as ``group`` and ``source``, as its patches have."""
+        return Out({"id": row.text("id"), "group": row.text("id"),
+                    "source": row.text("source") or (row.path().name if row.path() else ""),
+                    "error": message}, row)
 
     def run(self, row: Row, plan: Plan, loaded, advance):
         from covtool.em.pipeline import crop_file

@@ -74,14 +74,14 @@ class DeepBatcher:
             return
         if self.model is None:
             self.build()
-        batch = prepare_batch([r for _, r in self.pending], self.name, self.input_size)
+        pending, self.pending = self.pending, []   # a failed batch is never run again
+        batch = prepare_batch([r for _, r in pending], self.name, self.input_size)
         feats, maps = deep_features(self.model, batch)
-        for k, (row, _) in enumerate(self.pending):
+        for k, (row, _) in enumerate(pending):
             row.update({f"deep_{j + 1}": float(v) for j, v in enumerate(feats[k])})
             if maps is not None and self.maps_dir is not None:
                 write_image(self.maps_dir / f"{row['id']}.png", feature_map_grid(maps[k], self.channels),
                             force=self.force)
-        self.pending = []
 
 
 class FeaturesStage(Stage):

@@ -88,6 +88,7 @@ def test_bad_annotations_stop_or_are_recorded(images):
     df = read_manifest(tmp / "p.csv")
     assert df["id"].tolist() == ["imgA", "imgB"]
     assert "3 numbers" in df["error"][2] and f"{tmp / 'b.csv'}:2: point (10, 99) is outside" in df["error"][3]
+    assert df["group"].tolist() == ["imgA", "imgB"] and df["source"].tolist() == ["a.tif", "b.tif"]
 
 
 def test_rows_failed_upstream_pass_through(images):

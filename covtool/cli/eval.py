@@ -67,5 +67,24 @@ def eval_command(
     report.plot_confusion(outdir / report.CONFUSION_PNG, metrics["confusion"], classes, force=force,
                           title=f"{cfg.model.name} - {split}")
     if not console.state.quiet:
-        console.stderr.print(report.metrics_table(metrics))
+        console.stderr.print(metrics_table(metrics))
     console.info(f"{len(df)} images evaluated -> {outdir}")
+
+
+def metrics_table(metrics: dict):
+    """A rich table: one row per class (Table 9's columns) and the macro averages."""
+    from rich.table import Table
+
+    def f(v):
+        return "—" if v is None else f"{v:.3f}"
+
+    table = Table(title=f"accuracy {f(metrics['accuracy'])}   macro P {f(metrics['macro_precision'])}"
+                        f"   macro R {f(metrics['macro_recall'])}   macro F1 {f(metrics['macro_f1'])}"
+                        f"   AUC {f(metrics['auc'])}")
+    for col in ("class", "TP", "FP", "FN", "TN", "sensitivity", "specificity", "precision", "F1", "AUC"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, m in metrics["per_class"].items():
+        table.add_row(name, str(m["tp"]), str(m["fp"]), str(m["fn"]), str(m["tn"]),
+                      f(m["sensitivity"]), f(m["specificity"]), f(m["precision"]), f(m["f1"]),
+                      f(m["auc"]))
+    return table

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from covtool.core.errors import ParameterError
+
+if TYPE_CHECKING:  # pandas costs half a second of start-up: imported where a table is built
+    import pandas as pd
 
 RULES = ("count", "fraction", "mean-prob")
 UNDETERMINED = "undetermined"
@@ -131,6 +134,8 @@ def patient_table(slices: pd.DataFrame, threshold: Threshold, positive: str, neg
         ``group, slices, selected, positive, fraction, mean_prob, score, decision``, in the order
         the groups first appear. ``score`` is the fraction of positive selected slices.
     """
+    import pandas as pd
+
     rows = []
     for group, g in slices.groupby("group", sort=False):
         sel = g[g["selected"].astype(bool)]
@@ -174,6 +179,8 @@ def threshold_sweep(patients: pd.DataFrame, truths: Sequence[str], positive: str
 
     ``patients`` is the output of :func:`patient_table` (any threshold); only its counts are used.
     """
+    import pandas as pd
+
     rows = []
     for th in thresholds:
         dec = [patient_decision(int(r.selected), int(r.positive), th, positive, negative,
@@ -200,6 +207,8 @@ def evaluate(patients: Sequence[dict], labels: dict[str, str], positive: str, ne
     """The patient-level evaluation of the patients whose label is known: the counts at
     ``threshold`` (:func:`patient_counts`) and the sweep over :func:`default_sweep` and
     ``threshold`` (:func:`threshold_sweep`). ``patients`` are patient-diagnose's rows."""
+    import pandas as pd
+
     known = pd.DataFrame([p for p in patients if p.get("group") in labels],
                          columns=["group", "selected", "positive", "mean_prob", "decision"])
     truths = [labels[g] for g in known["group"]]

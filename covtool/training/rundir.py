@@ -11,8 +11,6 @@ import platform
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
 from covtool.core.atomic import atomic_open, atomic_path
 from covtool.core.errors import CovtoolError, OutputExistsError
 
@@ -133,6 +131,8 @@ def load_model(path: Path, compile: bool = False):
 
 
 def write_history(path: Path, rows: list[dict]) -> None:
+    import pandas as pd
+
     with atomic_open(path, "w", force=True, newline="") as fh:
         pd.DataFrame(rows).to_csv(fh, index=False, lineterminator="\n")
 
@@ -143,6 +143,7 @@ def plot_history(path: Path, rows: list[dict]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     df = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

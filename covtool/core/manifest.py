@@ -205,14 +205,6 @@ class Table:
         return df
 
 
-def rows_of(df: pd.DataFrame) -> list[Row]:
-    """The rows of a DataFrame manifest as :class:`Row` views (lines from its index)."""
-    name = manifest_name(df)
-    cols = [str(c) for c in df.columns]
-    return [Row(dict(zip(cols, values)), int(idx) if isinstance(idx, (int, np.integer)) else None, name)
-            for idx, values in zip(df.index, df[cols].itertuples(index=False, name=None))]
-
-
 def _source_text(source: str | os.PathLike) -> tuple[str, str, Path]:
     """``(text, name, folder)`` of a manifest file or stdin (``-``)."""
     if str(source) == STDIO:
@@ -442,24 +434,6 @@ def write_manifest(df: pd.DataFrame, dest: str | os.PathLike, force: bool = Fals
     path = check_writable(dest, force)
     base = path.resolve().parent
     text = to_csv_text(df, base)
-    with atomic_open(path, "w", force=force, newline="") as fh:
-        fh.write(text)
-
-
-def write_rows(rows: list[dict], columns: Sequence[str], dest: str | os.PathLike,
-               force: bool = False) -> None:
-    """``write_manifest(new_manifest(rows, columns), dest, force)``, the same text, without
-    building a DataFrame when every row has every column and every value is a str or an int
-    (which pandas writes back as they are). For the many small manifests of a batch (one per
-    PDF in ``covtool extract``)."""
-    cols = [str(c) for c in columns]
-    plain = all(len(r) == len(cols) and all(c in r for c in cols) for r in rows) and all(
-        type(v) is str or (type(v) is int and abs(v) < 10**15) for r in rows for v in r.values())
-    if not plain or str(dest) == STDIO:
-        write_manifest(new_manifest(rows, columns), dest, force)
-        return
-    path = check_writable(dest, force)
-    text = _csv_text(cols, ([r[c] for c in cols] for r in rows), path.resolve().parent)
     with atomic_open(path, "w", force=force, newline="") as fh:
         fh.write(text)
 

@@ -22,7 +22,7 @@ from covtool import __version__
 from covtool.core.atomic import atomic_write_bytes, atomic_write_text
 from covtool.core.errors import CovtoolError, ParameterError, describe
 from covtool.core.imageio import write_image
-from covtool.core.manifest import read_manifest, write_rows
+from covtool.core.manifest import read_manifest, write_records
 from covtool.core.naming import safe_id
 from covtool.pdf import document
 from covtool.pdf.captions import Caption, deduplicate, find_captions, may_hold_caption
@@ -349,7 +349,7 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         return PdfResult(path, [], error=f"damaged PDF ({describe(exc)})")
     finally:
         doc.close()
-    write_rows(rows, ROW_COLUMNS, folder / PARTIAL, force=True)
+    write_records(rows, ROW_COLUMNS, folder / PARTIAL, force=True)
     atomic_write_text(done, json.dumps({"options": fingerprint, "pages": n_pages,
                                         "covtool": __version__}, indent=1), force=True)
     return PdfResult(path, rows, n_pages)

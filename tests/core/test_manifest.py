@@ -14,7 +14,7 @@ from covtool.core.manifest import (
     read_manifest,
     to_csv_text,
     write_manifest,
-    write_rows,
+    write_records,
 )
 
 
@@ -104,15 +104,15 @@ def test_values_are_written_plainly():
 
 @pytest.mark.parametrize("rows", [
     [{"id": "a", "path": "/abs/a.png", "page": 3, "panel": ""},
-     {"id": "b", "path": "/abs/b.png", "page": 10, "panel": 2}],         # str and int: no pandas
-    [{"id": "a", "path": "/abs/a.png", "page": 2**60, "panel": True},
-     {"id": "b", "path": "", "page": 1.5, "panel": None}],              # others: through pandas
+     {"id": "b", "path": "/abs/b.png", "page": 10, "panel": 2}],         # str and int
+    [{"id": "a", "path": "/abs/a.png", "page": 7, "panel": True},
+     {"id": "b", "path": "", "page": 1.5, "panel": None}],              # a column of int and float
     [{"id": "a", "page": 1}, {"id": "b", "path": "/abs/b.png"}],        # a missing key
 ])
-def test_write_rows_writes_what_write_manifest_writes(tmp_path, rows):
+def test_write_records_writes_what_write_manifest_writes_for_extract_rows(tmp_path, rows):
     cols = ["id", "path", "page", "panel"]
     write_manifest(new_manifest(rows, cols), tmp_path / "m.csv")
-    write_rows(rows, cols, tmp_path / "r.csv")
+    write_records(rows, cols, tmp_path / "r.csv")
     assert (tmp_path / "r.csv").read_text() == (tmp_path / "m.csv").read_text()
 
 

@@ -53,10 +53,37 @@ class CovtoolGroup(TyperGroup):
             return super().invoke(ctx)
         except BrokenPipeError:
             _quiet_broken_pipe()
+        except _ClickUsageError as exc:  # typer's own parse errors: the same one line as ours
+            if console.state.debug:
+                raise
+            console.error(_click_usage_line(exc, ctx))
+            raise typer.Exit(2) from None
         except (CovtoolError, OSError, KeyboardInterrupt) as exc:
             if console.state.debug:
                 raise
             raise typer.Exit(exit_status(exc, _flag_namer(self, ctx))) from None
+
+
+try:  # typer 0.29 carries its own click; older typers use click itself
+    from typer._click.exceptions import BadParameter as _ClickBadParameter
+    from typer._click.exceptions import UsageError as _ClickUsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import BadParameter as _ClickBadParameter
+    from click.exceptions import UsageError as _ClickUsageError
+
+
+def _click_usage_line(exc, ctx) -> str:
+    """A parse error (a bad value, a missing option, an unknown flag) as ``--flag: what`` plus
+    where to look, on one line like covtool's other usage errors."""
+    param = getattr(exc, "param", None)
+    if isinstance(exc, _ClickBadParameter) and param is not None and exc.__class__ is _ClickBadParameter:
+        longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+        flag = (longs or getattr(param, "opts", None) or [param.name.upper()])[0]
+        text = f"{flag}: {exc.message.removeprefix('Value error, ')}"
+    else:
+        text = exc.format_message()
+    where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "covtool"
+    return f"{text} (see '{where} --help')"
 
 
 def exit_status(exc: BaseException, name_of=None) -> int:
@@ -197,6 +224,8 @@ def plain_help(cmd):
     still shown under that panel's heading.
     """
     cmd.rich_markup_mode = None
+    for p in cmd.params:
+        _plain_names(p)
     if cmd.help and not cmd.short_help:  # listed in its family in full, not cut at 45 characters
         cmd.short_help = summary_of(cmd.help)
     if any(getattr(p, "rich_help_panel", None) for p in cmd.params):
@@ -204,6 +233,39 @@ def plain_help(cmd):
     for sub in getattr(cmd, "commands", {}).values():
         plain_help(sub)
     return cmd
+
+
+#: how a value's type reads in help, for options that give no metavar of their own
+_TYPE_WORDS = {"int": "N", "int range": "N", "float": "NUM", "float range": "NUM", "str": "TEXT",
+               "path": "PATH", "file": "FILE", "directory": "DIR"}
+
+
+def _plain_names(param) -> None:
+    """Show a parameter as click does: ``MANIFEST`` (not ``{MANIFEST}`` and ``MANIFEST <str>``),
+    ``--batch-size N`` (not ``<int>``), choices as ``a|b|c``. Typer 0.29's own words are Python's;
+    other typer versions do not have these hooks, and keep their own (harmless)."""
+    if not hasattr(param, "display_type_rich"):
+        return
+    if param.param_type_name == "argument":
+        if param.metavar is None:
+            param.metavar = param.name.upper()
+        name = param.metavar + ("..." if param.nargs != 1 and not param.metavar.endswith("...") else "")
+        param._usage_display_name = lambda: name if param.required else f"[{name}]"
+        param._rich_display_name = lambda: name
+        param.display_type_rich = lambda ctx: None
+        return
+    shown = param.display_type_rich
+
+    def words(ctx, shown=shown) -> str | None:
+        text = shown(ctx)
+        if not text:
+            return text
+        inner = text.strip("<>")
+        if inner.startswith("list[") and inner.endswith("]"):
+            inner = inner[5:-1]
+        return _TYPE_WORDS.get(inner, inner)
+
+    param.display_type_rich = words
 
 
 def summary_of(help_text: str) -> str:

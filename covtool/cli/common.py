@@ -47,7 +47,7 @@ def done_line(what: str, output: str, table: dict | None = None, title: str = ""
 
 #: the pixel size (nm) of rows or images that carry none: one name in every command
 DefaultPixelSize = Annotated[float | None, typer.Option(
-    "--default-pixel-size", metavar="NM", min=1e-9,
+    "--default-pixel-size", metavar="NM",
     help="Pixel size in nm of rows without a 'pixel_size_nm' value (e.g. a whole folder from one "
          "microscope setting).")]
 

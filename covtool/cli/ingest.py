@@ -160,7 +160,7 @@ def tem_command(
     pixel_sizes: Annotated[Path | None, typer.Option(
         "--pixel-sizes", help="Annotated layout: table image,pixel_size_nm (default: pixel_sizes.csv found in DIR, split or class folders).")] = None,
     default_pixel_size: Annotated[float | None, typer.Option(
-        "--default-pixel-size", metavar="NM", min=1e-9,
+        "--default-pixel-size", metavar="NM",
         help="Pixel size (nm) of images that carry none (no tag file or table row); crops: their "
              "pixel size (default 1).")] = None,
     old_pixel_size: old_option("--pixel-size-nm") = None,
@@ -169,10 +169,8 @@ def tem_command(
     force: Force = False,
 ) -> None:
     """TEM virus dataset: raw images with particle and tag files, or the 1 nm crops."""
-    from covtool.datasets.tem import LAYOUTS, ingest_tem
+    from covtool.datasets.tem import ingest_tem
 
-    if layout not in LAYOUTS:
-        raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
     default_pixel_size = renamed(default_pixel_size, old_pixel_size, "--default-pixel-size", "--pixel-size-nm")
     check_output(output, force)
     finish(ingest_tem(root, skip_bad=skip_bad, verify=verify, pixel_sizes=pixel_sizes,

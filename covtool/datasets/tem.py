@@ -345,7 +345,9 @@ def ingest_tem(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
     """
     root = Path(root)
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        raise ParameterError("layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if default_pixel_size is not None and not (0 < default_pixel_size < float("inf")):
+        raise ParameterError("default_pixel_size", f"must be a positive number of nm, got {default_pixel_size}")
     if not root.is_dir():
         raise DatasetError("no such dataset folder", root)
     folder, chosen = release_part(root, layout)

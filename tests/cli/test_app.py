@@ -206,3 +206,18 @@ def test_a_closed_stdout_exits_141_quietly(argv):
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)
     assert (proc.returncode, err) == (141, b"")
+
+
+def test_parse_errors_are_one_line_naming_the_flag_and_exit_2(tmp_path):
+    """Typer's own usage errors (a bad value, a missing option, an unknown flag) read as ours."""
+    cases = [
+        (["crop", "m.csv", "-d", "p", "-o", "o.csv", "--size", "0"], "covtool: error: --size: "),
+        (["rescale", "m.csv", "-d", "p"], "covtool: error: Missing option '-o' / '--output'"),
+        (["rescale", "m.csv", "-d", "p", "-o", "o.csv", "--bogus"], "covtool: error: No such option: --bogus"),
+        (["features", "m.csv", "-o", "o.csv", "--deep", "resnet"], "covtool: error: --deep: 'resnet' is not one of"),
+    ]
+    for argv, start in cases:
+        r = CliRunner().invoke(app, argv)
+        lines = r.output.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith(start), (argv, r.output)
+        assert f"(see 'covtool {argv[0]} --help')" in lines[0]

@@ -223,7 +223,7 @@ def ingest_covid_ctset(root: str | Path, *, skip_bad: bool = False, verify: bool
             raise DatasetError(f"no fold lists for fold {fold} (found folds "
                                f"{', '.join(map(str, sorted(fold_splits)))})", root)
     elif fold is not None:
-        raise DatasetError(f"no fold lists (train{fold}.csv, validation{fold}.csv) for --fold {fold}", root)
+        raise ParameterError("fold", f"no fold lists (train{fold}.csv, validation{fold}.csv)", path=root)
     splits = fold_splits.get(fold, {}) if fold is not None else {}
     by_part: dict[str, list[Path]] = {p: [] for p in PARTS}
     for dirpath, dirnames, filenames in os.walk(root):

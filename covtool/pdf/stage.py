@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from covtool.core.errors import CovtoolError, ParameterError, UsageError, describe
+from covtool.core.errors import CovtoolError, ParameterError, describe
 from covtool.core.manifest import Row, is_manifest_arg, read_table
 from covtool.core.naming import natural_key
 from covtool.core.stage import Note, Out, Plan, Stage
@@ -60,7 +60,7 @@ def collect_pdfs(inputs: Sequence[str]) -> list[Row]:
         elif Path(arg).exists():
             found.append(Row({"path": arg}))
         else:
-            raise UsageError(f"no such file or folder: {arg}")
+            raise CovtoolError("no such file or folder", arg)
     seen: set[str] = set()
     unique = []
     for row in found:

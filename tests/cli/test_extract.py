@@ -90,7 +90,7 @@ def test_manifest_of_pdfs_and_shard(papers, tmp_path):
 
 def test_usage_errors(tmp_path):
     res = runner.invoke(app, ["extract", str(tmp_path / "nope.pdf"), "-d", str(tmp_path), "-o", "-"])
-    assert res.exit_code == 2 and "no such file" in res.output
+    assert res.exit_code == 1 and "nope.pdf: no such file or folder" in res.output   # a missing input is data, as elsewhere
     res = runner.invoke(app, ["extract", str(tmp_path), "-d", str(tmp_path), "-o", "-", "--caption-match", "("])
     assert res.exit_code == 2 and "--caption-match: '(' is not a valid regex" in res.output
     res = runner.invoke(app, ["extract", str(tmp_path), "-d", str(tmp_path), "-o", "-", "--flate", "gif"])

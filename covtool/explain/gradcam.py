@@ -47,6 +47,21 @@ def find_last_conv_layer(model) -> str:
     return last
 
 
+def check_target(model, path: str) -> None:
+    """Refuse a Grad-CAM target that is not a layer of ``model`` with a 4-D (N, H, W, C) output,
+    as a ParameterError naming ``layer`` (before any image is read)."""
+    from covtool.core.errors import ParameterError
+
+    try:
+        layer = get_layer(model, path)
+    except ValueError as exc:
+        raise ParameterError("layer", str(exc)) from None
+    rank = _output_rank(layer)
+    if rank != 4:
+        raise ParameterError("layer", f"{path!r} has a {rank}-D output; Grad-CAM needs a "
+                                      "convolutional layer's (N, H, W, C) maps")
+
+
 def get_layer(model, path: str):
     """A layer by path (``a/b``) or by plain name anywhere in the model."""
     for p, layer in iter_layers(model):

@@ -53,10 +53,11 @@ class ExplainStage(Stage):
 
     def start(self) -> None:
         from covtool.evaluation.predict import load_run
-        from covtool.explain.gradcam import find_last_conv_layer
+        from covtool.explain.gradcam import check_target, find_last_conv_layer
 
         self.config, self.model = load_run(self.run_dir)
         self.target = self.layer or find_last_conv_layer(self.model)
+        check_target(self.model, self.target)
 
     def run(self, row: Row, plan: Plan, loaded, advance):
         values: dict = {"id": row.text("id")}

@@ -208,6 +208,11 @@ def validate(config: TrainConfig) -> None:
         if pipe.input_size < least:
             raise ParameterError("input_size", f"model '{model.name}' needs inputs of at least "
                                                f"{least}x{least}, got {pipe.input_size}")
+    if pipe.cache not in ("none", "memory"):
+        folder = os.path.dirname(os.path.abspath(pipe.cache))
+        if not os.path.isdir(folder):   # TensorFlow would fail at the first batch, deep in a traceback
+            raise ParameterError("cache", f"no such folder {folder} for the cache files "
+                                          f"{pipe.cache}*")
     lo, hi = pipe.value_range
     if hi <= lo:
         raise ParameterError("value_range", f"HI must be above LO, got {lo:g},{hi:g}")

@@ -106,6 +106,10 @@ def test_explain_writes_overlays(ct_patients, ct_run, tmp_path):
     r = runner.invoke(app, ["explain", str(ct_run), str(root / "truth.csv"), "-d", str(tmp_path / "c2"),
                             "--class", "flu"])
     assert r.exit_code == 2 and "--class: 'flu' is not one of the model's classes" in r.output
+    for layer, says in (("bogus", "--layer: no layer named 'bogus'"), ("head_dense1", "has a 2-D output")):
+        r = runner.invoke(app, ["explain", str(ct_run), str(root / "truth.csv"), "-d", str(tmp_path / "c3"),
+                                "--layer", layer])
+        assert r.exit_code == 2 and says in r.output and not (tmp_path / "c3").exists(), r.output
     before = sorted(p.name for p in out.iterdir())
     r = runner.invoke(app, ["explain", str(ct_run), str(root / "truth.csv"), "-d", str(out), "--limit", "4"])
     assert r.exit_code == 1 and "already exists" in r.output

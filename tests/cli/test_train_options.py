@@ -80,6 +80,7 @@ def test_help_groups_the_options_and_shows_flags_without_a_value():
     (["--model", "fpn", "--input-size", "64"], "--input-size: model 'fpn' needs inputs of at least 96x96, got 64"),
     (["--class-weights", "covid=x"], "--class-weights: 'x' is not a number"),
     (["--weights", "missing.h5"], "--weights: no such weights file missing.h5"),
+    (["--cache", "/nonexistent-covtool/dir/prefix"], "--cache: no such folder /nonexistent-covtool/dir"),
 ])
 def test_a_bad_option_is_named_by_its_flag_before_any_work(tmp_path, args, message):
     # the manifest does not exist: the options are checked before it is read

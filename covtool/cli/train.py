@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from covtool.cli.common import Force, load_tensorflow
+from covtool.cli.common import Force, load_tensorflow, old_option, renamed
 from covtool.core import console
 from covtool.core.errors import ParameterError
 from covtool.core.manifest import read_manifest
@@ -82,6 +82,10 @@ def train_command(manifest: str, run: Path, resume: bool = False, force: bool = 
                   **options: Any) -> None:
     """Its parameters (:data:`TRAIN_SIGNATURE`) are the four below and every option of
     :class:`TrainConfig`, named by field (so a :class:`ParameterError` shows as its flag)."""
+    old = options.pop("old_strategy", None)   # --distribute's old name, for one release
+    if old is not None:
+        given = None if options.get("strategy") == "auto" else options.get("strategy")
+        options["strategy"] = renamed(given, old, "--distribute", "--strategy")
     config = from_options(TrainConfig, options)
     if not resume:  # a resumed run's stored options win
         if options.get("name") is None:
@@ -147,6 +151,8 @@ _RUN_PARAMETERS = [
         bool, typer.Option("--resume", metavar="", help="Continue an interrupted run from its "
                            "checkpoints (its stored options win).")]),
     inspect.Parameter("force", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Force),
+    inspect.Parameter("old_strategy", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation=old_option("--strategy", str)),
 ]
 #: what typer reads instead of ``train_command``'s own parameters
 TRAIN_SIGNATURE = inspect.Signature([*_RUN_PARAMETERS, *config_parameters()])

@@ -40,7 +40,8 @@ def test_every_config_option_field_is_an_option_with_the_fields_default():
             else:
                 expected = f.default
             assert param.default == expected, f.name
-    assert seen == len(params) - 4  # and no option besides manifest, --run, --resume, --force
+    assert seen == len(params) - 5  # and none besides manifest, --run, --resume, --force, old --strategy
+    assert params["old_strategy"].hidden and params["old_strategy"].opts == ["--strategy"]
     flags = {"name": "--model", "learning_rate": "--lr", "value_range": "--range",
              "preset": "--augment", "strategy": "--distribute"}
     for name, flag in flags.items():

@@ -35,6 +35,8 @@ def covtool(*args: str) -> None:
     argv = [str(a) for a in args]
     if console.state.quiet:
         argv = ["--quiet", *argv]
+    if console.state.debug:   # each step's root options are parsed anew: keep the demo's own
+        argv = ["--debug", *argv]
     try:
         # without standalone mode a failing command returns its exit status instead of exiting
         rc = app(args=argv, prog_name="covtool", standalone_mode=False)

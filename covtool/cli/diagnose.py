@@ -109,7 +109,7 @@ def diagnose_command(
     check_selectable(source)
     labels = patient_labels(source, labels_file)
     if sweep_file is not None and not labels:  # before the model runs or anything is written
-        raise UsageError("--sweep needs patient labels (a 'label' column or --labels)")
+        raise UsageError("--sweep: needs patient labels (a 'label' column or --labels)")
     load_tensorflow()
     classify, classes = classifier(run, batch_size, series, source, convert_scale, inputs[0])
     with DiagnoseStage(classify, classes, th, positive, options, labels, on_series=show_series) as stage:

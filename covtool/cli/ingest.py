@@ -140,7 +140,7 @@ def covid_ctset_command(
 
     check_output(output, force)
     if part is not None and part not in ("raw", "training"):
-        raise UsageError(f"--part must be raw or training, got '{part}'")
+        raise UsageError(f"--part: must be raw or training, got '{part}'")
     finish(ingest_covid_ctset(root, skip_bad=skip_bad, verify=verify, fold=fold, listed_only=listed_only,
                               details=details, part=part), output, force)
 

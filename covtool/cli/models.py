@@ -25,7 +25,7 @@ def models_command(
     names = model or list(MODEL_NAMES)
     for name in names:
         if name not in MODEL_NAMES:
-            raise UsageError(f"unknown model '{name}' (choose from {', '.join(MODEL_NAMES)})")
+            raise UsageError(f"--model: unknown model '{name}' (choose from {', '.join(MODEL_NAMES)})")
     width = max(len(n) for n in names)
     for name in names:
         cfg = ModelConfig(name=name, input_shape=(input_size, input_size, channels), classes=classes)

@@ -255,7 +255,7 @@ def test_usage_and_input_errors_come_before_tensorflow_starts(ct_patients, tmp_p
     r = run_cli("patient-diagnose", root, "--run", tmp_path / "run", "-o", tmp_path / "o.csv",
                 "--sweep", tmp_path / "sweep.csv", "--slices", tmp_path / "s.csv",
                 "--metrics", tmp_path / "m.json")
-    assert r.returncode == 2 and "--sweep needs patient labels" in r.stderr   # usage, exit 2
+    assert r.returncode == 2 and "--sweep: needs patient labels" in r.stderr   # usage, exit 2
     assert not [p.name for p in tmp_path.iterdir() if p.suffix in (".csv", ".json") and p.name != "exists.csv"]
     r = run_cli("eval", tmp_path / "nosuch", tmp_path / "exists.csv", "-d", tmp_path / "ev")
     assert r.returncode == 1 and "no such run folder" in r.stderr

@@ -76,7 +76,7 @@ def test_covid_ctset_manifest_feeds_select(tmp_path):
     assert len(df) == 8 and set(df["group"]) == {"patient1", "patient168"}
     assert df["series"].nunique() == 3 and "label" in df.columns and set(df["value_scale"]) == {"hu+1024"}
     r = run("ingest", "covid-ctset", root, "-o", out, "--part", "both", "--force")
-    assert r.exit_code != 0 and "--part must be raw or training" in r.output
+    assert r.exit_code == 2 and "--part: must be raw or training" in r.output
 
 
 def test_tem_unknown_dir_and_usage(tmp_path):

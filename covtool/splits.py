@@ -176,7 +176,8 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     """Three non-negative train/val/test proportions summing to 1 (a ParameterError otherwise)."""
     f = tuple(float(x) for x in fractions)
     if len(f) != 3 or any(x < 0 for x in f) or not np.isclose(sum(f), 1.0):
-        raise ParameterError("fractions", f"must be three non-negative numbers summing to 1, got {fractions}")
+        shown = ",".join(f"{x:g}" for x in f)
+        raise ParameterError("fractions", f"must be three non-negative numbers summing to 1, got {shown}")
     return f  # type: ignore[return-value]
 
 

@@ -407,7 +407,7 @@ def test_cli_layout_and_split_table_options(tmp_path):
     df = read_manifest(out).set_index("id")
     assert df.loc["test_Ebola_1_2", "group"] == "test/Ebola/E-9.tif"
     r = CliRunner().invoke(app, ["ingest", "tem", str(root), "--layout", "patches", "-o", str(tmp_path / "x.csv")])
-    assert r.exit_code != 0 and "--layout must be one of auto, raw, crops, annotated" in r.output
+    assert r.exit_code == 2 and "--layout: must be one of auto, raw, crops, annotated" in r.output
     r = CliRunner().invoke(app, ["ingest", "tem", str(root), "--split-table", str(table), "-o", str(tmp_path / "x.csv")])
     assert r.exit_code == 1 and "a split table names crops; this is the raw layout" in r.output
 

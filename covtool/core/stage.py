@@ -204,89 +204,110 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
     -------
     StageResult
     """
-    from covtool.core.progress import make_progress
-
-    todo = list(items) if shard is None else shard.select(list(items))
-    results: list[list[Out]] = [[] for _ in todo]
-    notes: list = [None] * len(todo)
-    plans: dict[int, Plan] = {}
-    state = _Written()
-    res = StageResult([], [], items=len(todo), work=todo, item_errors=[""] * len(todo))
-
-    def record_error(i: int, item, exc: CovtoolError) -> None:
-        # an existing output and bad usage are never a bad item: they stop the run
-        if not skip_bad or isinstance(exc, (OutputExistsError, UsageError)):
-            raise exc
-        results[i] = [stage.error_row(item, str(exc))]
-        res.item_errors[i] = str(exc)
-        res.failed += 1
-        res.errors.append(str(exc))
-
+    run = _Run(stage, list(items) if shard is None else shard.select(list(items)), skip_bad)
     try:
-        for i, item in enumerate(todo):  # plan everything first: no work before every check
-            if isinstance(item, Row) and item.failed:
-                results[i] = [Out({}, item)]
-                res.item_errors[i] = item.failed
-                res.passed += 1
-                continue
-            try:
-                plans[i] = stage.plan(item)
-            except CovtoolError as exc:
-                record_error(i, item, exc)
-        _check_outputs(plans, force)
-        state.remember(plans)
-        if plans:
+        run.plan_all()
+        _check_outputs(run.plans, force)
+        run.written.remember(run.plans)
+        if run.plans:
             stage.start()
-        with make_progress() as prog:
-            task = prog.add_task(stage.name, total=sum(p.units for p in plans.values()))
-
-            def record_rows(i: int, rows: Iterable[dict | Out | Note]) -> None:
-                item = todo[i]
-                carry = item if isinstance(item, Row) else None
-                rows = list(rows)
-                results[i] = [r if isinstance(r, Out) else Out(r, carry) for r in rows
-                              if not isinstance(r, Note)]
-                notes[i] = next((r.value for r in reversed(rows) if isinstance(r, Note)), None)
-                res.done += 1
-                state.finished.add(i)
-
-            def item_failed(i: int, exc: CovtoolError) -> None:
-                if not skip_bad or isinstance(exc, UsageError):
-                    raise exc
-                state.take_back(plans[i].outputs, plans[i].folders)
-                record_error(i, todo[i], exc)
-
-            order = sorted(plans)
-            if jobs > 1 and len(order) > 1:
-                _run_parallel(stage, todo, plans, order, jobs, prog, task, record_rows, item_failed)
-            else:
-                _run_serial(stage, todo, plans, order, prefetch, prog, task, record_rows, item_failed)
+        run.execute(prefetch, jobs)
         stage.finish()
     except BaseException as exc:
-        keep = state.finished if stage.resumable and isinstance(exc, KeyboardInterrupt) else set()
-        for i, plan in state.planned.items():  # only what was planned before any work
-            if i not in keep:
-                state.take_back(plan.outputs, plan.folders)
-        state.remove_made_folders()
+        run.roll_back(exc)
         raise
-    res.notes = notes
-    rows = [(o, _merge(o, stage.drops)) for rs in results for o in rs]
-    has_error = any(r.get("error") for _, r in rows)
-    carried_error = any(o.carry is not None and "error" in o.carry for o, _ in rows) or \
-        "error" in (input_columns or ())
-    want_error = skip_bad or has_error or carried_error
-    carried = [o.carry for o, _ in rows]
-    if input_columns is not None:
-        carried = [Row(dict.fromkeys(input_columns)), *carried]
-    res.columns = output_columns(stage.columns, [r for _, r in rows], carried, error=want_error,
-                                 drops=stage.drops, optional=stage.optional)
-    res.rows = [r for _, r in rows]
-    for r in res.rows:
-        if want_error:
-            r.setdefault("error", "")
-        else:
-            r.pop("error", None)
-    return res
+    return run.result(input_columns)
+
+
+class _Run:
+    """One run of a stage: its items, their plans, rows and errors, and what it wrote."""
+
+    def __init__(self, stage: Stage, todo: list, skip_bad: bool):
+        self.stage, self.todo, self.skip_bad = stage, todo, skip_bad
+        self.results: list[list[Out]] = [[] for _ in todo]
+        self.plans: dict[int, Plan] = {}
+        self.written = _Written()
+        self.res = StageResult([], [], items=len(todo), work=todo, notes=[None] * len(todo),
+                               item_errors=[""] * len(todo))
+
+    def plan_all(self) -> None:
+        """Every item's plan before any work; rows failed earlier pass through unchanged."""
+        for i, item in enumerate(self.todo):
+            if isinstance(item, Row) and item.failed:
+                self.results[i] = [Out({}, item)]
+                self.res.item_errors[i] = item.failed
+                self.res.passed += 1
+                continue
+            try:
+                self.plans[i] = self.stage.plan(item)
+            except CovtoolError as exc:
+                self.record_error(i, exc)
+
+    def record_error(self, i: int, exc: CovtoolError) -> None:
+        """A bad item's error row (``skip_bad``); an existing output or bad usage stops the run."""
+        if not self.skip_bad or isinstance(exc, (OutputExistsError, UsageError)):
+            raise exc
+        self.results[i] = [self.stage.error_row(self.todo[i], str(exc))]
+        self.res.item_errors[i] = str(exc)
+        self.res.failed += 1
+        self.res.errors.append(str(exc))
+
+    def record_rows(self, i: int, rows: Iterable[dict | Out | Note]) -> None:
+        """What item ``i``'s run gave: its rows (a dict carries the item's own Row) and its Note."""
+        item = self.todo[i]
+        carry = item if isinstance(item, Row) else None
+        rows = list(rows)
+        self.results[i] = [r if isinstance(r, Out) else Out(r, carry) for r in rows
+                           if not isinstance(r, Note)]
+        self.res.notes[i] = next((r.value for r in reversed(rows) if isinstance(r, Note)), None)
+        self.res.done += 1
+        self.written.finished.add(i)
+
+    def item_failed(self, i: int, exc: CovtoolError) -> None:
+        """Item ``i`` failed while running: stop, or take back its files and record its row."""
+        if not self.skip_bad or isinstance(exc, UsageError):
+            raise exc
+        self.written.take_back(self.plans[i].outputs, self.plans[i].folders)
+        self.record_error(i, exc)
+
+    def execute(self, prefetch: bool, jobs: int) -> None:
+        from covtool.core.progress import make_progress
+
+        with make_progress() as prog:
+            task = prog.add_task(self.stage.name, total=sum(p.units for p in self.plans.values()))
+            order = sorted(self.plans)
+            args = (self.stage, self.todo, self.plans, order)
+            if jobs > 1 and len(order) > 1:
+                _run_parallel(*args, jobs, prog, task, self.record_rows, self.item_failed)
+            else:
+                _run_serial(*args, prefetch, prog, task, self.record_rows, self.item_failed)
+
+    def roll_back(self, exc: BaseException) -> None:
+        """Take back what the run wrote (a resumable stage keeps finished items on an interrupt)."""
+        keep = self.written.finished if self.stage.resumable and isinstance(exc, KeyboardInterrupt) else set()
+        for i, plan in self.written.planned.items():  # only what was planned before any work
+            if i not in keep:
+                self.written.take_back(plan.outputs, plan.folders)
+        self.written.remove_made_folders()
+
+    def result(self, input_columns: Sequence[str] | None) -> StageResult:
+        """The merged rows (carried columns, the stage's own) in :func:`output_columns`' order."""
+        stage, res = self.stage, self.res
+        rows = [(o, _merge(o, stage.drops)) for rs in self.results for o in rs]
+        carried = [o.carry for o, _ in rows]
+        want_error = self.skip_bad or any(r.get("error") for _, r in rows) or \
+            any(c is not None and "error" in c for c in carried) or "error" in (input_columns or ())
+        if input_columns is not None:
+            carried = [Row(dict.fromkeys(input_columns)), *carried]
+        res.columns = output_columns(stage.columns, [r for _, r in rows], carried, error=want_error,
+                                     drops=stage.drops, optional=stage.optional)
+        res.rows = [r for _, r in rows]
+        for r in res.rows:
+            if want_error:
+                r.setdefault("error", "")
+            else:
+                r.pop("error", None)
+        return res
 
 
 def _run_serial(stage, todo, plans, order, prefetch, prog, task, record_rows, item_failed) -> None:

@@ -26,7 +26,10 @@ def make(folder: str, out: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_tem_end_to_end_prints_table2(tmp_path):
     out = tmp_path / "tem"
-    r = make("tem", out)
+    # the Makefile's SMALL settings with fewer epochs: this checks the plumbing, not the scores
+    fast = ["CUSTOM_ARGS=--model custom $(TINY) --epochs 2",
+            "TRANSFER_ARGS=--model $(TRANSFER) --weights none $(TINY) --epochs 1"]
+    r = make("tem", out, *fast)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = r.stdout.splitlines()
     head = lines.index(next(x for x in lines if x.startswith("TEM Table 2")))
@@ -40,7 +43,7 @@ def test_tem_end_to_end_prints_table2(tmp_path):
         assert (out / "runs" / name / "model.keras").is_file()
     assert (out / "patches-representative.csv").is_file() and (out / "balanced-bad.csv").is_file()
     # incremental: nothing is redone
-    assert "covtool" not in make("tem", out, "-n", "table").stdout
+    assert "covtool" not in make("tem", out, "-n", "table", *fast).stdout
 
 
 @pytest.mark.parametrize("folder,expected", [

@@ -1,7 +1,9 @@
 """Atomic output: write to a temporary file beside the target, then rename.
 
 A crash or an error half-way leaves the target untouched (or absent) and no temporary file
-behind. Existing outputs are only replaced with ``force=True``.
+behind. Existing outputs are only replaced with ``force=True``. A file written this way gets the
+mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask), not ``mkstemp``'s
+private ``0o600``: group members on a shared folder read results as they read any other file.
 """
 
 from __future__ import annotations
@@ -31,13 +33,44 @@ def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
     return path
 
 
+_UMASK: int | None = None
+
+
+def umask() -> int:
+    """The process's umask, read once (``/proc/self/status`` where Linux gives it; elsewhere set
+    and restored at once, before any writer thread could create a file under the interim one)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = _read_umask()
+    return _UMASK
+
+
+def _read_umask() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
+
+
 def _temp_beside(path: Path) -> tuple[int, Path]:
-    """An open, new temporary file in ``path``'s folder (made if missing), keeping its suffix."""
+    """An open, new temporary file in ``path``'s folder (made if missing), keeping its suffix,
+    with the mode a plain ``open()`` would give the target (``0o666 & ~umask``)."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):   # POSIX; Windows has no mode bits to give
+            os.fchmod(fd, 0o666 & ~umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
     return fd, Path(tmp)
 
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from covtool.core.atomic import atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
@@ -63,3 +66,32 @@ def test_output_appearing_meanwhile_is_not_overwritten(tmp_path):
             tmp.write_text("mine")
             target.write_text("someone else's")
     assert target.read_text() == "someone else's" and [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_outputs_get_the_mode_a_plain_open_gives(tmp_path, monkeypatch, mask):
+    """Not mkstemp's 0600: 0666 less the umask, for atomic_path, atomic_open and the writers."""
+    import numpy as np
+
+    from covtool.core import atomic
+    from covtool.core.imageio import write_image
+
+    old = os.umask(mask)
+    try:
+        monkeypatch.setattr(atomic, "_UMASK", None)   # read once per process: read it anew here
+        with (tmp_path / "plain").open("w") as fh:
+            fh.write("x")
+        with atomic.atomic_open(tmp_path / "a.csv") as fh:
+            fh.write("x")
+        with atomic.atomic_path(tmp_path / "b.bin") as tmp:
+            tmp.write_bytes(b"x")
+        atomic.atomic_write_bytes(tmp_path / "c.bin", b"x")
+        write_image(tmp_path / "d.tif", np.zeros((4, 4), np.uint8))
+        write_image(tmp_path / "e.png", np.zeros((4, 4), np.uint8))
+    finally:
+        os.umask(old)
+    want = 0o666 & ~mask
+    assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == want
+    for name in ("a.csv", "b.bin", "c.bin", "d.tif", "e.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == want, name
+    assert atomic.umask() == mask

@@ -19,8 +19,10 @@ conversion of those layouts to what a model takes (docs/images.md). Every failur
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -121,28 +123,77 @@ def _format_of(path: Path, head: bytes) -> str:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image by its content, with its own dtype.
 
+    The size its header claims is checked before decoding (:data:`MAX_IMAGE_PIXELS`), and any
+    decoder failure (OpenCV's, tifffile's, pydicom's, memory) is an :class:`ImageError` naming
+    the file.
+
     Returns
     -------
     img : ndarray (H, W), (H, W, 2), (H, W, 3) or (H, W, 4)
         ``uint8``/``uint16``/``float32``... as stored; grey, grey and alpha, RGB or RGBA.
     """
     path = Path(path)
-    with _open(path) as fh:  # one open: the head names the format, the decoder reads on
-        head = fh.read(HEAD_BYTES)
-        fmt = _format_of(path, head)
-        fh.seek(0)
-        if fmt == "tiff":
-            img = _read_tiff(path, fh)
-        elif fmt != "dicom":
-            img = _read_opencv(path, fmt, np.frombuffer(fh.readall(), dtype=np.uint8))
-    if fmt == "dicom":
-        img = _read_dicom(path)
+    try:
+        with _open(path) as fh:  # one open: the head names the format, the decoder reads on
+            head = fh.read(HEAD_BYTES)
+            fmt = _format_of(path, head)
+            fh.seek(0)
+            if fmt == "tiff":
+                img = _read_tiff(path, fh)
+            elif fmt != "dicom":
+                img = _read_opencv(path, fmt, np.frombuffer(fh.readall(), dtype=np.uint8))
+        if fmt == "dicom":
+            img = _read_dicom(path)
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError("not enough memory to decode the image", path) from None
+    except Exception as exc:  # noqa: BLE001 - a decoder's own error on a damaged file: one line
+        raise ImageError(f"unreadable image ({type(exc).__name__}: {_reason(exc)})", path) from None
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if img.size == 0 or not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] <= 4)):
         raise ImageError(f"unexpected image shape {img.shape} (grey, grey and alpha, RGB or RGBA "
                          "expected)", path)
     return img
+
+
+#: the most pixels (width x height, any channels) :func:`read_image` decodes: 2**28, a
+#: 16384 x 16384 image (256 MiB a channel at 8 bits, 2 GiB as 16-bit RGBA). A header claiming
+#: more (a damaged header, or an image no stage here is made for) is an ImageError before any
+#: decoding, rather than a decoder's allocation failure or OpenCV's own limit (2**30) as a traceback
+MAX_IMAGE_PIXELS = 2**28
+
+
+def check_size(path: Path, height: int, width: int, frames: int = 1) -> None:
+    """Refuse an image whose header claims more than :data:`MAX_IMAGE_PIXELS` pixels."""
+    if height * width * max(frames, 1) > MAX_IMAGE_PIXELS:
+        what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+        raise ImageError(f"its header claims {what} pixels, over the decoder's limit of "
+                         f"{MAX_IMAGE_PIXELS} (2^28) pixels (a damaged header, or too large)", path)
+
+
+def header_size(fmt: str, data: bytes | memoryview) -> tuple[int, int] | None:
+    """``(height, width)`` from the first bytes of a PNG, JPEG, BMP or PGM/PPM file (no decoding),
+    or None where the header does not say (the decoder then judges the file)."""
+    data = bytes(data[:65536]) if fmt == "jpeg" else bytes(data[:1024])
+    if fmt == "png" and len(data) >= 24 and data[12:16] == b"IHDR":
+        w, h = struct.unpack(">II", data[16:24])
+        return h, w
+    if fmt == "jpeg":
+        frame = _jpeg_frame(io.BytesIO(data))
+        return None if frame is None else frame[:2]
+    if fmt == "bmp" and len(data) >= 26:
+        if struct.unpack("<I", data[14:18])[0] == 12:
+            w, h = struct.unpack("<HH", data[18:22])
+        else:
+            w, h = struct.unpack("<ii", data[18:26])
+        return abs(h), abs(w)
+    if fmt == "pnm":
+        tokens = re.sub(rb"#[^\n\r]*", b" ", data[2:]).split()
+        if len(tokens) >= 2 and tokens[0].isdigit() and tokens[1].isdigit():
+            return int(tokens[1]), int(tokens[0])
+    return None
 
 
 class _Captured(logging.Handler):
@@ -179,6 +230,7 @@ def _read_tiff(path: Path, fh=None) -> np.ndarray:
                     hint = f": {log[-1].split('>')[-1].strip()}" if log else ""
                     raise ImageError(f"unreadable TIFF (no image{hint})", path)
                 page = tif.pages[0]
+                check_size(path, *_tiff_size(page))
                 img = page.asarray()
                 if img.size != int(np.prod(page.shape)):
                     raise ImageError("truncated TIFF", path)
@@ -191,11 +243,20 @@ def _read_tiff(path: Path, fh=None) -> np.ndarray:
     return img
 
 
+def _tiff_size(page) -> tuple[int, int, int]:
+    """``(height, width, frames)`` of a TIFF page, from its tags."""
+    frames = int(getattr(page, "imagedepth", 1) or 1)
+    return int(page.imagelength), int(page.imagewidth), frames
+
+
 def _read_opencv(path: Path, fmt: str, data: np.ndarray) -> np.ndarray:
     import cv2
 
     if data.size == 0:
         raise ImageError("empty file", path)
+    size = header_size(fmt, data)
+    if size is not None:
+        check_size(path, *size)
     _quiet_opencv()
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
@@ -224,8 +285,11 @@ def _read_dicom(path: Path) -> np.ndarray:
     # as select reads it (covtool.core.dicom): an image in HU on COVID-CTset's stored scale
     # (HU + 1024, uint16), whatever its scanner's slope and intercept, others as stored; axial
     # images in the radiologist's view; compressed syntaxes through pylibjpeg
-    from covtool.core.dicom import read_dicom_image
+    from covtool.core.dicom import read_dicom_image, read_header
 
+    h = read_header(path)
+    if h is not None:
+        check_size(path, h.rows, h.columns, h.frames)
     return read_dicom_image(path)
 
 
@@ -396,7 +460,14 @@ def stored_channels(path: str | os.PathLike) -> int | None:
 
 
 def _jpeg_components(fh) -> int | None:
-    """The component count of a JPEG's frame header (SOFn), walking the marker segments."""
+    """The component count of a JPEG's frame header (SOFn)."""
+    frame = _jpeg_frame(fh)
+    return None if frame is None else frame[2]
+
+
+def _jpeg_frame(fh) -> tuple[int, int, int] | None:
+    """``(height, width, components)`` of a JPEG's frame header (SOFn), walking the marker
+    segments; None where there is none before the scan."""
     fh.seek(2)
     while True:
         marker = fh.read(4)
@@ -405,7 +476,10 @@ def _jpeg_components(fh) -> int | None:
         kind, length = marker[1], struct.unpack(">H", marker[2:])[0]
         if kind in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
             frame = fh.read(6)
-            return frame[5] if len(frame) == 6 else None
+            if len(frame) != 6:
+                return None
+            h, w = struct.unpack(">HH", frame[1:5])
+            return h, w, frame[5]
         if kind == 0xDA:  # start of scan before any frame header
             return None
         fh.seek(length - 2, 1)

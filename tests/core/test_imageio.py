@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import tifffile
 
 from covtool.core.errors import ImageError
 from covtool.core.imageio import (
+    MAX_IMAGE_PIXELS,
     composite_alpha,
     grey_channel,
+    header_size,
     image_format,
     is_colour,
     read_image,
@@ -384,3 +389,83 @@ def test_a_dcm_without_its_preamble_is_read_by_its_name(tmp_path):
     renamed = p.rename(tmp_path / "old.bin")            # no magic, no name: not an image
     with pytest.raises(ImageError, match="not an image file"):
         read_image(renamed)
+
+
+# -- a header claiming a huge size (issue 18, item 6) ------------------------------------------
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def huge_png(w: int = 50000, h: int = 50000) -> bytes:
+    """A valid PNG header (8-bit grey, ``w`` x ``h``) over a small IDAT."""
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 100))
+            + _chunk(b"IEND", b""))
+
+
+def huge_tiff(w: int = 50000, h: int = 50000) -> bytes:
+    """A little-endian baseline TIFF whose tags claim ``w`` x ``h`` 8-bit pixels in 100 bytes."""
+    tags = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 0),
+            (277, 3, 1), (278, 4, h), (279, 4, 100)]
+    data_at = 8 + 2 + 12 * len(tags) + 4
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, typ, 1) + (struct.pack("<HH", v, 0) if typ == 3 else
+                                            struct.pack("<I", data_at if tag == 273 else v))
+        for tag, typ, v in tags) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\0" * 100
+
+
+@pytest.mark.parametrize("name,data", [("huge.png", huge_png()), ("huge.tif", huge_tiff()),
+                                       ("wide.png", huge_png(2**20, 2**9))])
+def test_a_header_claiming_a_huge_size_is_one_error_naming_the_file(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ImageError) as err:
+        read_image(path)
+    w, h = (2**20, 2**9) if name == "wide.png" else (50000, 50000)
+    assert str(err.value) == (f"{path}: its header claims {w}x{h} pixels, over the decoder's "
+                              f"limit of {MAX_IMAGE_PIXELS} (2^28) pixels (a damaged header, or too large)")
+
+
+def test_header_sizes_of_every_opencv_format():
+    img = np.zeros((3, 5), np.uint8)
+    for ext, fmt in ((".png", "png"), (".jpg", "jpeg"), (".bmp", "bmp"), (".pgm", "pnm")):
+        assert header_size(fmt, _encoded(img, ext)) == (3, 5), ext
+    assert header_size("pnm", b"P5\n# a comment 9 9\n7 2\n255\n") == (2, 7)
+    assert header_size("jpeg", b"\xff\xd8\xff") is None
+
+
+def test_any_decoder_failure_is_an_image_error(tmp_path, monkeypatch):
+    """Past covtool's limit, OpenCV's own (2^30 pixels) raised cv2.error: now one ImageError."""
+    import covtool.core.imageio as imageio
+
+    monkeypatch.setattr(imageio, "MAX_IMAGE_PIXELS", 2**40)
+    path = tmp_path / "huge.png"
+    path.write_bytes(huge_png())
+    with pytest.raises(ImageError) as err:
+        read_image(path)
+    assert str(err.value).startswith(f"{path}: unreadable image (error: ")
+    assert "\n" not in str(err.value)
+
+
+def test_skip_bad_records_a_huge_header_and_goes_on(tmp_path):
+    from typer.testing import CliRunner
+
+    from covtool.cli.app import app
+    from covtool.core.manifest import read_table
+
+    (tmp_path / "huge.png").write_bytes(huge_png())
+    write_image(tmp_path / "ok.png", np.full((8, 8), 7, np.uint8))
+    (tmp_path / "m.csv").write_text("id,path,pixel_size_nm\nhuge,huge.png,1\nok,ok.png,1\n")
+    args = ["rescale", str(tmp_path / "m.csv"), "-d", str(tmp_path / "r"), "-o", str(tmp_path / "o.csv")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"{tmp_path / 'huge.png'}: its header claims 50000x50000 pixels" in res.output
+    assert not (tmp_path / "r").exists()
+    res = CliRunner().invoke(app, [*args, "--skip-bad"])
+    assert res.exit_code == 0, res.output
+    rows = read_table(tmp_path / "o.csv").rows
+    assert [r.text("id") for r in rows] == ["huge", "ok"]
+    assert "its header claims 50000x50000 pixels" in rows[0].text("error") and not rows[1].text("error")
+    assert read_image(tmp_path / "r" / "ok.tif").tolist() == np.full((8, 8), 7, np.uint8).tolist()

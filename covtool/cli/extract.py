@@ -66,6 +66,9 @@ def extract_command(
                        jobs=jobs)
     if not result.items:
         console.warn("no PDF found in the inputs")
+    for note in result.notes:
+        if note is not None and note.warning:
+            console.warn(f"{note.source}: {note.warning}")
     write_result(result, output, force)
     if not console.state.quiet:
         console.stderr.print(summary_table(result))

@@ -60,6 +60,7 @@ def open_pdf(path: str | os.PathLike, data: bytes | None = None):
         head = data[:1024]
     if b"%PDF" not in head:
         raise PdfError("not a PDF (no %PDF header)", path)
+    pymupdf.TOOLS.mupdf_warnings(reset=True)
     try:
         doc = pymupdf.open(path, filetype="pdf") if data is None else \
             pymupdf.open(stream=data, filetype="pdf")
@@ -69,10 +70,85 @@ def open_pdf(path: str | os.PathLike, data: bytes | None = None):
     if doc.needs_pass:
         doc.close()
         raise PdfError("encrypted PDF (needs a password)", path)
-    if doc.page_count == 0:
+    doc.covtool_repaired = _repair_reason(pymupdf.TOOLS.mupdf_warnings()) if doc.is_repaired else None
+    try:
+        check_complete(doc)
+    except PdfError as exc:
         doc.close()
-        raise PdfError("PDF has no pages", path)
+        raise PdfError(exc.message, path) from None
     return doc
+
+
+def _repair_reason(warnings: str) -> str:
+    """MuPDF's first warning on opening a repaired document (``cannot find startxref``)."""
+    for line in warnings.splitlines():
+        line = re.sub(r"^(format error|warning|error): ", "", line.strip())
+        if line:
+            return line[:160]
+    return "broken cross-reference table"
+
+
+def check_complete(doc) -> None:
+    """Refuse a document that lost pages: raise :class:`PdfError` (no file named) when it has no
+    page, or when MuPDF had to repair it (``is_repaired``: a truncated download, a broken
+    cross-reference table) and a page is gone (:func:`lost_pages`) -- its figures would be
+    silently missing. A repaired document whose every page is whole passes (the caller warns,
+    from ``doc.covtool_repaired``, the repair's reason)."""
+    repaired = getattr(doc, "covtool_repaired", None) or (
+        "broken cross-reference table" if doc.is_repaired else None)
+    if doc.page_count == 0:
+        raise PdfError(f"truncated or damaged PDF ({repaired}): no page left" if repaired
+                       else "PDF has no pages")
+    if not repaired:
+        return
+    lost = lost_pages(doc)
+    if lost:
+        pages = ", ".join(str(n + 1) for n in lost[:5]) + (", ..." if len(lost) > 5 else "")
+        raise PdfError(f"truncated or damaged PDF ({repaired}): {len(lost)} of {doc.page_count} "
+                       f"pages lost or incomplete (page{'s' if len(lost) > 1 else ''} {pages})")
+
+
+_REF = re.compile(r"\b(\d+) \d+ R\b")
+
+
+def lost_pages(doc) -> list[int]:
+    """The pages (0-based) of ``doc`` that are gone or incomplete: the page object cannot be
+    loaded, or its content streams or resources (fonts, images, forms, and what they refer to)
+    refer to an object the file does not hold -- what a cut-off file does to the pages whose
+    objects came after the cut. The page tree (``page_count``) still counts them where it was
+    written before the cut; a file cut before its page tree has no page (:func:`check_complete`).
+    """
+    size = doc.xref_length()
+    whole: set[int] = set()    # objects known held, with everything they refer to
+
+    def complete(roots: list[int]) -> bool:
+        seen, stack = set(), list(roots)
+        while stack:
+            xref = stack.pop()
+            if xref in whole or xref in seen:
+                continue
+            seen.add(xref)
+            try:
+                text = doc.xref_object(xref, compressed=True) if 0 < xref < size else "null"
+            except Exception:
+                text = "null"
+            if text.strip() == "null":        # what MuPDF gives for an object it does not hold
+                return False
+            stack.extend(int(m.group(1)) for m in _REF.finditer(text))
+        whole.update(seen)
+        return True
+
+    lost = []
+    for number in range(doc.page_count):
+        try:
+            xref = doc.load_page(number).xref
+            refs = "".join(doc.xref_get_key(xref, key)[1] for key in ("Contents", "Resources"))
+        except Exception:
+            lost.append(number)
+            continue
+        if not complete([int(m.group(1)) for m in _REF.finditer(refs)]):
+            lost.append(number)
+    return lost
 
 
 def _reason(exc: BaseException) -> str:

@@ -71,13 +71,15 @@ class ExtractOptions:
 
 @dataclass
 class PdfResult:
-    """What one PDF gave: its rows (paths absolute), page count, and the error if it failed."""
+    """What one PDF gave: its rows (paths absolute), page count, the error if it failed and a
+    warning (a PDF MuPDF repaired, every page whole) if it did not."""
 
     source: str
     rows: list[dict]
     pages: int = 0
     error: str | None = None
     reused: bool = False
+    warning: str | None = None     #: what the user should know of a PDF that did not fail
 
 
 def pdf_key(path: str | os.PathLike, data: bytes | None = None) -> str:
@@ -323,7 +325,8 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
             rows = df.to_dict("records")
             for r in rows:
                 r["source"] = path
-            return PdfResult(path, rows, int(stored.get("pages", 0)), reused=True)
+            return PdfResult(path, rows, int(stored.get("pages", 0)), reused=True,
+                             warning=stored.get("warning"))
         if stored.get("options") not in (None, fingerprint):
             return PdfResult(path, [], error=f"{folder} holds an extraction with other options "
                                              "(force a new one, or write to another folder)")
@@ -331,6 +334,10 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         doc = document.open_pdf(path, data)
     except CovtoolError as exc:
         return PdfResult(path, [], error=exc.message)
+    warning = None
+    if doc.covtool_repaired:
+        warning = (f"damaged PDF repaired ({doc.covtool_repaired}); every page is whole, but check "
+                   "the file (an interrupted download?)")
     try:
         n_pages = doc.page_count
         recordings: dict = {}
@@ -350,9 +357,11 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
     finally:
         doc.close()
     write_records(rows, ROW_COLUMNS, folder / PARTIAL, force=True)
-    atomic_write_text(done, json.dumps({"options": fingerprint, "pages": n_pages,
-                                        "covtool": __version__}, indent=1), force=True)
-    return PdfResult(path, rows, n_pages)
+    stored = {"options": fingerprint, "pages": n_pages, "covtool": __version__}
+    if warning:
+        stored["warning"] = warning
+    atomic_write_text(done, json.dumps(stored, indent=1), force=True)
+    return PdfResult(path, rows, n_pages, warning=warning)
 
 
 def caption_pattern(pattern: str | None) -> re.Pattern | None:

@@ -81,13 +81,16 @@ class PdfSummary:
     captioned: int
     rows: int
     reused: bool
+    warning: str | None = None
 
 
-def summarize(source: str, rows: Sequence[dict], pages: int, reused: bool) -> PdfSummary:
+def summarize(source: str, rows: Sequence[dict], pages: int, reused: bool,
+              warning: str | None = None) -> PdfSummary:
     """Count a PDF's figures (a figure split into panels counts once) and the captioned ones."""
     figs = {(r["page"], r["figure"], r["bbox"] if not r["figure"] else "") for r in rows if not r.get("panel")}
     figs |= {(r["page"], r["figure"], "") for r in rows if r.get("panel")}
-    return PdfSummary(source, pages, len(figs), len({f for f in figs if f[1]}), len(rows), reused)
+    return PdfSummary(source, pages, len(figs), len({f for f in figs if f[1]}), len(rows), reused,
+                      warning)
 
 
 class ExtractStage(Stage):
@@ -139,7 +142,7 @@ class ExtractStage(Stage):
         res = extract_pdf(row.text("path"), str(self.outdir), self.options, self.force)
         if res.error:
             raise CovtoolError(res.error, res.source)
-        note = Note(summarize(res.source, res.rows, res.pages, res.reused))
+        note = Note(summarize(res.source, res.rows, res.pages, res.reused, res.warning))
         return [*caption_filter(res.rows, self.caption_match), note]
 
     def error_row(self, item: Row, message: str) -> Out:

@@ -77,6 +77,31 @@ def test_bad_pdf_stops_or_is_recorded(papers, tmp_path):
     assert len(df) == 1 + 5
 
 
+def test_a_truncated_pdf_is_an_error_row_and_a_repaired_whole_one_a_warning(papers, tmp_path):
+    folder, _ = papers
+    data = (folder / "paper_0.pdf").read_bytes()
+    half, tail = tmp_path / "half.pdf", tmp_path / "tail.pdf"
+    half.write_bytes(data[:len(data) // 2])          # an interrupted download
+    tail.write_bytes(data[:-30])                     # only the trailer lost: every page is whole
+    out = tmp_path / "figs.csv"
+    args = ["extract", str(half), str(tail), "-d", str(tmp_path / "img"), "-o", str(out)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and not out.exists()
+    assert (f"{half}: truncated or damaged PDF (cannot find startxref): 2 of 3 pages lost or "
+            "incomplete (pages 2, 3)") in " ".join(res.output.split())
+    for _ in range(2):                               # not marked done: the rerun tries it again
+        out.unlink(missing_ok=True)
+        res = runner.invoke(app, [*args, "--skip-bad"])
+        assert res.exit_code == 0, res.output
+        df = read_manifest(out, unique_ids=False)
+        bad = df[df["source"] == str(half)]
+        assert list(bad["error"].str.contains("2 of 3 pages lost")) == [True]
+        assert (df[df["source"] == str(tail)]["error"] == "").sum() == 5
+        assert f"warning: {tail}: damaged PDF repaired (cannot find startxref)" in " ".join(res.output.split())
+        assert [p.parent.name for p in (tmp_path / "img").rglob("done.json")] == [
+            Path(df[df["source"] == str(tail)]["path"].iloc[0]).parent.name]
+
+
 def test_manifest_of_pdfs_and_shard(papers, tmp_path):
     folder, _ = papers
     man = tmp_path / "pdfs.csv"

@@ -131,6 +131,39 @@ def test_encrypted_pdf(tmp_path, read_from):
     assert res.error == "encrypted PDF (needs a password)"
 
 
+@pytest.mark.parametrize("cut, reason", [
+    (0.5, "cannot find startxref): 2 of 3 pages lost or incomplete (pages 2, 3)"),
+    (0.1, "cannot find startxref): 3 of 3 pages lost or incomplete (pages 1, 2, 3)"),
+    (None, "cannot find startxref): no page left"),      # cut before its page tree
+])
+def test_a_truncated_pdf_that_lost_pages_is_an_error_and_not_marked_done(
+        paper, tmp_path, cut, reason, read_from):
+    path, _ = paper
+    data = path.read_bytes()
+    p = tmp_path / "cut.pdf"
+    p.write_bytes(data[:int(len(data) * cut)] if cut else data[:data.index(b"\n2 0 obj")])
+    res = extract_pdf(str(p), str(tmp_path / "out"), ExtractOptions())
+    assert res.error == f"truncated or damaged PDF ({reason}" and res.rows == []
+    assert not list((tmp_path / "out").rglob(DONE))     # a later run tries it again
+
+
+def test_a_repaired_pdf_whose_pages_are_whole_is_extracted_with_a_warning(paper, tmp_path, read_from):
+    path, _ = paper
+    p = tmp_path / "tail.pdf"
+    p.write_bytes(path.read_bytes()[:-30])               # the trailer and startxref cut off
+    doc = document.open_pdf(p)
+    assert doc.is_repaired and doc.covtool_repaired == "cannot find startxref"
+    assert document.lost_pages(doc) == []
+    doc.close()
+    whole = extract_pdf(str(path), str(tmp_path / "whole"), ExtractOptions())
+    res = extract_pdf(str(p), str(tmp_path / "out"), ExtractOptions())
+    assert res.error is None and whole.warning is None
+    assert len(res.rows) == len(whole.rows) == 5
+    assert res.warning.startswith("damaged PDF repaired (cannot find startxref); every page is whole")
+    again = extract_pdf(str(p), str(tmp_path / "out"), ExtractOptions())
+    assert again.reused and again.warning == res.warning     # said again when reused
+
+
 def test_caption_filter():
     rows = [{"caption": "Figure 1. Chest CT"}, {"caption": "Figure 2. Bar chart of cases"},
             {"caption": "", "error": "empty file"}]

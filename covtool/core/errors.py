@@ -42,7 +42,9 @@ class CovtoolError(Exception):
 
     def __str__(self) -> str:
         where = self.where()
-        return f"{where}: {self.message}" if where else self.message
+        text = f"{where}: {self.message}" if where else self.message
+        # always one line: a line break inside a value (a quoted CSV header cell) is shown escaped
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _restore(cls: type, message: str, state: dict) -> CovtoolError:

@@ -321,6 +321,7 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         except (OSError, ValueError):
             stored = {}
         if stored.get("options") == fingerprint and (folder / PARTIAL).exists():
+            remove_stale_temporaries(folder)
             df = read_manifest(folder / PARTIAL, unique_ids=False)
             rows = df.to_dict("records")
             for r in rows:
@@ -347,6 +348,7 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         recordings = {k: v for k, v in recordings.items() if k in keep}
         folder.mkdir(parents=True, exist_ok=True)
         done.unlink(missing_ok=True)
+        remove_stale_temporaries(folder)
         # files of an unfinished earlier attempt in this folder are ours to replace
         rows = export_figures(doc, figures, folder, key, options,
                               {"source": path, "doi": doi, "title": title}, recordings=recordings)
@@ -362,6 +364,32 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
         stored["warning"] = warning
     atomic_write_text(done, json.dumps(stored, indent=1), force=True)
     return PdfResult(path, rows, n_pages, warning=warning)
+
+
+#: the atomic writer's temporary names (:mod:`covtool.core.atomic`): ``.<name>.<8 random
+#: characters of mkstemp>.tmp<the name's suffix>``
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>\.[^.]*)?")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files a killed run (SIGKILL, SIGTERM, a crash: no clean-up ran) left
+    in a PDF's folder; they are named like images (``.x_panel2.tif.k17tmd4l.tmp.tif``) and a glob
+    for images would take them. Only names of the atomic writer's form go, in this folder only
+    (one PDF's, which only its item writes). Returns those removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMPORARY.fullmatch(entry.name)
+        if m and Path(m["name"]).suffix == (m["suffix"] or "") and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def caption_pattern(pattern: str | None) -> re.Pattern | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,6 +78,25 @@ def test_interrupted_folder_is_redone(paper, tmp_path):
     (folder / DONE).unlink()
     res = extract_pdf(str(path), str(tmp_path), ExtractOptions())
     assert not res.reused and res.error is None and (folder / DONE).exists()
+
+
+def test_a_rerun_removes_the_temporaries_a_killed_run_left_and_only_those(paper, tmp_path):
+    path, _ = paper
+    first = extract_pdf(str(path), str(tmp_path), ExtractOptions(split_panels=True))
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    image = Path(next(r["path"] for r in first.rows if r["format"] == "tif"))
+    stale = [folder / f".{image.name}.k17tmd4l.tmp{image.suffix}", folder / ".figures.csv.a_1b2c3d.tmp.csv"]
+    kept = [folder / ".notes.txt", folder / "keep.tmp", folder / f".{image.name}.k17tmd4l.tmp.xyz"]
+    for f in stale + kept:
+        f.write_bytes(b"")
+    again = extract_pdf(str(path), str(tmp_path), ExtractOptions(split_panels=True))   # reused
+    assert again.reused and not any(f.exists() for f in stale) and all(f.exists() for f in kept)
+    for f in stale:
+        f.write_bytes(b"")
+    (folder / DONE).unlink()                                   # an interrupted attempt: redone
+    redone = extract_pdf(str(path), str(tmp_path), ExtractOptions(split_panels=True))
+    assert not redone.reused and not any(f.exists() for f in stale) and all(f.exists() for f in kept)
+    assert [p.name for p in folder.glob("*.tif") if p.stat().st_size == 0] == []
 
 
 @pytest.fixture(params=["memory", "disk"])

@@ -64,8 +64,6 @@ def extract_command(
     check_output(output, force)
     result = run_stage(stage, collect_pdfs(inputs), skip_bad=skip_bad, force=force, shard=shard_,
                        jobs=jobs)
-    if not result.items:
-        console.warn("no PDF found in the inputs")
     for note in result.notes:
         if note is not None and note.warning:
             console.warn(f"{note.source}: {note.warning}")

@@ -16,7 +16,13 @@ from covtool.cli.common import Force, OutManifest, old_option, renamed
 from covtool.core import console
 from covtool.core.errors import UsageError
 from covtool.core.manifest import STDIO, check_output, write_manifest
-from covtool.datasets.common import PROBLEMS_LISTED, Ingested, crossing_groups, problem_lines
+from covtool.datasets.common import (
+    PROBLEMS_LISTED,
+    Ingested,
+    crossing_groups,
+    problem_lines,
+    require_items,
+)
 
 ingest_app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -65,8 +71,13 @@ def report(result: Ingested, output: str) -> None:
     console.info(f"{len(result.items)} items, {sum(result.removed.values())} removed -> {dest}")
 
 
-def finish(result: Ingested, output: str, force: bool) -> None:
-    write_manifest(result.items, output, force)
+def finish(result: Ingested, root: Path, output: str, force: bool) -> None:
+    """Write the manifest and report; no item at all is an error naming ``root`` (its skipped
+    files listed first)."""
+    if not len(result.items):
+        for line in problem_lines(result):
+            console.warn(line)
+    write_manifest(require_items(result, root).items, output, force)
     report(result, output)
 
 
@@ -89,7 +100,7 @@ def covid_ct_command(
 
     check_output(output, force)
     finish(ingest_covid_ct(root, skip_bad=skip_bad, verify=verify, labels=(covid_label, noncovid_label),
-                           split_dir=split_dir, metadata=metadata), output, force)
+                           split_dir=split_dir, metadata=metadata), root, output, force)
 
 
 @ingest_app.command("covid-cxr")
@@ -116,7 +127,8 @@ def covid_cxr_command(
     check_output(output, force)
     views = [v for v in (view or "").split(",") if v.strip()]
     finish(ingest_covid_cxr(root, skip_bad=skip_bad, verify=verify, modality=modality, views=views,
-                            finding=finding, label_map=label_map or [], metadata=metadata), output, force)
+                            finding=finding, label_map=label_map or [], metadata=metadata), root, output,
+           force)
 
 
 @ingest_app.command("covid-ctset")
@@ -142,7 +154,7 @@ def covid_ctset_command(
     if part is not None and part not in ("raw", "training"):
         raise UsageError(f"--part: must be raw or training, got '{part}'")
     finish(ingest_covid_ctset(root, skip_bad=skip_bad, verify=verify, fold=fold, listed_only=listed_only,
-                              details=details, part=part), output, force)
+                              details=details, part=part), root, output, force)
 
 
 @ingest_app.command("tem")
@@ -175,4 +187,4 @@ def tem_command(
     check_output(output, force)
     finish(ingest_tem(root, skip_bad=skip_bad, verify=verify, pixel_sizes=pixel_sizes,
                       default_pixel_size=default_pixel_size, layout=layout, split_table=split_table),
-           output, force)
+           root, output, force)

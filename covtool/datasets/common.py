@@ -27,6 +27,30 @@ class DatasetError(CovtoolError):
     """A file of a public dataset that is unknown, damaged, missing or contradicts its tables."""
 
 
+def dataset_folder(root: str | os.PathLike) -> Path:
+    """``root`` as the dataset's folder, or a :class:`DatasetError` naming it: missing, or a file
+    (an archive not unpacked, one of the release's files given for its folder)."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DatasetError("is a file, expected the dataset folder", root)
+    if not root.is_dir():
+        raise DatasetError("no such dataset folder", root)
+    return root
+
+
+def require_items(result: Ingested, root: str | os.PathLike) -> Ingested:
+    """``result`` when it holds an item, else a :class:`DatasetError` naming ``root``: an empty
+    manifest would let the next stage "succeed" on nothing, far from the cause (a mistyped
+    folder, a filter or ``--part`` that removes everything, every file bad under --skip-bad)."""
+    if len(result.items):
+        return result
+    if not result.removed:
+        raise DatasetError("no item found in the dataset folder", root)
+    reasons = sorted(result.removed.items(), key=lambda kv: -kv[1])
+    shown = "; ".join(f"{n} {reason}" for reason, n in reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+    raise DatasetError(f"no item left: {sum(result.removed.values())} removed ({shown})", root)
+
+
 @dataclass
 class Ingested:
     """A reader's result.

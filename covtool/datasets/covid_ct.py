@@ -29,6 +29,7 @@ from covtool.datasets.common import (
     Tally,
     check_image,
     column_key,
+    dataset_folder,
     find_column,
     find_files,
     read_table,
@@ -140,9 +141,7 @@ def ingest_covid_ct(root: str | Path, *, skip_bad: bool = False, verify: bool = 
         Columns ``id, path, label, group, split, source, patientid, caption`` plus every other
         metadata column (``column_key`` names: ``doi``, ``age``, ``gender``, ...).
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError("no such dataset folder", root)
+    root = dataset_folder(root)
     tally = Tally(skip_bad)
     folders = find_class_folders(root)
     splits = read_split_lists(root, tally, split_dir)

@@ -39,6 +39,7 @@ from covtool.datasets.common import (
     Ingested,
     Tally,
     check_image,
+    dataset_folder,
     find_column,
     find_files,
     read_table,
@@ -208,9 +209,7 @@ def ingest_covid_ctset(root: str | Path, *, skip_bad: bool = False, verify: bool
         Columns ``id, path, label, group, split, fold, source, series, value_scale, patientid, sex,
         age, date, infection, thickness_mm``.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError("no such dataset folder", root)
+    root = dataset_folder(root)
     tally = Tally(skip_bad)
     if details is None:
         found_details = find_files(root, ["Patient_details.csv"])
@@ -239,9 +238,12 @@ def ingest_covid_ctset(root: str | Path, *, skip_bad: bool = False, verify: bool
                 continue
             by_part[which].append(p)
     chosen = choose_part(by_part, part, root)
-    if chosen is None:
-        raise DatasetError("no COVID-CTset slice found (<part>/patientN/SR_k/IMnnnnn.tif or "
-                           "<part>_patientN_SR_k_IMnnnnn.tif) under this folder", root)
+    if chosen is None or not by_part[chosen]:
+        others = [f"{len(by_part[o])} of the {o} part" for o in PARTS if o != chosen and by_part[o]]
+        raise DatasetError(
+            "no COVID-CTset slice found" + (f" of the {chosen} part" if chosen else "")
+            + " (<part>/patientN/SR_k/IMnnnnn.tif or <part>_patientN_SR_k_IMnnnnn.tif) under this "
+            "folder" + (f" ({', '.join(others)})" if others else ""), root)
     for other in PARTS:
         if other != chosen and by_part[other]:
             tally.drop(f"in the {other} part (--part {chosen})", len(by_part[other]))

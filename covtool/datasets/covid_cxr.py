@@ -28,6 +28,7 @@ from covtool.datasets.common import (
     Tally,
     check_image,
     column_key,
+    dataset_folder,
     read_table,
 )
 
@@ -189,9 +190,7 @@ def ingest_covid_cxr(root: str | Path, *, skip_bad: bool = False, verify: bool =
         them all in ``patientid`` (``285;339``) and its group joins those patients'
         (``285+339``); a warning names them.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError("no such dataset folder", root)
+    root = dataset_folder(root)
     meta_path = metadata or root / "metadata.csv"
     if not meta_path.is_file():
         raise DatasetError("no metadata.csv (the collection's table of images)", meta_path)

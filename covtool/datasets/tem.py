@@ -35,6 +35,7 @@ from covtool.datasets.common import (
     Ingested,
     Tally,
     column_key,
+    dataset_folder,
     find_column,
     read_table,
     split_name,
@@ -348,8 +349,7 @@ def ingest_tem(root: str | Path, *, skip_bad: bool = False, verify: bool = True,
         raise ParameterError("layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if default_pixel_size is not None and not (0 < default_pixel_size < float("inf")):
         raise ParameterError("default_pixel_size", f"must be a positive number of nm, got {default_pixel_size}")
-    if not root.is_dir():
-        raise DatasetError("no such dataset folder", root)
+    root = dataset_folder(root)
     folder, chosen = release_part(root, layout)
     tally = Tally(skip_bad)
     if layout == "auto" and chosen == "raw" and folder != root and _has_folder(root, CROPS_PART):

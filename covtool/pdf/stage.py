@@ -44,18 +44,24 @@ def collect_pdfs(inputs: Sequence[str]) -> list[Row]:
 
     Raises
     ------
-    UsageError
-        For an input that does not exist.
+    CovtoolError
+        For an input that does not exist, a folder holding no PDF, a manifest without rows.
     ManifestError
         For a manifest that cannot be read or lacks ``path`` values.
     """
     found: list[Row] = []
     for arg in inputs:
         if is_manifest_arg(arg):
-            found.extend(read_table(arg, required=["path"], unique_ids=False).rows)
+            rows = read_table(arg, required=["path"], unique_ids=False).rows
+            if not rows:
+                raise CovtoolError("no PDF listed (the manifest has no row)", arg)
+            found.extend(rows)
         elif Path(arg).is_dir():
             pdfs = [p for p in Path(arg).rglob("*") if p.suffix.lower() == ".pdf" and p.is_file()
                     and not p.name.startswith(".")]
+            if not pdfs:
+                raise CovtoolError("no PDF found in this folder (searched for *.pdf, subfolders "
+                                   "too)", arg)
             found.extend(Row({"path": str(p)}) for p in sorted(pdfs, key=lambda p: natural_key(str(p))))
         elif Path(arg).exists():
             found.append(Row({"path": arg}))

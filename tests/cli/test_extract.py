@@ -122,6 +122,18 @@ def test_usage_errors(tmp_path):
     assert res.exit_code == 2 and "--flate: must be keep or png, got 'gif'" in res.output
 
 
+def test_a_folder_or_manifest_without_pdfs_is_an_error_naming_it(tmp_path):
+    empty = tmp_path / "papers"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no PDF here")
+    listing = tmp_path / "pdfs.csv"
+    listing.write_text("path\n")
+    for arg, message in ((empty, "no PDF found in this folder"), (listing, "no PDF listed")):
+        res = runner.invoke(app, ["extract", str(arg), "-d", str(tmp_path / "img"), "-o", str(tmp_path / "o.csv")])
+        assert res.exit_code == 1 and f"{arg}: {message}" in res.output, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["papers", "pdfs.csv"]
+
+
 def test_every_option_is_checked_before_any_work(papers, tmp_path):
     folder, _ = papers
     (tmp_path / "file").write_text("not a folder")

@@ -131,3 +131,25 @@ def test_covid_cxr_bad_patterns_name_their_option(tmp_path):
         assert r.exit_code == 2, r.output
         assert r.output.startswith(f"covtool: error: {line}"), r.output
         assert not (tmp_path / "o.csv").exists()
+
+
+def test_nothing_found_or_left_is_an_error_naming_the_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "x.csv"
+    r = run("ingest", "covid-ctset", empty, "-o", out, "--part", "raw")
+    assert r.exit_code == 1 and not out.exists()
+    assert f"{empty}: no COVID-CTset slice found of the raw part" in " ".join(r.output.split())
+    root = fixtures.covid_cxr(tmp_path / "cxr")
+    r = run("ingest", "covid-cxr", root, "-o", out, "--modality", "MRI")
+    assert r.exit_code == 1 and not out.exists()
+    assert f"{root}: no item left: 6 removed (6 modality is not MRI)" in " ".join(r.output.split())
+
+
+def test_a_file_given_for_the_dataset_folder_is_named_as_a_file(tmp_path):
+    archive = tmp_path / "tem.zip"
+    archive.write_bytes(b"PK\x03\x04")
+    for reader in ("tem", "covid-ct", "covid-cxr", "covid-ctset"):
+        r = run("ingest", reader, archive, "-o", tmp_path / "x.csv")
+        assert r.exit_code == 1 and f"{archive}: is a file, expected the dataset folder" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tem.zip"]

@@ -16,7 +16,7 @@ import typer
 
 from covtool.cli.common import Force, OutDir, OutManifest, ShardOpt, SkipBad, done_line
 from covtool.core.shard import parse_shard
-from covtool.core.stage import run_manifest
+from covtool.core.stage import check_done, run_manifest
 from covtool.em.patches import DEFAULT_SIZE
 
 
@@ -40,6 +40,7 @@ def crop_command(
     _print_counts(result.rows)
     patches = sum(1 for r in result.rows if not r.get("error"))
     done_line(f"{patches} patches of {size}x{size} from {result.done} images in {outdir}", output)
+    check_done(result, output)
 
 
 def _print_counts(rows: list[dict]) -> None:

@@ -88,7 +88,7 @@ def diagnose_command(
     from covtool.core.manifest import check_output, write_manifest, write_records
     from covtool.core.scale import check_selectable
     from covtool.core.shard import parse_shard
-    from covtool.core.stage import run_stage, write_result
+    from covtool.core.stage import check_done, run_stage, write_result
     from covtool.ct.diagnose import evaluate, parse_threshold, positive_class, summary
     from covtool.ct.pipeline import SelectOptions
     from covtool.ct.selection import parse_region
@@ -114,7 +114,7 @@ def diagnose_command(
     classify, classes = classifier(run, batch_size, series, source, convert_scale, inputs[0])
     with DiagnoseStage(classify, classes, th, positive, options, labels, on_series=show_series) as stage:
         result = run_stage(stage, group_by_patient(series), skip_bad=skip_bad, force=force,
-                           shard=shard_, prefetch=prefetch)
+                           shard=shard_, prefetch=prefetch, output=output)
     pos, neg = stage.positive, stage.negative
     write_result(result, output, force)
     if slices is not None:
@@ -135,3 +135,4 @@ def diagnose_command(
     done_line(f"{facts['positive']} {pos}, {facts['negative']} {neg}, {facts['undetermined']} "
               f"undetermined of {facts['patients']} patients ({facts['seconds_per_patient']:.2f} s "
               "per patient)", output)
+    check_done(result, output)

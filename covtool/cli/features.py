@@ -26,7 +26,7 @@ from covtool.cli.common import (
     renamed,
 )
 from covtool.core.shard import parse_shard
-from covtool.core.stage import run_manifest
+from covtool.core.stage import check_done, run_manifest
 
 
 class DeepName(str, Enum):
@@ -86,3 +86,4 @@ def features_command(
     summary = feature_summary(result.rows, result.done, result.failed + result.passed)
     done_line(f"features of {result.done} images ({summary['rows']} rows)", output, table=summary,
               title="features")
+    check_done(result, output)

@@ -24,7 +24,7 @@ from covtool.cli.common import (
     renamed,
 )
 from covtool.core.shard import parse_shard
-from covtool.core.stage import run_manifest
+from covtool.core.stage import check_done, run_manifest
 
 
 def rescale_command(
@@ -50,3 +50,4 @@ def rescale_command(
               table={"images": result.done, "failed": result.failed,
                      "scale min": f"{min(scales):.4g}" if scales else "-",
                      "scale max": f"{max(scales):.4g}" if scales else "-"}, title="rescale")
+    check_done(result, output)

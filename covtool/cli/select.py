@@ -62,7 +62,7 @@ def select_command(
     from covtool.core.manifest import check_output
     from covtool.core.scale import check_selectable
     from covtool.core.shard import parse_shard
-    from covtool.core.stage import run_stage, write_result
+    from covtool.core.stage import check_done, run_stage, write_result
     from covtool.ct.pipeline import SelectOptions
     from covtool.ct.select import SelectStage
     from covtool.ct.selection import parse_region
@@ -74,7 +74,7 @@ def select_command(
                         force, only_selected, on_series=show_series)
     series, source = collect_series(inputs, group)
     check_selectable(source)
-    result = run_stage(stage, series, skip_bad=skip_bad, force=force, shard=shard_)
+    result = run_stage(stage, series, skip_bad=skip_bad, force=force, shard=shard_, output=output)
     write_result(result, output, force)
     counts = result.notes
     if not console.state.quiet:
@@ -82,3 +82,4 @@ def select_command(
     n_sel = sum(c.selected for c in counts if c is not None)
     n_rows = sum(c.slices for c in counts if c is not None)
     done_line(f"{n_sel} of {n_rows} slices selected in {result.items} series", output)
+    check_done(result, output)

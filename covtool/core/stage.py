@@ -120,9 +120,12 @@ class Stage:
     resumable: bool = False
 
     def key(self, item) -> str:
-        """The id of an item's error row."""
+        """The id of an item's error row: the row's own id; for a row without one (extract's PDFs
+        found in folders), its file's stem and the first 8 hex digits of the SHA-1 of its
+        resolved path (``paper-1a2b3c4d``), so that ``a/paper.pdf`` and ``b/paper.pdf`` differ in
+        one batch and across shards, and a rerun gives the same id."""
         if isinstance(item, Row):
-            return item.text("id") or (item.path().stem if item.path() else "item")
+            return item.text("id") or path_key(item.path(), item.line)
         return str(getattr(item, "id", item))
 
     def check_table(self, table) -> None:
@@ -157,6 +160,19 @@ class Stage:
         return Out({"id": self.key(item), "error": message}, item if isinstance(item, Row) else None)
 
 
+def path_key(path: Path | None, line: int | None = None) -> str:
+    """A stable id for an item named only by its file: ``<stem>-<sha1 of its resolved path, 8 hex>``
+    (``line<N>`` where there is no file)."""
+    import hashlib
+
+    from covtool.core.naming import safe_id
+
+    if path is None:
+        return f"line{line}" if line is not None else "item"
+    digest = hashlib.sha1(os.fsencode(os.path.realpath(path))).hexdigest()[:8]
+    return f"{safe_id(path.stem)}-{digest}"
+
+
 @dataclass
 class StageResult:
     """What a run produced: the merged output rows, their columns and the counts."""
@@ -175,7 +191,8 @@ class StageResult:
 
 def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: bool = False,
               shard: Shard | None = None, prefetch: bool = False, jobs: int = 1,
-              input_columns: Sequence[str] | None = None) -> StageResult:
+              input_columns: Sequence[str] | None = None,
+              output: str | os.PathLike | None = None) -> StageResult:
     """Run ``stage`` over ``items`` (see the module docstring for what is done once, here).
 
     Parameters
@@ -199,6 +216,9 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
         The input manifest's columns: the output header then holds them (and every one of
         :attr:`Stage.columns`) whatever the rows are, also where there is no row at all (an
         empty shard), so the next stage can read it. By default, the columns of the rows carried.
+    output : path, optional
+        The manifest the command will write: checked before any work, like every item's output,
+        never to be one of the run's inputs nor an item's output.
 
     Returns
     -------
@@ -207,7 +227,7 @@ def run_stage(stage: Stage, items: Sequence, *, skip_bad: bool = False, force: b
     run = _Run(stage, list(items) if shard is None else shard.select(list(items)), skip_bad)
     try:
         run.plan_all()
-        _check_outputs(run.plans, force)
+        _check_outputs(run.plans, force, run.read_files(), output)
         run.written.remember(run.plans)
         if run.plans:
             stage.start()
@@ -227,6 +247,7 @@ class _Run:
         self.results: list[list[Out]] = [[] for _ in todo]
         self.plans: dict[int, Plan] = {}
         self.written = _Written()
+        self.failed_items: set[int] = set()
         self.res = StageResult([], [], items=len(todo), work=todo, notes=[None] * len(todo),
                                item_errors=[""] * len(todo))
 
@@ -243,11 +264,30 @@ class _Run:
             except CovtoolError as exc:
                 self.record_error(i, exc)
 
+    def read_files(self) -> list[Path]:
+        """Files the run reads besides its plans' inputs: every Row item's path columns
+        (``path``, ``mask``, ``annotation``, ``heatmap``) and its manifest, also of the items that
+        failed planning or an earlier stage (an output may replace none of them either)."""
+        from covtool.core.manifest import PATH_COLUMNS, STDIO
+
+        files: list[Path] = []
+        manifests: set[str] = set()
+        for item in self.todo:
+            if isinstance(item, Row):
+                files.extend(p for c in PATH_COLUMNS if (p := item.path(c)) is not None)
+                if item.manifest and str(item.manifest) != STDIO:
+                    manifests.add(str(item.manifest))
+        return files + [Path(m) for m in sorted(manifests)]
+
     def record_error(self, i: int, exc: CovtoolError) -> None:
         """A bad item's error row (``skip_bad``); an existing output or bad usage stops the run."""
         if not self.skip_bad or isinstance(exc, (OutputExistsError, UsageError)):
             raise exc
-        self.results[i] = [self.stage.error_row(self.todo[i], str(exc))]
+        row = self.stage.error_row(self.todo[i], str(exc))
+        if "id" in row.values and not row.values["id"]:   # never an empty id (manifest merge)
+            row.values["id"] = self.stage.key(self.todo[i])
+        self.results[i] = [row]
+        self.failed_items.add(i)
         self.res.item_errors[i] = str(exc)
         self.res.failed += 1
         self.res.errors.append(str(exc))
@@ -293,6 +333,7 @@ class _Run:
     def result(self, input_columns: Sequence[str] | None) -> StageResult:
         """The merged rows (carried columns, the stage's own) in :func:`output_columns`' order."""
         stage, res = self.stage, self.res
+        self.unique_error_ids()
         rows = [(o, _merge(o, stage.drops)) for rs in self.results for o in rs]
         carried = [o.carry for o, _ in rows]
         want_error = self.skip_bad or any(r.get("error") for _, r in rows) or \
@@ -308,6 +349,25 @@ class _Run:
             else:
                 r.pop("error", None)
         return res
+
+
+    def unique_error_ids(self) -> None:
+        """An error row whose id another row of the run already has (two items whose ids are
+        the same) gets ``-2``, ``-3``... in item order: a table the next stage and ``manifest
+        merge`` read."""
+        taken = {str(r.values.get("id") or (r.carry.raw("id") if r.carry is not None else "") or "")
+                 for i, rs in enumerate(self.results) if i not in self.failed_items for r in rs}
+        for i in sorted(self.failed_items):
+            for out in self.results[i]:
+                iid = out.values.get("id")
+                if not iid:
+                    continue
+                new, n = iid, 1
+                while new in taken:
+                    n += 1
+                    new = f"{iid}-{n}"
+                out.values["id"] = new
+                taken.add(new)
 
 
 def _run_serial(stage, todo, plans, order, prefetch, prog, task, record_rows, item_failed) -> None:
@@ -384,10 +444,11 @@ def _run_parallel(stage, todo, plans, order, jobs, prog, task, record_rows, item
             raise
 
 
-def _check_outputs(plans: dict[int, Plan], force: bool) -> None:
-    """Before any work: no output over an input, no two items writing one file, none existing
-    (without ``force``)."""
-    inputs = {_key(p) for plan in plans.values() for p in plan.inputs}
+def _check_outputs(plans: dict[int, Plan], force: bool, reads: Iterable[Path] = (),
+                   output: str | os.PathLike | None = None) -> None:
+    """Before any work: no output (the manifest ``output`` too) over an input (the plans' and
+    ``reads``), no two items writing one file, none existing (without ``force``)."""
+    inputs = {_key(p) for plan in plans.values() for p in plan.inputs} | {_key(p) for p in reads}
     folders: list[tuple[str, Path, int]] = []
     for i, plan in plans.items():
         for d in plan.folders:
@@ -410,6 +471,14 @@ def _check_outputs(plans: dict[int, Plan], force: bool) -> None:
                 raise CovtoolError("is inside a folder another item writes", p)
             seen.add(k)
             check_writable(p, force)
+    if output is not None and str(output) != "-":
+        k = _key(Path(output))
+        if k in inputs:
+            raise CovtoolError("is an input of this run; the output manifest may not replace it "
+                               "(write it to another file)", output)
+        if k in seen:
+            raise CovtoolError("is also a file an item writes; give the output manifest another "
+                               "name", output)
 
 
 def _key(path: Path) -> str:
@@ -566,7 +635,7 @@ def run_manifest(stage: Stage, source: str | os.PathLike, dest: str | os.PathLik
     table = read_table(source, required=stage.required)
     stage.check_table(table)
     result = run_stage(stage, with_ids(table.rows), skip_bad=skip_bad, force=force, shard=shard,
-                       input_columns=["id", *table.columns], **options)
+                       input_columns=["id", *table.columns], output=dest, **options)
     if dest is not None:
         (write or write_result)(result, dest, force)
     return result
@@ -575,3 +644,19 @@ def run_manifest(stage: Stage, source: str | os.PathLike, dest: str | os.PathLik
 def write_result(result: StageResult, dest: str | os.PathLike, force: bool = False) -> None:
     """Write a run's rows as a manifest (atomically; ``-`` is stdout), without pandas."""
     write_records(result.rows, result.columns, dest, force)
+
+
+def check_done(result: StageResult, dest: str | os.PathLike | None = None) -> None:
+    """A batch in which no item succeeded is a failure: raise :class:`CovtoolError` (exit 1)
+    ``all N items failed (see the 'error' column of DEST)`` (``the one item failed ...``).
+
+    Every command calls it last, after writing its manifest (its error rows say why) and its
+    summary. Items failed here (``--skip-bad``) and rows an earlier stage marked failed (passed
+    through) count alike: the next stage of a pipe must not "succeed" on nothing. A run with no
+    item at all (an empty shard of an array job) is not a failure.
+    """
+    if result.items == 0 or result.done > 0:
+        return
+    where = "the output" if dest is None or str(dest) == "-" else str(dest)
+    what = "the one item" if result.items == 1 else f"all {result.items} items"
+    raise CovtoolError(f"{what} failed (see the 'error' column of {where})")

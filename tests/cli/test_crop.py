@@ -84,7 +84,8 @@ def test_bad_annotations_stop_or_are_recorded(images):
     assert res.exit_code == 1 and f"{tmp / 'a.txt'}:2: 3 numbers, expected x y pairs" in res.output
     assert not (tmp / "p").exists()
     res = run("crop", tmp / "m.csv", "-d", tmp / "p", "-o", tmp / "p.csv", "--skip-bad")
-    assert res.exit_code == 0, res.output
+    # every item failed: the manifest with its error rows is written, then exit 1 (issue 18)
+    assert res.exit_code == 1 and "all 2 items failed (see the 'error' column of" in res.output
     df = read_manifest(tmp / "p.csv")
     assert df["id"].tolist() == ["imgA", "imgB"]
     assert "3 numbers" in df["error"][2] and f"{tmp / 'b.csv'}:2: point (10, 99) is outside" in df["error"][3]

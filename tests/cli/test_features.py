@@ -103,8 +103,8 @@ def test_bad_inputs_name_the_file(tmp_path):
     assert res.exit_code == 1 and "a_mask.png: empty mask" in res.output
     assert not (tmp_path / "f.csv").exists()
     res = run("features", man, "-o", tmp_path / "f.csv", "--skip-bad")
-    assert res.exit_code == 0
-    df = read_manifest(tmp_path / "f.csv")
+    assert res.exit_code == 1 and "the one item failed (see the 'error' column of" in res.output
+    df = read_manifest(tmp_path / "f.csv")   # written all the same, with its error row (issue 18)
     assert "empty mask" in df.at[2, "error"]
     man = _one(tmp_path, img, np.full((40, 50), 255, np.uint8), extra="\nb,a.tif,a_mask.png,")
     res = run("features", man, "-o", tmp_path / "g.csv")

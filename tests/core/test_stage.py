@@ -515,3 +515,154 @@ def test_an_output_folder_that_is_a_file_and_shared_item_folders_are_refused(tmp
     t = table(tmp_path, "id\na\nb\n")
     with pytest.raises(CovtoolError, match="is written by two items"):
         run_stage(Shared(tmp_path / "o"), t.rows)
+
+
+# -- issue 18: outputs over inputs, error ids, a batch where every item failed ----------------
+
+def test_no_output_over_any_file_the_run_reads(tmp_path):
+    """Inputs of an item that failed planning (--skip-bad) and the manifest itself are inputs too;
+    a symlinked folder or a relative path names the same file."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "b.txt").write_text("input of the bad row")
+    (tmp_path / "link").symlink_to(out)
+    m = tmp_path / "m.csv"
+    m.write_text("id,path,kind\nx,link/b.txt,early\nb,other.txt,\n")
+    t = read_table(m)
+    stage = Copy(out)
+    with pytest.raises(CovtoolError, match="b.txt: is an input of this run"):
+        run_stage(stage, t.rows, skip_bad=True, force=True)   # b's output is x's input
+    assert (out / "b.txt").read_text() == "input of the bad row" and stage.ran == []
+    t = table(tmp_path, "id\nq\n")
+    for dest in (m, tmp_path / "link" / ".." / "m.csv"):
+        with pytest.raises(CovtoolError, match="the output manifest may not replace it"):
+            run_stage(Copy(tmp_path / "p"), t.rows, force=True, output=dest)
+    with pytest.raises(CovtoolError, match="is also a file an item writes"):
+        run_stage(Copy(tmp_path / "p"), t.rows, force=True, output=tmp_path / "p" / "q.txt")
+    assert m.read_text() == "id\nq\n" and not (tmp_path / "p").exists()
+
+
+class Fail(Stage):
+    """Every item fails (items without an id: the runner's key names their error rows)."""
+
+    def run(self, row, plan, loaded, advance):
+        raise ImageError("cannot read", row.path())
+
+
+def test_error_rows_get_unique_stable_ids_in_a_batch_and_across_shards(tmp_path):
+    a, b = tmp_path / "a" / "paper.pdf", tmp_path / "b" / "paper.pdf"
+    items = [Row({"path": str(a)}), Row({"path": str(b)}), Row({"path": str(a)})]
+    res = run_stage(Fail(), items, skip_bad=True)
+    ids = [r["id"] for r in res.rows]
+    assert ids[0].startswith("paper-") and len(ids[0]) == len("paper-") + 8
+    assert ids == [ids[0], ids[1], f"{ids[0]}-2"] and ids[0] != ids[1]   # the same file twice
+    assert [r["id"] for r in run_stage(Fail(), items, skip_bad=True).rows] == ids   # stable
+    # one bad item in each of two shards, merged: distinct ids
+    parts = [run_stage(Fail(), items[:2], skip_bad=True, shard=Shard(k, 2)).rows[0]["id"] for k in (0, 1)]
+    assert parts == ids[:2]
+    # an explicit id is kept as it is
+    res = run_stage(Fail(), [Row({"id": "paper-3", "path": str(a)})], skip_bad=True)
+    assert res.rows[0]["id"] == "paper-3"
+
+
+def test_error_row_ids_are_never_empty_nor_a_kept_rows_id(tmp_path):
+    class Blank(Copy):
+        def error_row(self, item, message):
+            return Out({"id": "", "error": message}, item)
+
+    t = table(tmp_path, "id,kind\nx,\ny,bad\n")
+    rows = [t.rows[0], Row({"id": "x", "kind": "bad"}, 3, t.name), t.rows[1]]
+    res = run_stage(Blank(tmp_path / "o"), rows[1:2] + rows[2:], skip_bad=True)
+    assert [r["id"] for r in res.rows] == ["x", "y"]    # empty ids filled with the item's key
+    res = run_stage(Copy(tmp_path / "p"), [rows[0], Row({"id": "x", "kind": "early"}, 3, t.name)],
+                    skip_bad=True)
+    assert [r["id"] for r in res.rows] == ["x", "x-2"] and res.rows[1]["error"]
+
+
+def test_check_done_every_item_failed_is_an_error_after_writing(tmp_path):
+    from covtool.core.stage import check_done
+
+    t = table(tmp_path, "id,kind\na,bad\nb,early\n")
+    res = run_stage(Copy(tmp_path / "o"), t.rows, skip_bad=True)
+    write_result(res, tmp_path / "out.csv")
+    with pytest.raises(CovtoolError) as err:
+        check_done(res, tmp_path / "out.csv")
+    assert str(err.value) == f"all 2 items failed (see the 'error' column of {tmp_path / 'out.csv'})"
+    assert [r.text("error") != "" for r in read_table(tmp_path / "out.csv").rows] == [True, True]
+    with pytest.raises(CovtoolError, match="^the one item failed .*of the output"):
+        check_done(run_stage(Copy(tmp_path / "o"), t.rows[:1], skip_bad=True), "-")
+    check_done(run_stage(Copy(tmp_path / "o"), t.rows[:1], skip_bad=True, shard=Shard(1, 2)))  # empty shard
+    check_done(run_stage(Copy(tmp_path / "p"), table(tmp_path, "id,kind\na,bad\nc,\n").rows, skip_bad=True))
+    passed = table(tmp_path, "id,error\na,earlier problem\n")   # failed by an earlier stage
+    with pytest.raises(CovtoolError, match="the one item failed"):
+        check_done(run_stage(Copy(tmp_path / "q"), passed.rows))
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from covtool.cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture()
+def em_folder(tmp_path):
+    """Two EM images with annotations and masks in one folder, its manifest beside them."""
+    from covtool.synth.em import write_em_dataset
+
+    root = tmp_path / "em"
+    write_em_dataset(root, n_per_class=1, shape=(48, 48), pixel_sizes=(0.9, 1.1), masks=True, seed=3)
+    return root
+
+
+@pytest.mark.parametrize("command", ["rescale", "crop"])
+def test_outdir_the_input_folder_never_replaces_an_input(em_folder, tmp_path, command):
+    """Issue 18 item 2: -d the images' own folder with --force (also through a symlink)."""
+    folder = em_folder / "adeno"
+    (tmp_path / "link").symlink_to(folder)
+    before = {p: p.read_bytes() for p in em_folder.rglob("*") if p.is_file()}
+    extra = ["--size", "16"] if command == "crop" else []
+    for outdir in (folder, tmp_path / "link"):
+        res = _cli(command, em_folder / "manifest.csv", "-d", outdir, "-o", tmp_path / "o.csv",
+                   "--force", "--skip-bad", *extra)
+        if command == "rescale":   # rescale writes <id>.tif, <id>.txt, <id>_mask.png: the inputs' names
+            assert res.exit_code == 1 and "Traceback" not in res.output
+            lines = [ln for ln in res.output.splitlines() if ln.strip()]
+            assert len(lines) == 1 and lines[0].startswith("covtool: error: ")
+            assert "adeno_001.tif: is an input of this run" in lines[0]
+        else:                      # crop's patches have their own names: it runs, next to them
+            assert res.exit_code == 0, res.output
+    res = _cli(command, em_folder / "manifest.csv", "-d", tmp_path / "new", "-o",
+               em_folder / "manifest.csv", "--force", *extra)
+    assert res.exit_code == 1 and "manifest.csv: is an input of this run" in res.output
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_batch_where_every_item_failed_exits_1_after_writing(tmp_path):
+    (tmp_path / "a.tif").write_bytes(b"II*\x00broken")
+    (tmp_path / "m.csv").write_text("id,path,pixel_size_nm\na,a.tif,1\nb,a.tif,-1\n")
+    args = ["rescale", tmp_path / "m.csv", "-d", tmp_path / "r", "-o", tmp_path / "o.csv", "--skip-bad"]
+    res = _cli(*args)
+    assert res.exit_code == 1
+    assert res.output.splitlines()[-1] == (f"covtool: error: all 2 items failed (see the 'error' "
+                                           f"column of {tmp_path / 'o.csv'})")
+    rows = read_table(tmp_path / "o.csv").rows
+    assert [r.text("id") for r in rows] == ["a", "b"] and all(r.text("error") for r in rows)
+    res = _cli(*args[:-3], "-o", tmp_path / "o2.csv", "--skip-bad", "--shard", "2/3")  # an empty shard
+    assert res.exit_code == 0, res.output
+    assert read_table(tmp_path / "o2.csv").rows == []
+
+
+def test_extract_error_rows_of_two_shards_merge(tmp_path):
+    """Issue 18 item 5: two bad PDFs of one name in two folders, one in each shard."""
+    for sub in ("a", "b"):
+        (tmp_path / "pdfs" / sub).mkdir(parents=True)
+        (tmp_path / "pdfs" / sub / "paper.pdf").write_bytes(b"%PDF-1.4\n" + sub.encode())
+    for k in (0, 1):
+        _cli("extract", tmp_path / "pdfs", "-d", tmp_path / "x", "-o", tmp_path / f"p{k}.csv",
+             "--skip-bad", "--shard", f"{k}/2")
+    res = _cli("manifest", "merge", tmp_path / "p0.csv", tmp_path / "p1.csv", "-o", tmp_path / "all.csv")
+    assert res.exit_code == 0, res.output
+    ids = [r.text("id") for r in read_table(tmp_path / "all.csv").rows]
+    assert len(ids) == 2 and len(set(ids)) == 2 and all(i.startswith("paper-") for i in ids)

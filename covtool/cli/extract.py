@@ -18,7 +18,7 @@ from covtool.cli.common import Force, OutDir, OutManifest, ShardOpt, SkipBad, do
 from covtool.core import console
 from covtool.core.manifest import check_output
 from covtool.core.shard import parse_shard
-from covtool.core.stage import StageResult, run_stage, write_result
+from covtool.core.stage import StageResult, check_done, run_stage, write_result
 from covtool.pdf.figures import DEFAULT_GAP, DEFAULT_MIN_SIZE, DEFAULT_REPEAT, FigureOptions
 from covtool.pdf.pipeline import DEFAULT_DPI, ExtractOptions
 from covtool.pdf.stage import ExtractStage, collect_pdfs
@@ -63,7 +63,7 @@ def extract_command(
     shard_ = parse_shard(shard)
     check_output(output, force)
     result = run_stage(stage, collect_pdfs(inputs), skip_bad=skip_bad, force=force, shard=shard_,
-                       jobs=jobs)
+                       jobs=jobs, output=output)
     for note in result.notes:
         if note is not None and note.warning:
             console.warn(f"{note.source}: {note.warning}")
@@ -74,3 +74,4 @@ def extract_command(
     rows = sum(1 for r in result.rows if not r.get("error"))
     what = f"{rows} rows" + (f" (caption matches {caption_match!r})" if caption_match else "")
     done_line(f"{what} from {result.items} PDFs ({pages} pages, {result.failed} failed)", output)
+    check_done(result, output)

@@ -66,6 +66,12 @@ class PatientResult:
         return len(self.selected_paths)
 
     @property
+    def failed_slices(self) -> list[SliceResult]:
+        """The slices whose reading or checks failed (``skip_bad``: the patient was diagnosed
+        without them, or with a gap before them); their errors are in ``--slices``."""
+        return [sl for s in self.series for sl in s.slices if sl.error]
+
+    @property
     def seconds(self) -> float:
         return self.select_seconds + self.infer_seconds
 
@@ -188,9 +194,10 @@ def make_classifier(run: Path, batch_size: int | None, given_scale=None,
 
 
 #: patient-diagnose's patient columns, in the order written (``label``, ``correct`` where labels
-#: are known)
+#: are known; ``failed_slices`` after the first ones, whose order scripts rely on)
 PATIENT_COLUMNS = ("group", "slices", "selected", "positive", "fraction", "mean_prob", "score",
-                   "decision", "seconds", "select_seconds", "infer_seconds", "label", "correct")
+                   "decision", "seconds", "select_seconds", "infer_seconds", "failed_slices",
+                   "label", "correct")
 
 
 def patient_row(r: PatientResult, classes: list[str], pos: str, neg: str, threshold: Threshold) -> dict:
@@ -202,7 +209,8 @@ def patient_row(r: PatientResult, classes: list[str], pos: str, neg: str, thresh
     n_pos = int((pred == k).sum())
     mean_prob = float(r.probs[:, k].mean()) if n_sel else float("nan")
     frac = n_pos / n_sel if n_sel else float("nan")
-    return {"group": r.group, "slices": r.n_slices, "selected": n_sel, "positive": n_pos,
+    return {"group": r.group, "slices": r.n_slices, "failed_slices": len(r.failed_slices),
+            "selected": n_sel, "positive": n_pos,
             "fraction": frac, "mean_prob": mean_prob, "score": frac,
             "decision": patient_decision(n_sel, n_pos, threshold, pos, neg, None if not n_sel else mean_prob),
             "seconds": round(r.seconds, 4), "select_seconds": round(r.select_seconds, 4),
@@ -340,6 +348,12 @@ class DiagnoseStage(Stage):
             raise ValueError(f"classifier returned shape {probs.shape} for {len(paths)} slices")
         errors = [r.error for r in series_results if r.error]
         result = PatientResult(group, series_results, probs, paths, chosen, t_sel, t_inf, "; ".join(errors))
+        failed = result.failed_slices
+        if failed and series_results:  # the decision stands on incomplete data: say so
+            first = failed[0]
+            series_results[-1].warnings.append(
+                f"patient {group}: diagnosed from incomplete data, {len(failed)} of "
+                f"{result.n_slices} slices failed (first {first.path}: {first.error})")
         if self.on_series is not None:
             for r in series_results:
                 self.on_series(r)

@@ -75,6 +75,11 @@ def test_no_selected_slice_is_undetermined_and_bad_slices(ct_run, tmp_path):
     assert r.exit_code == 0, r.output
     p = read_manifest(out).set_index("group")
     assert p.at["P1", "decision"] == "undetermined" and p.at["P1", "selected"] == "0"
+    # P2 is diagnosed from 1 of its 2 slices: its row and stderr say so
+    assert p["failed_slices"].to_dict() == {"P1": "0", "P2": "1"} and p.at["P2", "error"] == ""
+    assert list(p.columns[-3:]) == ["infer_seconds", "failed_slices", "error"]
+    assert (f"warning: patient P2: diagnosed from incomplete data, 1 of 2 slices failed (first "
+            f"{pats / 'P2' / 'S' / 'IM1.tif'}: unreadable TIFF") in " ".join(r.output.split())
 
 
 def test_run_and_class_errors(ct_patients, ct_run, tmp_path):

@@ -96,3 +96,31 @@ def test_dicom_folder_with_two_series_is_one_patient_diagnosed_on_both(tmp_path)
     assert {s.series.series for s in r.series for sl in s.slices if sl.selected} == {"P1_S2", "P1_S4"}
     shown = {(vol[k] + 1024).astype(np.uint16).tobytes() for k in range(10)}
     assert all(img.tobytes() in shown for img in seen)
+
+
+def test_a_patient_diagnosed_without_a_failed_slice_says_how_many_failed(tmp_path):
+    from covtool.core.imageio import write_image
+    from covtool.core.stage import run_stage
+    from covtool.ct.diagnose import Threshold
+    from covtool.ct.system import DiagnoseStage
+
+    dark = np.zeros((64, 64), np.uint16)
+    for k in range(3):
+        write_image(tmp_path / "P1" / "S" / f"{k}.tif", dark)
+        write_image(tmp_path / "P2" / "S" / f"{k}.tif", dark)
+    bad = tmp_path / "P2" / "S" / "3.tif"
+    bad.write_bytes(b"II*\x00broken")
+    seen = []
+    with DiagnoseStage(lambda p: np.tile([0.9, 0.1], (len(p), 1)), ["covid", "normal"],
+                       Threshold("count", 0.0), options=SelectOptions(skip_bad=True),
+                       on_series=seen.append) as stage:
+        result = run_stage(stage, group_by_patient(find_series(tmp_path)), skip_bad=True, prefetch=False)
+    rows = {r["group"]: r for r in result.rows}
+    assert {g: (r["slices"], r["failed_slices"], r["error"]) for g, r in rows.items()} == {
+        "P1": (3, 0, ""), "P2": (4, 1, "")}
+    assert rows["P2"]["decision"] == "covid" and rows["P2"]["selected"] == 3
+    assert "failed_slices" in result.columns
+    warnings = {r.series.group: r.warnings for r in seen}
+    assert warnings["P1"] == []
+    (line,) = warnings["P2"]
+    assert line.startswith(f"patient P2: diagnosed from incomplete data, 1 of 4 slices failed (first {bad}: ")

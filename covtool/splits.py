@@ -38,10 +38,21 @@ class Groups:
         return self.table[self.table["label"] == label]
 
 
+def require_cells(df: pd.DataFrame, column: str) -> None:
+    """Raise :class:`ManifestError` at the file and line of the first empty ``column`` cell: an
+    empty group would join unrelated rows into one group, an empty label be one more class."""
+    empty = (df[column].astype(str).str.strip() == "").to_numpy()
+    if empty.any():
+        raise ManifestError(f"empty value in column '{column}'", df.attrs.get("manifest"),
+                            row_error_like(df, df.index[empty][0]))
+
+
 def group_ids(df: pd.DataFrame) -> pd.Series:
-    """Each row's group: the ``group`` column, or ``id`` (one item, one group) when there is none."""
+    """Each row's group: the ``group`` column, or ``id`` (one item, one group) when there is none;
+    an empty cell is a :class:`ManifestError` naming its line (:func:`require_cells`)."""
     for col in ("group", "id"):
         if col in df.columns:
+            require_cells(df, col)
             return df[col].astype(str)
     name = df.attrs.get("manifest")
     have = ", ".join(map(str, df.columns)) or "none"
@@ -63,6 +74,7 @@ def group_table(df: pd.DataFrame, count_column: str | None = "particles",
     if class_column not in df.columns:
         raise ManifestError(f"missing column {class_column} (the class of each group)",
                             name, 1 if name else None)
+    require_cells(df, class_column)
     rows = []
     for g, idx in groups.groupby(groups, sort=False).groups.items():
         sub = df.loc[idx]
@@ -372,10 +384,15 @@ def leakage_problems(df: pd.DataFrame) -> list[str]:
     """Why a split manifest is unsafe.
 
     A group in two splits, a group in the test parts of two folds, a class missing from a split
-    (or from a fold's test part) that exists elsewhere in the manifest.
+    (or from a fold's test part) that exists elsewhere in the manifest. An empty ``group`` cell,
+    or an empty ``label`` where others are filled, is a :class:`ManifestError` naming its line; a
+    ``label`` column empty throughout is no class at all (the class checks are left out).
     """
     problems = []
     groups = group_ids(df)
+    labelled = "label" in df.columns and (df["label"].astype(str).str.strip() != "").any()
+    if labelled:
+        require_cells(df, "label")
     for col, what in (("split", "splits"), ("fold", "folds' test parts")):
         if col not in df.columns:
             continue
@@ -384,7 +401,7 @@ def leakage_problems(df: pd.DataFrame) -> list[str]:
         bad = sorted(n[n > 1].index.astype(str))
         if bad:
             problems.append(f"{len(bad)} group(s) in two {what}: {', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}")
-    if "label" in df.columns:
+    if labelled:
         for col, what in (("split", ""), ("fold", "the test part of fold ")):
             if col not in df.columns:
                 continue

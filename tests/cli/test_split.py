@@ -198,3 +198,19 @@ def test_check_fold_manifest_with_a_class_missing_from_a_test_part(tmp_path):
     m.write_text("id,group,label,fold\n1,P1,covid,0\n2,P2,covid,1\n3,P3,normal,0\n4,P4,normal,0\n")
     r = runner.invoke(app, ["split", "check", str(m)])
     assert r.exit_code == 1 and "class 'normal' is missing from the test part of fold 1" in r.output
+
+
+def test_check_names_the_line_of_an_empty_label_or_group(tmp_path):
+    head = "id,path,label,group,split\na,a.tif,adeno,g1,train\nb,b.tif,adeno,g2,val\nc,c.tif,adeno,g3,test\n"
+    for name, last, message in (
+        ("label.csv", "d,d.tif,,g4,test\n", "label.csv:5: empty value in column 'label'"),
+        ("group.csv", "d,d.tif,adeno,,test\n", "group.csv:5: empty value in column 'group'"),
+    ):
+        m = tmp_path / name
+        m.write_text(head + last)
+        r = runner.invoke(app, ["split", "check", str(m)])
+        assert r.exit_code == 1 and r.output.strip() == f"covtool: error: {tmp_path / message}", r.output
+    m = tmp_path / "unlabelled.csv"        # no label anywhere: no class to check, the groups are
+    m.write_text("id,path,label,group,split\na,a.tif,,g1,train\nb,b.tif,,g1,test\n")
+    r = runner.invoke(app, ["split", "check", str(m)])
+    assert r.exit_code == 1 and "1 group(s) in two splits: g1" in r.output and "class" not in r.output

@@ -220,22 +220,28 @@ def patch_counts(rows: list[dict]) -> tuple[list[str], list[tuple[str, list[int]
 def balance_table(df: pd.DataFrame, per_class: int, seed: int = 0,
                   split: str = "train") -> tuple[BalanceResult, list[str]]:
     """``covtool balance``'s whole-table stage: :func:`~covtool.em.balance.balance_manifest` on a
-    patch manifest that is not balanced yet, with the warnings for the summary (no row of
-    ``split``; classes whose (patch, transform) pairs must repeat).
+    patch manifest that is not balanced yet, with the warnings for the summary (the classes
+    whose (patch, transform) pairs must repeat).
 
     Raises
     ------
     ManifestError
         When the manifest already has a ``transform`` column (it was balanced).
+    ParameterError
+        ``split``, when no row has that split (a mistyped ``trian`` would balance nothing and
+        pass): the message names the splits present.
     """
     from covtool.em.balance import balance_manifest
 
+    name = df.attrs.get("manifest")
     if "transform" in df.columns:
-        name = df.attrs.get("manifest")
         raise ManifestError("already balanced: the manifest has a 'transform' column", name, 1 if name else None)
+    splits = df["split"].astype(str).str.strip()
+    if not splits.eq(split).any():
+        present = sorted(set(splits) - {""})
+        raise ParameterError("split", f"no row has split '{split}' (splits present: "
+                                      f"{', '.join(present) if present else 'none'})", path=name)
     warnings = []
-    if not df["split"].astype(str).str.strip().eq(split).any():
-        warnings.append(f"no row has split '{split}'; nothing to balance")
     result = balance_manifest(df, per_class=per_class, seed=seed, split=split)
     for label, extra in result.repeated.items():
         warnings.append(f"class '{label}': {result.counts[label][0]} patches x 8 symmetries < {per_class}; "

@@ -76,3 +76,11 @@ def test_pipe_rescale_crop_balance(tmp_path):
     patch = read_image(row["path"])
     assert patch.shape == (64, 64) and patch.dtype == np.uint16
     assert apply_transform(patch, row["transform"]).shape == (64, 64)
+
+
+def test_a_split_no_row_has_is_a_usage_error_naming_the_splits_present(tmp_path):
+    patch_manifest(tmp_path / "p.csv")
+    res = run("balance", tmp_path / "p.csv", "-o", tmp_path / "b.csv", "--split", "trian")
+    assert res.exit_code == 2 and not (tmp_path / "b.csv").exists()
+    assert (f"covtool: error: {tmp_path / 'p.csv'}: --split: no row has split 'trian' (splits "
+            "present: train, val)") in " ".join(res.output.split())

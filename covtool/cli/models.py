@@ -19,22 +19,35 @@ def models_command(
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Only this model (repeatable); default: every model.")] = None,
 ) -> None:
-    load_tensorflow()
-    from covtool.models.build import MODEL_NAMES, ModelConfig, build_model, count_trainable
+    from covtool.models.build import MODEL_NAMES, ModelConfig, minimum_input, validate
 
     names = model or list(MODEL_NAMES)
     for name in names:
         if name not in MODEL_NAMES:
             raise UsageError(f"--model: unknown model '{name}' (choose from {', '.join(MODEL_NAMES)})")
-    width = max(len(n) for n in names)
-    for name in names:
+    configs, too_small = [], []
+    for name in names:  # every option checked before TensorFlow starts
         cfg = ModelConfig(name=name, input_shape=(input_size, input_size, channels), classes=classes)
         try:
-            count = count_trainable(build_model(cfg))
-        except ParameterError as exc:  # too small an input for this model: the others still run
-            console.warn(f"{name}: {exc.shown_with(lambda p: '--' + p.replace('_', '-'))}")
+            validate(cfg)
+        except ParameterError as exc:
+            if exc.param != "input_size" or model:   # a model asked for by name must build
+                raise
+            too_small.append((name, exc))
             continue
-        typer.echo(f"{name:<{width}}  {count}")
+        configs.append(cfg)
+    if not configs:
+        least = min(minimum_input(n) for n in names)
+        raise ParameterError("input_size", f"no model takes {input_size}x{input_size} inputs (the "
+                                           f"smallest any takes is {least}x{least})")
+    for name, exc in too_small:   # listing every model: those too small for it are left out
+        console.warn(f"{name}: {exc.shown_with(lambda p: '--' + p.replace('_', '-'))}")
+    load_tensorflow()
+    from covtool.models.build import build_model, count_trainable
+
+    width = max(len(c.name) for c in configs)
+    for cfg in configs:
+        typer.echo(f"{cfg.name:<{width}}  {count_trainable(build_model(cfg))}")
         _clear_session()
 
 

@@ -41,6 +41,24 @@ def test_models_lists_name_then_trainable_count():
     assert counts["mobilenetv2"] == 2_223_872 + 1280 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 3 + 3
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--classes", "0"], "--classes: a classifier needs at least 2 classes, got 0"),
+    (["--input-size", "3"], "--input-size: no model takes 3x3 inputs (the smallest any takes is 32x32)"),
+    (["--input-size", "50", "--model", "xception"],
+     "--input-size: model 'xception' needs inputs of at least 71x71, got 50x50"),
+    (["--channels", "2"], "--channels: images need 1 (grey) or 3 (RGB) channels, got 2"),
+])
+def test_models_refuses_what_cannot_build_before_tensorflow_starts(args, message, monkeypatch):
+    import covtool.cli.models
+
+    def no_tensorflow():
+        raise AssertionError("TensorFlow started")
+
+    monkeypatch.setattr(covtool.cli.models, "load_tensorflow", no_tensorflow)
+    result = invoke("models", *args)
+    assert result.exit_code == 2 and result.stdout == "" and f"covtool: error: {message}" in result.output
+
+
 def test_train_writes_the_run_folder_and_refuses_to_overwrite(trained):
     manifest, run = trained
     cfg = json.loads((run / "config.json").read_text())

@@ -53,7 +53,7 @@ def predict_probs(model, cfg: TrainConfig, df: pd.DataFrame, batch_size: int | N
         return np.zeros((0, len(cfg.classes)), np.float32), table.labels
     ds = make_dataset(table, replace(cfg.pipeline, cache="none"), batch_size or cfg.batch_size,
                       with_labels=False)
-    with translated_tf_errors():
+    with translated_tf_errors(model):
         probs = model.predict(ds, verbose=0)
     return np.asarray(probs, dtype=np.float32), table.labels
 
@@ -76,7 +76,7 @@ def make_predictor(model, cfg: TrainConfig, batch_size: int | None = None):
         if len(table) == 0:
             return np.zeros((0, len(cfg.classes)), np.float32)
         ds = make_dataset(table, pipe, bs, with_labels=False)
-        with translated_tf_errors():
+        with translated_tf_errors(model):
             return np.concatenate([np.asarray(forward(batch), np.float32) for batch in ds])
 
     return predict

@@ -35,7 +35,7 @@ from covtool.training.config import (
 )
 from covtool.training.dataset import cached_base, make_dataset
 from covtool.training.table import ImageTable, image_table, probe_shape
-from covtool.training.tf_errors import translate_tf_error
+from covtool.training.tf_errors import release_pipelines, translate_tf_error
 
 
 @dataclass
@@ -259,6 +259,7 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
     policy = keras.mixed_precision.global_policy().name
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
+    model = None
     try:
         # multi-worker: whole global batches only (see training.multiworker)
         steps = (len(rows.train) // config.batch_size if multi
@@ -284,6 +285,7 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
         return _fit_loop(model, config, state, rows, run_dir, steps, chief, display, stop_after,
                          epochs_runner)
     except BaseException as exc:
+        release_pipelines(exc, model)  # else the process can hang at exit (see there)
         if chief and not resume and not (ckpt / rundir.STATE).is_file():
             rundir.discard(run_dir)  # failed before its first checkpoint: nothing is left behind
         err = translate_tf_error(exc) if isinstance(exc, tf.errors.OpError) else None

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force, OutDir, ShardOpt, done_line, load_tensorflow
+from covtool.cli.common import Force, OutDir, ShardOpt, SkipBad, done_line, load_tensorflow
 from covtool.core.manifest import check_output, read_table
 from covtool.core.shard import parse_shard
 from covtool.core.stage import run_stage, with_ids, write_result
@@ -30,6 +30,7 @@ def explain_command(
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Opacity of the heatmap in the overlay.")] = 0.4,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     shard: ShardOpt = None,
+    skip_bad: SkipBad = False,
     force: Force = False,
 ) -> None:
     from covtool.explain.stage import ExplainStage
@@ -45,7 +46,7 @@ def explain_command(
         rows = [r for r in rows if r.text("split") == split]
     rows = with_ids(rows[:limit] if limit is not None else rows)
     load_tensorflow()
-    result = run_stage(stage, rows, force=force, shard=shard_)
+    result = run_stage(stage, rows, skip_bad=skip_bad, force=force, shard=shard_)
     write_result(result, out_manifest, force)
     layer_name = getattr(stage, "target", layer or "-")
     done_line(f"{result.done} Grad-CAM overlays at layer {layer_name} in {outdir}", out_manifest)

@@ -92,31 +92,35 @@ def make_array_predictor(model, cfg: TrainConfig, batch_size: int | None = None)
     """
     import tensorflow as tf
 
-    from covtool.core.imageio import to_channels
     from covtool.training.dataset import normalise
 
     forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     pipe = cfg.pipeline
-    h, w = pipe.image_size
     bs = batch_size or cfg.batch_size
-
-    def prepare(img: np.ndarray) -> np.ndarray:
-        img = np.asarray(to_channels(img, pipe.channels), np.float32)
-        if img.shape[:2] != (h, w) and not pipe.resize:
-            raise CovtoolError(f"slice size {img.shape[0]}x{img.shape[1]} differs from the run's "
-                               f"input {h}x{w} (the run was trained without resizing)")
-        return img
 
     def predict(images) -> np.ndarray:
         out = []
         for start in range(0, len(images), bs):
-            batch = [prepare(img) for img in images[start:start + bs]]
-            if pipe.resize:
-                x = tf.stack([tf.image.resize(b, (h, w), method="bilinear", antialias=True)
-                              for b in batch])
-            else:
-                x = tf.constant(np.stack(batch))
-            out.append(np.asarray(forward(normalise(x, pipe)), np.float32))
+            batch = [prepare_array(img, pipe, "slice") for img in images[start:start + bs]]
+            out.append(np.asarray(forward(normalise(tf.stack(batch), pipe)), np.float32))
         return np.concatenate(out) if out else np.zeros((0, len(cfg.classes)), np.float32)
 
     return predict
+
+
+def prepare_array(img: np.ndarray, pipe, what: str = "image", path=None):
+    """One image in memory at the run's channels and size, as its input pipeline makes a file's
+    (resized bilinear, antialiased, where the run resizes; else another size is an error naming
+    ``path``), before normalisation: a float32 (H, W, C) tensor."""
+    import tensorflow as tf
+
+    from covtool.core.imageio import to_channels
+
+    h, w = pipe.image_size
+    img = np.asarray(to_channels(img, pipe.channels), np.float32)
+    if pipe.resize:
+        return tf.image.resize(img, (h, w), method="bilinear", antialias=True)
+    if img.shape[:2] != (h, w):
+        raise CovtoolError(f"{what} size {img.shape[0]}x{img.shape[1]} differs from the run's "
+                           f"input {h}x{w} (the run was trained without resizing)", path)
+    return tf.constant(img)

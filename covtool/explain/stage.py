@@ -3,8 +3,10 @@
 One item is one image row; its outputs (``<id>.png``, the overlay, and with ``npy`` the heatmap
 ``<id>.npy``) are checked before any work and taken back on failure. Images are classified and
 explained in batches of ``batch_size``: :meth:`ExplainStage.run` queues a row and its batch is
-computed when full, the last one in :meth:`ExplainStage.finish`. The images are read and
-prepared by the run's own input pipeline (its resize, normalisation and channels).
+computed when full, the last one in :meth:`ExplainStage.finish`. Each image is read on its own
+in :meth:`ExplainStage.load` (covtool's decoder, the row's symmetry, the run's channels and
+size, as the run's input pipeline prepares it): an unreadable one is that row's error (with
+``skip_bad`` its error row; the batch goes on without it), never a whole batch's.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class ExplainStage(Stage):
                                                f"({', '.join(self.classes)})")
         self.run_dir, self.outdir, self.layer, self.class_name = Path(run), Path(outdir), layer, class_name
         self.npy, self.alpha, self.batch_size, self.force = npy, alpha, batch_size, force
-        self.pending: list[tuple[Row, dict, Plan]] = []
+        self.pending: list[tuple[Row, dict, Plan, object]] = []
 
     def plan(self, row: Row) -> Plan:
         iid = row.text("id")
@@ -59,9 +61,22 @@ class ExplainStage(Stage):
         self.target = self.layer or find_last_conv_layer(self.model)
         check_target(self.model, self.target)
 
+    def load(self, row: Row, plan: Plan, advance):
+        """The row's image as the model takes it before normalisation (float32 (H, W, C))."""
+        from covtool.core.manifest import Table
+        from covtool.evaluation.predict import prepare_array
+        from covtool.training.readers import oriented
+        from covtool.training.table import image_table
+
+        table = image_table(Table(list(row), [row], row.manifest).frame(), self.classes,
+                            require_label=False)  # the row's symmetry, checked
+        path = str(table.paths[0])
+        img = oriented(path, table.flips[0], table.turns[0], self.config.pipeline.channels)
+        return prepare_array(img, self.config.pipeline, path=path)
+
     def run(self, row: Row, plan: Plan, loaded, advance):
         values: dict = {"id": row.text("id")}
-        self.pending.append((row, values, plan))
+        self.pending.append((row, values, plan, loaded))
         if len(self.pending) >= self.batch_size:
             self.flush()
         return [values]
@@ -71,29 +86,20 @@ class ExplainStage(Stage):
 
     def flush(self) -> None:
         """Explain the queued rows as one batch and fill in their output rows."""
-        import dataclasses
-
         import numpy as np
+        import tensorflow as tf
 
         from covtool.core.atomic import atomic_path
         from covtool.core.imageio import write_image
-        from covtool.core.manifest import Table
         from covtool.explain.gradcam import gradcam, overlay
-        from covtool.training.dataset import make_dataset
-        from covtool.training.table import image_table
+        from covtool.training.dataset import normalise
 
         if not self.pending:
             return
-        rows = [r for r, _, _ in self.pending]
-        columns = list(dict.fromkeys(c for r in rows for c in r))
-        table = image_table(Table(columns, rows, rows[0].manifest).frame(), self.classes,
-                            require_label=False)
-        pipe = dataclasses.replace(self.config.pipeline, cache="none")
-        x = np.concatenate([np.asarray(b) for b in make_dataset(table, pipe, len(self.pending),
-                                                                 with_labels=False)])
+        x = np.asarray(normalise(tf.stack([img for *_, img in self.pending]), self.config.pipeline))
         cls = None if self.class_name is None else self.classes.index(self.class_name)
         heat, probs = gradcam(self.model, x, cls, self.target)
-        for j, (row, values, plan) in enumerate(self.pending):
+        for j, (row, values, plan, _) in enumerate(self.pending):
             pred = int(np.argmax(probs[j]))
             shown = pred if cls is None else cls
             write_image(plan.outputs[0], overlay(x[j], heat[j], self.alpha), force=self.force)

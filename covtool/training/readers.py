@@ -11,20 +11,29 @@ import numpy as np
 from covtool.core.errors import ImageError
 from covtool.core.imageio import to_channels
 from covtool.core.symmetry import orient
-from covtool.training.tf_errors import size_mismatch, unreadable
+from covtool.training.tf_errors import READ_PREFIX, size_mismatch, unreadable
 
 
-def _oriented(path, flip, turns, channels) -> np.ndarray:
-    """One image with its stored dtype and values, its symmetry applied (often a view)."""
+def oriented(name: str, flip, turns, channels) -> np.ndarray:
+    """One image with its stored dtype and values, its symmetry applied (often a view); a file
+    that cannot be decoded is an :class:`ImageError` naming it (outside ``numpy_function``)."""
     from covtool.core.imageio import read_image
 
-    name = path.decode() if isinstance(path, bytes) else str(path)
     try:
         img = read_image(name)
     except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line naming the file
         reason = exc.message if isinstance(exc, ImageError) else str(exc) or type(exc).__name__
-        raise unreadable(name, reason) from None
+        raise ImageError(f"{READ_PREFIX}{' '.join(reason.split())}", name) from None
     return orient(to_channels(img, int(channels)), flip, turns)
+
+
+def _oriented(path, flip, turns, channels) -> np.ndarray:
+    """:func:`oriented` inside ``numpy_function``: its error a marked ``ValueError``."""
+    name = path.decode() if isinstance(path, bytes) else str(path)
+    try:
+        return oriented(name, flip, turns, channels)
+    except ImageError as exc:
+        raise unreadable(name, exc.message.removeprefix(READ_PREFIX)) from None
 
 
 def read_array(path, flip, turns, channels) -> np.ndarray:

@@ -19,6 +19,7 @@ from covtool.core.errors import ImageError
 
 SIZE_MARK = "covtool-size-mismatch"
 READ_MARK = "covtool-unreadable"
+READ_PREFIX = "could not read the image: "
 
 
 def size_mismatch(name: str, shape, size) -> ValueError:
@@ -44,7 +45,7 @@ def translate_tf_error(exc: BaseException) -> ImageError | None:
     if READ_MARK in text:
         m = re.search(re.escape(READ_MARK) + r"\[(.+?)\] ([^\n]+)", text)
         if m:
-            return ImageError(f"could not read the image: {m.group(2).strip()}", m.group(1))
+            return ImageError(f"{READ_PREFIX}{m.group(2).strip()}", m.group(1))
     if "ImageError" in text:
         return ImageError(f"could not read an image ({text.strip().splitlines()[0][:200]})")
     return None

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import covtool_env
-from tests.training.toy import write_toy
+from tests.training.toy import write_truncated_toy, write_untrained_run
 
 BAD = "img4.tif"  # a training row, not the first (whose shape is probed before the pipeline)
 
@@ -38,31 +38,12 @@ main(sys.argv[1:])
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    """A toy manifest (10 images) whose ``img4.tif`` is cut in half."""
-    manifest = write_toy(tmp_path_factory.mktemp("unreadable"), n=10)
-    bad = manifest.parent / BAD
-    raw = bad.read_bytes()
-    bad.write_bytes(raw[:len(raw) // 2])
-    return manifest
+    return write_truncated_toy(tmp_path_factory.mktemp("unreadable"), BAD)
 
 
 @pytest.fixture(scope="module")
 def untrained_run(data) -> Path:
-    """A run folder with an untrained tiny model (eval needs a model, not a good one)."""
-    from covtool.core.manifest import read_manifest
-    from covtool.models.build import ModelConfig, build_model
-    from covtool.training import rundir
-    from covtool.training.config import PipelineConfig, TrainConfig
-    from covtool.training.train import resolve
-
-    model = ModelConfig(name="custom", filters=[8, 8, 8, 8], final_filters=8, head_units=[8, 8])
-    cfg = resolve(TrainConfig(model=model, pipeline=PipelineConfig((32, 32)), batch_size=2),
-                  read_manifest(data))
-    run = data.parent / "run"
-    run.mkdir()
-    rundir.write_json(run / rundir.CONFIG, cfg.to_dict())
-    rundir.save_model(build_model(cfg.model), run / rundir.MODEL)
-    return run
+    return write_untrained_run(data, data.parent / "run")
 
 
 def run_slow(*args: str) -> subprocess.CompletedProcess:

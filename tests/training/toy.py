@@ -41,3 +41,30 @@ def write_toy(folder: Path, n: int = 60, size: int = 32, suffix: str = ".tif",
     path = folder / "manifest.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
+
+
+def write_truncated_toy(folder: Path, bad: str, n: int = 10) -> Path:
+    """:func:`write_toy` (``n`` images) with the image ``bad`` cut in half; the manifest."""
+    manifest = write_toy(folder, n=n)
+    path = folder / bad
+    raw = path.read_bytes()
+    path.write_bytes(raw[:len(raw) // 2])
+    return manifest
+
+
+def write_untrained_run(manifest: Path, run: Path) -> Path:
+    """A run folder for ``manifest``'s classes and images with an untrained tiny model (what
+    eval and explain need, without the seconds of training)."""
+    from covtool.core.manifest import read_manifest
+    from covtool.models.build import ModelConfig, build_model
+    from covtool.training import rundir
+    from covtool.training.config import PipelineConfig, TrainConfig
+    from covtool.training.train import resolve
+
+    model = ModelConfig(name="custom", filters=[8, 8, 8, 8], final_filters=8, head_units=[8, 8])
+    cfg = resolve(TrainConfig(model=model, pipeline=PipelineConfig((32, 32)), batch_size=2),
+                  read_manifest(manifest))
+    run.mkdir()
+    rundir.write_json(run / rundir.CONFIG, cfg.to_dict())
+    rundir.save_model(build_model(cfg.model), run / rundir.MODEL)
+    return run

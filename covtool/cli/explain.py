@@ -15,7 +15,7 @@ import typer
 from covtool.cli.common import Force, OutDir, ShardOpt, SkipBad, done_line, load_tensorflow
 from covtool.core.manifest import check_output, read_table
 from covtool.core.shard import parse_shard
-from covtool.core.stage import run_stage, with_ids, write_result
+from covtool.core.stage import check_done, run_stage, with_ids, write_result
 
 
 def explain_command(
@@ -46,7 +46,8 @@ def explain_command(
         rows = [r for r in rows if r.text("split") == split]
     rows = with_ids(rows[:limit] if limit is not None else rows)
     load_tensorflow()
-    result = run_stage(stage, rows, skip_bad=skip_bad, force=force, shard=shard_)
+    result = run_stage(stage, rows, skip_bad=skip_bad, force=force, shard=shard_, output=out_manifest)
     write_result(result, out_manifest, force)
     layer_name = getattr(stage, "target", layer or "-")
     done_line(f"{result.done} Grad-CAM overlays at layer {layer_name} in {outdir}", out_manifest)
+    check_done(result, out_manifest)

@@ -243,6 +243,14 @@ def slice_ids(result: SeriesResult) -> list[str]:
             for item in result.slices]
 
 
+def named(message: str, path: Path | str | None) -> str:
+    """An error cell that names its file, as every stage's error rows do (``path: message``),
+    so a cell read alone, away from its row, still says which file is bad."""
+    if not message or path is None or str(path) in ("", ".") or message.startswith(f"{path}:"):
+        return message
+    return str(CovtoolError(message, path))
+
+
 def slice_records(result: SeriesResult) -> list[tuple[SliceResult | None, dict]]:
     """Each slice of ``result`` with its row as select and patient-diagnose write it: ``id``,
     ``path``, ``group``, ``series``, ``slice``, ``dark_pixels``, ``threshold``, ``selected``,
@@ -252,13 +260,15 @@ def slice_records(result: SeriesResult) -> list[tuple[SliceResult | None, dict]]
     if not result.slices:
         return [(None, {"id": safe_id(s.group, s.series), "path": str(s.folder or ""),
                         "group": s.group, "series": s.series, "slice": None, "dark_pixels": None,
-                        "threshold": None, "selected": False, "error": result.error})]
+                        "threshold": None, "selected": False,
+                        "error": named(result.error, s.folder)})]
     out = []
     for item, id_ in zip(result.slices, slice_ids(result)):
         row = {"id": id_, "path": str(item.path), "group": s.group, "series": s.series,
                "slice": item.slice, "dark_pixels": item.dark_pixels, "threshold": result.threshold,
                "selected": item.selected,
-               "error": item.error or (result.error if item.dark_pixels is None else "")}
+               "error": (named(item.error, item.path) if item.error
+                         else result.error if item.dark_pixels is None else "")}
         if item.slice_index is not None:
             row["slice_index"] = item.slice_index
         out.append((item, row))

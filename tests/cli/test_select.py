@@ -447,7 +447,7 @@ def test_an_unreadable_dicom_file_is_one_error_and_the_counts_are_the_rows(tmp_p
     assert r.exit_code == 0, r.output
     df = read_manifest(out)
     errs = df[df["error"] != ""]
-    assert errs["path"].tolist() == [str(bad)] and errs["error"].iloc[0].startswith("truncated DICOM")
+    assert errs["path"].tolist() == [str(bad)] and errs["error"].iloc[0].startswith(f"{bad}: truncated DICOM")
     text = " ".join(r.output.split())
     assert f"of {len(df)} slices selected in 1 series" in text and len(df) == 12
     assert "│ P1 │ 1 │ 12 │" in text

@@ -134,6 +134,10 @@ class ExtractStage(Stage):
         pdf = row.text("path")
         try:
             folder = self.outdir / pdf_key(pdf)
+        except FileNotFoundError:
+            raise CovtoolError("no such PDF file", pdf) from None
+        except IsADirectoryError:
+            raise CovtoolError("is a folder, expected a PDF file", pdf) from None
         except OSError as exc:
             raise CovtoolError(describe(exc), pdf) from None
         first = self._folders.setdefault(folder, pdf)

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.covtool-installed
 DEMO_DIR ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint install clean realdata
+.PHONY: demo test test-slurm bench lint install clean realdata
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# the Slurm examples on a real single-node Slurm: as root, installs Debian's slurm-wlm and munge
+# when missing (a plain `make test` runs these only where Slurm is already installed)
+test-slurm: $(STAMP)
+	COVTOOL_SLURM_INSTALL=1 $(PY) -m pytest -q tests/examples/test_slurm.py -rs
 
 # every reader and stage on the real releases in ../shared/data (DATA=...), with what each found
 DATA ?= ../shared/data

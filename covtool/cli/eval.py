@@ -7,6 +7,7 @@ confusion.csv and confusion.png into OUTDIR (default: the run folder).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ import typer
 
 from covtool.cli.common import Force, load_tensorflow, old_option, renamed
 from covtool.core import console
+from covtool.core.atomic import together
 from covtool.core.errors import ManifestError, OutputExistsError
 from covtool.core.manifest import read_manifest, write_manifest
 from covtool.core.scale import check_scale, manifest_scale
@@ -60,12 +62,21 @@ def eval_command(
     classes = list(cfg.classes)
     metrics = classification_metrics(labels, probs, classes)
     metrics = {"run": str(run), "split": split, **metrics}
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_manifest(report.predictions_frame(df, probs, classes), outdir / report.PREDICTIONS, force=force)
-    report.write_metrics(outdir / report.METRICS, metrics, force=force)
-    report.write_confusion_csv(outdir / report.CONFUSION_CSV, metrics["confusion"], classes, force=force)
-    report.plot_confusion(outdir / report.CONFUSION_PNG, metrics["confusion"], classes, force=force,
-                          title=f"{cfg.model.name} - {split}")
+    made = not outdir.exists()
+    try:
+        with together():   # the four files appear together or not at all
+            write_manifest(report.predictions_frame(df, probs, classes), outdir / report.PREDICTIONS,
+                           force=force)
+            report.write_metrics(outdir / report.METRICS, metrics, force=force)
+            report.write_confusion_csv(outdir / report.CONFUSION_CSV, metrics["confusion"], classes,
+                                       force=force)
+            report.plot_confusion(outdir / report.CONFUSION_PNG, metrics["confusion"], classes,
+                                  force=force, title=f"{cfg.model.name} - {split}")
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                outdir.rmdir()   # only if still empty: never anything else's
+        raise
     if not console.state.quiet:
         console.stderr.print(metrics_table(metrics))
     console.info(f"{len(df)} images evaluated -> {outdir}")

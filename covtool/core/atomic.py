@@ -9,8 +9,11 @@ private ``0o600``: group members on a shared folder read results as they read an
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -80,19 +83,67 @@ def _commit(tmp: Path, path: Path, force: bool) -> None:
     os.replace(tmp, path)
 
 
+#: the files written inside :func:`together`, waiting to be renamed onto their targets
+_PENDING: contextvars.ContextVar[list[tuple[Path, Path, bool]] | None] = contextvars.ContextVar(
+    "covtool_atomic_pending", default=None)
+
+
 @contextlib.contextmanager
 def _replacing(path: str | os.PathLike, force: bool) -> Iterator[tuple[int, Path]]:
     """A new temporary file beside ``path`` (its open descriptor and its name): renamed onto
-    ``path`` when the block ends cleanly, removed when it fails."""
+    ``path`` when the block ends cleanly (or, inside :func:`together`, when that block does),
+    removed when it fails."""
     path = check_writable(path, force)
     fd, tmp = _temp_beside(path)
     try:
         yield fd, tmp
-        _commit(tmp, path, force)
+        pending = _PENDING.get()
+        if pending is None:
+            _commit(tmp, path, force)
+        else:
+            pending.append((tmp, path, force))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Several outputs written as one: every atomic write inside the block is kept in its
+    temporary file and renamed onto its target only when the whole block ends cleanly. A failure
+    or an interrupt anywhere in the block leaves none of them (and no temporary file), so a rerun
+    of the same command finds nothing in its way; the renames themselves run with Ctrl-C held
+    back (an interrupt arriving then takes effect once they are done)."""
+    pending: list[tuple[Path, Path, bool]] = []
+    token = _PENDING.set(pending)
+    try:
+        yield
+        for _, path, force in pending:    # refuse before renaming any
+            if not force and path.exists():
+                raise OutputExistsError(path)
+        with _sigint_held():
+            for tmp, path, _ in pending:
+                os.replace(tmp, path)
+        pending.clear()
+    finally:
+        _PENDING.reset(token)
+        for tmp, _, _ in pending:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    main = threading.current_thread() is threading.main_thread()
+    if not main or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager

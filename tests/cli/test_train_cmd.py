@@ -93,6 +93,26 @@ def test_eval_writes_predictions_metrics_and_confusion(trained, tmp_path):
     assert both.exit_code == 2 and not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_eval_interrupted_while_writing_its_report_leaves_nothing(trained, tmp_path, monkeypatch):
+    """Ctrl-C at the last of the four report files: none of them is left, nor the folder eval made,
+    so the same command then runs without --force (was: three files left, the rerun refused)."""
+    from covtool.evaluation import report
+
+    manifest, run = trained
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plot_confusion", interrupted)
+    result = invoke("eval", str(run), str(manifest), "-d", str(tmp_path / "ev"))
+    assert result.exit_code == 130, result.output
+    assert not (tmp_path / "ev").exists()
+    monkeypatch.undo()
+    again = invoke("eval", str(run), str(manifest), "-d", str(tmp_path / "ev"))
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == sorted(report.OUTPUTS)
+
+
 def test_eval_rejects_unseen_labels_and_corrupt_models(trained, tmp_path):
     manifest, run = trained
     df = pd.read_csv(manifest)

@@ -95,3 +95,37 @@ def test_outputs_get_the_mode_a_plain_open_gives(tmp_path, monkeypatch, mask):
     for name in ("a.csv", "b.bin", "c.bin", "d.tif", "e.png"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == want, name
     assert atomic.umask() == mask
+
+
+def test_together_writes_all_or_nothing(tmp_path):
+    """Files written inside together() appear only when the block ends cleanly; a failure (or an
+    interrupt) in the block, even after some were written, leaves none and no temporary file."""
+    from covtool.core.atomic import together
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        with together():
+            atomic_write_text(out / "a.json", "{}")
+            with atomic_path(out / "b.png") as tmp:
+                tmp.write_bytes(b"png")
+            assert not (out / "a.json").exists()          # held back until the block ends
+            raise KeyboardInterrupt
+    assert [p.name for p in out.rglob("*")] == []
+    with together():
+        atomic_write_text(out / "a.json", "{}")
+        atomic_write_bytes(out / "b.png", b"png")
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "b.png"]
+    assert (out / "b.png").read_bytes() == b"png"
+
+
+def test_together_refuses_before_renaming_any(tmp_path):
+    """An output that appeared meanwhile (another process) stops the whole group, not half of it."""
+    from covtool.core.atomic import together
+
+    with pytest.raises(OutputExistsError):
+        with together():
+            atomic_write_text(tmp_path / "a.txt", "new a")
+            atomic_write_text(tmp_path / "b.txt", "new b")
+            (tmp_path / "b.txt").write_text("someone else's")
+    assert not (tmp_path / "a.txt").exists() and (tmp_path / "b.txt").read_text() == "someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt"]

@@ -1,7 +1,8 @@
 """Evaluate a trained run on a manifest's test rows: predictions, the papers' metrics, confusion.
 
 Writes predictions.csv (the rows with 'pred' and 'prob_<class>'), metrics.json (accuracy, macro
-precision/recall/F1, per-class TP/FP/FN/TN/sensitivity/specificity/precision, ROC AUC),
+precision/recall/F1, the positive class's binary precision/recall/F1, per-class
+TP/FP/FN/TN/accuracy/sensitivity/specificity/precision, ROC AUC),
 confusion.csv and confusion.png into OUTDIR (default: the run folder).
 """
 
@@ -30,6 +31,10 @@ def eval_command(
     split: Annotated[str, typer.Option(
         "--split", help="Evaluate the rows with this split value; 'all' for every row.")] = "test",
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Default: the run's.")] = None,
+    positive_class: Annotated[str | None, typer.Option(
+        "--positive-class", metavar="CLASS",
+        help="The class of the binary precision, recall and F1 (COVID-CT's F1). Default, for two "
+             "classes: the one label meaning COVID ('COVID', 'covid-19'; not 'NonCOVID').")] = None,
     force: Force = False,
 ) -> None:
     from covtool.evaluation import report
@@ -41,7 +46,10 @@ def eval_command(
         for name in report.OUTPUTS:
             if (outdir / name).exists():
                 raise OutputExistsError(outdir / name)
-    rundir.read_config(run)  # a missing run is named before TensorFlow's seconds of start-up
+    from covtool.evaluation.metrics import positive_class as find_positive
+
+    # a missing run and a bad --positive-class are named before TensorFlow's seconds of start-up
+    positive = find_positive(list(rundir.read_config(run).get("classes") or []), positive_class)
     df = read_manifest(manifest, required=["path", "label"])
     if split != "all":
         if "split" not in df.columns:
@@ -60,7 +68,7 @@ def eval_command(
                 df.attrs.get("manifest") or manifest)
     probs, labels = predict_probs(model, cfg, df, batch_size)
     classes = list(cfg.classes)
-    metrics = classification_metrics(labels, probs, classes)
+    metrics = classification_metrics(labels, probs, classes, positive=positive)
     metrics = {"run": str(run), "split": split, **metrics}
     made = not outdir.exists()
     try:
@@ -83,19 +91,26 @@ def eval_command(
 
 
 def metrics_table(metrics: dict):
-    """A rich table: one row per class (Table 9's columns) and the macro averages."""
+    """A rich table: one row per class (COVID-CTset Table 9's columns, with F1 and AUC); the title
+    has the overall figures, the positive class's binary P/R/F1 (COVID-CT's) and the macro ones."""
     from rich.table import Table
 
     def f(v):
         return "—" if v is None else f"{v:.3f}"
 
-    table = Table(title=f"accuracy {f(metrics['accuracy'])}   macro P {f(metrics['macro_precision'])}"
-                        f"   macro R {f(metrics['macro_recall'])}   macro F1 {f(metrics['macro_f1'])}"
-                        f"   AUC {f(metrics['auc'])}")
-    for col in ("class", "TP", "FP", "FN", "TN", "sensitivity", "specificity", "precision", "F1", "AUC"):
+    binary = ""
+    if metrics.get("positive_class") is not None:
+        binary = (f"\n{metrics['positive_class']} (positive): P {f(metrics['precision'])}"
+                  f"   R {f(metrics['recall'])}   F1 {f(metrics['f1'])}")
+    table = Table(title=f"accuracy {f(metrics['accuracy'])} ({metrics['correct']} correct, "
+                        f"{metrics['wrong']} wrong)   AUC {f(metrics['auc'])}{binary}"
+                        f"\nmacro P {f(metrics['macro_precision'])}"
+                        f"   macro R {f(metrics['macro_recall'])}   macro F1 {f(metrics['macro_f1'])}")
+    for col in ("class", "TP", "FP", "FN", "TN", "accuracy", "sensitivity", "specificity",
+                "precision", "F1", "AUC"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for name, m in metrics["per_class"].items():
         table.add_row(name, str(m["tp"]), str(m["fp"]), str(m["fn"]), str(m["tn"]),
-                      f(m["sensitivity"]), f(m["specificity"]), f(m["precision"]), f(m["f1"]),
-                      f(m["auc"]))
+                      f(m["accuracy"]), f(m["sensitivity"]), f(m["specificity"]),
+                      f(m["precision"]), f(m["f1"]), f(m["auc"]))
     return table

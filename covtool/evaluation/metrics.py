@@ -4,7 +4,12 @@
   "averaged across all classes ... regardless of the number of instances in each class"). The
   average runs over the classes present among the true or the predicted labels (scikit-learn's
   convention); a class never predicted has precision 0.
-* Per class: TP, FP, FN, TN, sensitivity (= recall), specificity, precision (COVID-CTset Table 9).
+* Per class: TP, FP, FN, TN, sensitivity (= recall), specificity, precision and the class's
+  accuracy (TP + TN) / N (COVID-CTset Table 9, which also counts the correctly and wrongly
+  classified images: ``correct``, ``wrong``).
+* The binary precision, recall and F1 of one positive class (COVID-CT's "F1" is the F1 of the
+  COVID class, not a macro average): ``precision``, ``recall``, ``f1`` with ``positive_class``.
+  The positive class is named, or :func:`positive_class` finds the one label meaning COVID.
 * ROC AUC: for two classes the binary AUC of the second class's probability; in general the
   macro average of one-vs-rest AUCs over the classes that have both positives and negatives in the
   true labels (the others' AUC is undefined and reported as null). Computed by the rank-sum
@@ -14,8 +19,41 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
+
+from covtool.core.errors import ParameterError
+
+_NEGATED = re.compile(r"(non|not|no)$")
+
+
+def positive_class(classes: list[str], given: str | None = None) -> str | None:
+    """The class whose binary precision, recall and F1 are reported.
+
+    ``given`` must be one of ``classes``. Without it, for two classes: the one label containing
+    ``covid`` (case-insensitive, ignoring ``-``, ``_``, spaces) not preceded by ``non``/``not``/
+    ``no`` (``COVID`` of ``COVID``/``NonCOVID``; ``covid`` of ``covid``/``normal``). Two such labels
+    is ambiguous: a ParameterError naming ``positive_class``. No such label, or more than two
+    classes, gives ``None`` (no binary figures: covtool never guesses which class is positive).
+    """
+    if given is not None and given != "":
+        if given not in classes:
+            raise ParameterError("positive_class", f"must be one of the run's classes "
+                                                   f"({', '.join(classes)}); got {given!r}")
+        return given
+    if len(classes) != 2:
+        return None
+    found = []
+    for name in classes:
+        key = re.sub(r"[\s_\-]+", "", name.lower())
+        at = key.find("covid")
+        if at >= 0 and not _NEGATED.search(key[:at]):
+            found.append(name)
+    if len(found) > 1:
+        raise ParameterError("positive_class", f"is needed: more than one class means COVID "
+                                               f"({', '.join(found)}); name the positive one")
+    return found[0] if found else None
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -48,7 +86,8 @@ def binary_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict:
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str],
+                           positive: str | None = None) -> dict:
     """All of covtool's metrics for one set of predictions.
 
     Parameters
@@ -58,14 +97,18 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
     probs : ndarray (N, K), float
         Predicted probabilities, columns in ``classes`` order; the prediction is the arg-max.
     classes : list of str (K,)
+    positive : str, optional
+        The positive class of ``precision``, ``recall`` and ``f1`` (one of ``classes``); ``None``:
+        those three are null.
 
     Returns
     -------
     dict
-        ``accuracy``, ``macro_precision``, ``macro_recall``, ``macro_f1``, ``auc``,
-        ``auc_binary`` (two classes only, else null), ``per_class`` {name: {tp, fp, fn, tn,
-        support, sensitivity, specificity, precision, recall, f1, auc}}, ``confusion`` (K x K
-        list), ``classes``, ``n``.
+        ``accuracy``, ``correct``, ``wrong``, ``positive_class``, ``precision``, ``recall``,
+        ``f1`` (the positive class's, binary; null without one), ``macro_precision``,
+        ``macro_recall``, ``macro_f1``, ``auc``, ``auc_binary`` (two classes only, else null),
+        ``per_class`` {name: {tp, fp, fn, tn, support, accuracy, sensitivity, specificity,
+        precision, recall, f1, auc}}, ``confusion`` (K x K list), ``classes``, ``n``.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
@@ -85,6 +128,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
         precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
         per_class[name] = {
             "tp": tp, "fp": fp, "fn": fn, "tn": tn, "support": tp + fn,
+            "accuracy": _ratio(tp + tn, n),
             "sensitivity": recall, "specificity": _ratio(tn, tn + fp),
             "precision": precision, "recall": recall,
             "f1": _ratio(2 * precision * recall, precision + recall),
@@ -98,10 +142,20 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
 
     aucs = [per_class[c]["auc"] for c in classes if per_class[c]["auc"] is not None]
     auc_binary = per_class[classes[1]]["auc"] if k == 2 else None
+    if positive is not None and positive not in per_class:
+        raise ValueError(f"positive class {positive!r} is not one of {classes}")
+    pos = per_class.get(positive, {})
+    correct = int(np.trace(cm))
     return {
         "n": n,
         "classes": list(classes),
-        "accuracy": _ratio(np.trace(cm), n),
+        "accuracy": _ratio(correct, n),
+        "correct": correct,
+        "wrong": n - correct,
+        "positive_class": positive,
+        "precision": pos.get("precision"),
+        "recall": pos.get("recall"),
+        "f1": pos.get("f1"),
         "macro_precision": macro("precision"),
         "macro_recall": macro("recall"),
         "macro_f1": macro("f1"),

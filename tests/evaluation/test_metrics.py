@@ -78,3 +78,93 @@ def test_prediction_and_confusion_tables():
     assert out["pred"].tolist() == ["x", "y"] and out["prob_y"].tolist() == ["0.200000", "0.600000"]
     cm = confusion_frame(np.array([[3, 1], [0, 2]]), ["x", "y"])
     assert cm.loc["x", "y"] == 1 and cm.loc["y", "y"] == 2
+
+
+def _covid_case():
+    # true: 5 COVID, 5 NonCOVID; predicted COVID for 4 + 3 of them
+    y = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    pred = np.array([0, 0, 0, 0, 1, 0, 0, 0, 1, 1])
+    probs = np.where(pred[:, None] == np.arange(2), 0.8, 0.2)
+    return y, pred, probs
+
+
+def test_binary_f1_is_the_positive_class_s_not_the_macro_average():
+    """COVID-CT's F1 is the COVID class's binary F1; covtool compared its macro F1 with it."""
+    y, pred, probs = _covid_case()
+    m = classification_metrics(y, probs, ["COVID", "NonCOVID"], positive="COVID")
+    assert m["positive_class"] == "COVID"
+    # hand: TP 4, FP 3, FN 1 -> P 4/7, R 4/5, F1 2PR/(P+R) = 8/12
+    assert m["precision"] == pytest.approx(4 / 7) and m["recall"] == pytest.approx(4 / 5)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(skm.f1_score(y, pred, pos_label=0, average="binary"))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, pred, average="macro"))
+    assert m["f1"] != pytest.approx(m["macro_f1"])
+    # COVID-CTset Table 9: per-class accuracy (TP + TN) / N and the correct / wrong counts
+    assert (m["correct"], m["wrong"]) == (6, 4)
+    assert m["per_class"]["COVID"]["accuracy"] == pytest.approx((4 + 2) / 10)
+    assert m["per_class"]["NonCOVID"]["accuracy"] == pytest.approx(0.6)
+    none = classification_metrics(y, probs, ["COVID", "NonCOVID"])
+    assert none["positive_class"] is None and none["f1"] is None and none["precision"] is None
+
+
+@pytest.mark.parametrize(("classes", "expected"), [
+    (["COVID", "NonCOVID"], "COVID"), (["NonCOVID", "COVID"], "COVID"),
+    (["covid", "normal"], "covid"), (["non-covid", "Covid-19"], "Covid-19"),
+    (["not_covid", "covid"], "covid"), (["adeno", "corona"], None),
+    (["covid", "normal", "cap"], None),
+])
+def test_the_default_positive_class_is_the_label_meaning_covid(classes, expected):
+    from covtool.evaluation.metrics import positive_class
+
+    assert positive_class(classes) == expected
+
+
+def test_a_named_positive_class_must_be_a_class_and_two_covid_labels_need_one():
+    from covtool.core.errors import ParameterError
+    from covtool.evaluation.metrics import positive_class
+
+    assert positive_class(["adeno", "corona"], "corona") == "corona"
+    assert positive_class(["a", "b", "c"], "c") == "c"
+    with pytest.raises(ParameterError, match="one of the run's classes") as exc:
+        positive_class(["COVID", "NonCOVID"], "covid")
+    assert exc.value.param == "positive_class"
+    with pytest.raises(ParameterError, match="more than one class means COVID"):
+        positive_class(["covid-a", "covid-b"])
+
+
+def test_eval_refuses_a_bad_positive_class_before_any_work(tmp_path):
+    """Exit 2 naming --positive-class, from the run's config, before the manifest or TensorFlow."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from covtool.cli.app import app
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"classes": ["covid-a", "covid-b"]}))
+    r = CliRunner().invoke(app, ["eval", str(run), str(tmp_path / "none.csv"),
+                                 "-d", str(tmp_path / "ev")])
+    assert r.exit_code == 2 and "--positive-class" in r.output and "more than one" in r.output
+    r = CliRunner().invoke(app, ["eval", str(run), str(tmp_path / "none.csv"),
+                                 "--positive-class", "x", "-d", str(tmp_path / "ev")])
+    assert r.exit_code == 2 and "--positive-class: must be one of" in r.output
+    assert not (tmp_path / "ev").exists()
+
+
+def test_the_rich_table_shows_the_binary_figures_and_table_9_s_columns():
+    from rich.console import Console
+
+    from covtool.cli.eval import metrics_table
+
+    y, _, probs = _covid_case()
+    m = classification_metrics(y, probs, ["COVID", "NonCOVID"], positive="COVID")
+    console = Console(width=200, record=True)
+    console.print(metrics_table(m))
+    text = console.export_text()
+    assert "COVID (positive): P 0.571   R 0.800   F1 0.667" in text
+    assert "macro F1 0.583" in text and "6 correct, 4 wrong" in text
+    header = next(ln for ln in text.splitlines() if "TP" in ln)
+    assert header.split("┃")[1:-1][5].strip() == "accuracy"
+    covid = next(ln for ln in text.splitlines() if ln.startswith("│ COVID "))
+    assert [c.strip() for c in covid.split("│")[1:-1]][1:6] == ["4", "3", "1", "2", "0.600"]

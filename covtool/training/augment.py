@@ -3,8 +3,9 @@
 Geometric augmentation works on raw values before normalisation (COVID-CT: random resized crop,
 per image; COVID-CTset: flips, rotation, zoom, shift, shear with Keras ImageDataGenerator's
 ``fill_mode="nearest"``, per batch). Photometric augmentation works after normalisation (COVID-CT:
-brightness and contrast; before per-image standardisation they would be undone by it): its factors
-are drawn per image, then applied to the batch.
+brightness and contrast; before per-image standardisation they would be undone by it), in the
+normalised units, so that it equals the jitter on raw values followed by a fixed normalisation
+(:func:`apply_photometric`): its factors are drawn per image, then applied to the batch.
 
 Every random draw comes from the image's own stateless seed (a function of ``(seed, epoch,
 position in the epoch)``), so an epoch does not depend on batching and ``--resume`` is exact.
@@ -33,7 +34,8 @@ def affine_matrix(angle, zoom_x, zoom_y, shift_x, shift_y, shear, height, width)
     """The 8 projective-transform parameters mapping output pixels to input pixels.
 
     input = R(angle) . Shear(shear) . diag(zoom) . (output - centre) + centre + shift, so a zoom
-    above 1 shows more of the image (Keras's convention). Angles in radians.
+    above 1 shows more of the image (Keras's convention). Angles here in radians (the options
+    ``rotation`` and ``shear`` are degrees, converted by :func:`flip_and_warp`).
     """
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     c, s = math.cos(angle), math.sin(angle)
@@ -87,7 +89,8 @@ def flip_and_warp(img: np.ndarray, seed: np.ndarray, aug, out: np.ndarray | None
     angle = math.radians(rng.uniform(-aug.rotation, aug.rotation))
     zoom_x, zoom_y = rng.uniform(1.0 - aug.zoom, 1.0 + aug.zoom, 2)
     shift_x, shift_y = rng.uniform(-aug.shift, aug.shift, 2) * (w, h)
-    shear = rng.uniform(-aug.shear, aug.shear)
+    # degrees, as Keras's shear_range (ImageDataGenerator converts with deg2rad)
+    shear = math.radians(rng.uniform(-aug.shear, aug.shear))
     m = affine_matrix(angle, zoom_x, zoom_y, shift_x, shift_y, shear, h, w)
     return warp_array(np.asarray(img, np.float32), m, out)
 
@@ -140,12 +143,38 @@ def photometric_factors(aug, seed):
     return tf.stack([b, c])
 
 
-def apply_photometric(imgs, factors, aug):
-    """Brightness (multiply) then contrast (blend with each image's mean) on a normalised batch."""
+def normalised_zero(raw, normalize: str, value_range=(0.0, 1.0)):
+    """Where a raw value 0 lands after the pipeline's normalisation, per image of a raw batch
+    (B, H, W, C) -> (B, 1, 1, 1): the point brightness scales about (:func:`apply_photometric`).
+    ``standardize``: ``-mean / max(std, 1/sqrt(N))`` (``tf.image.per_image_standardization``'s
+    constants); ``range``: ``-lo / (hi - lo)``; ``none``: 0."""
+    import tensorflow as tf
+
+    if normalize == "standardize":
+        mean = tf.reduce_mean(raw, axis=[1, 2, 3], keepdims=True)
+        std = tf.math.reduce_std(raw, axis=[1, 2, 3], keepdims=True)
+        n = tf.cast(tf.reduce_prod(tf.shape(raw)[1:]), raw.dtype)
+        return -mean / tf.maximum(std, tf.math.rsqrt(n))
+    lo, hi = value_range if normalize == "range" else (0.0, 1.0)
+    return tf.fill([tf.shape(raw)[0], 1, 1, 1], tf.constant(-lo / (hi - lo), raw.dtype))
+
+
+def apply_photometric(imgs, factors, aug, zero=None):
+    """Brightness then contrast (torchvision's ColorJitter, no clamp) on a normalised batch.
+
+    Brightness multiplies the raw values by b; normalisation being affine, on normalised values
+    that is a scaling by b about ``zero``, where a raw 0 lands (B, 1, 1, 1) (``-mean/std`` of each
+    image under per-image standardisation, ``-lo/(hi - lo)`` for ``range``, 0 for ``none``; None:
+    0). So brightness keeps its effect after standardisation and is not contrast (a scaling about
+    the image's mean, which standardisation puts at 0): the result is ColorJitter on the raw image
+    followed by a fixed normalisation with the image's own constants, as COVID-CT's authors
+    normalised after the jitter.
+    """
     import tensorflow as tf
 
     if aug.brightness:
-        imgs = imgs * factors[:, 0, None, None, None]
+        b = factors[:, 0, None, None, None]
+        imgs = imgs * b if zero is None else zero + (imgs - zero) * b
     if aug.contrast:
         mean = tf.reduce_mean(imgs, axis=[1, 2, 3], keepdims=True)
         imgs = mean + (imgs - mean) * factors[:, 1, None, None, None]

@@ -9,6 +9,7 @@ work. ``config.json`` is ``TrainConfig.to_dict()`` plus the library versions.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -97,7 +98,12 @@ class AugmentConfig(Config):
     shift : float
         Translation uniform in [-shift, shift] of the width and height.
     shear : float
-        Shear angle in radians, uniform in [-shear, shear] (the COVID-CTset code used 0.05).
+        Shear angle in degrees, uniform in [-shear, shear] (Keras ``shear_range``, in degrees; the
+        COVID-CTset code used 0.05). A ``config.json`` without ``shear_unit`` (covtool before
+        issue 19) stored it in radians: :meth:`from_dict` converts it, so an old run resumes and
+        is described with the shear it had.
+    shear_unit : str
+        ``degrees``, written to ``config.json`` to mark the unit (absent in older files).
     crop_scale : float
         Random resized crop of area fraction in [crop_scale, 1]; 0 is off.
     brightness, contrast : float
@@ -112,14 +118,26 @@ class AugmentConfig(Config):
     rotation: float = option(0.0, "Random rotation range in degrees.", AUGMENT, from_preset=True)
     zoom: float = option(0.0, "Random zoom range (0.05 = 5 %).", AUGMENT, from_preset=True)
     shift: float = option(0.0, "Random shift range (fraction of size).", AUGMENT, from_preset=True)
-    shear: float = option(0.0, "Random shear range (radians).", AUGMENT, from_preset=True)
+    shear: float = option(0.0, "Random shear range in degrees (Keras's shear_range).", AUGMENT,
+                          from_preset=True)
     crop_scale: float = option(0.0, "Random resized crop, smallest area fraction.", AUGMENT,
                                from_preset=True)
     brightness: float = option(0.0, "Random brightness factor range.", AUGMENT, from_preset=True)
     contrast: float = option(0.0, "Random contrast factor range.", AUGMENT, from_preset=True)
+    shear_unit: str = derived("degrees")
 
     #: the presets by name (filled in below: they are AugmentConfigs themselves)
     PRESETS: ClassVar[dict[str, AugmentConfig]] = {}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """As :meth:`Config.from_dict`; a file without ``shear_unit`` (covtool before issue 19)
+        stored the shear in radians: it is read as the same angle in degrees."""
+        d = dict(d or {})
+        if d.get("shear_unit", "radians") == "radians" and d.get("shear"):
+            d["shear"] = math.degrees(float(d["shear"]))
+        d["shear_unit"] = "degrees"
+        return super().from_dict(d)
 
     @property
     def geometric(self) -> bool:

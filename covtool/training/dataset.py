@@ -113,6 +113,7 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
     from covtool.training.augment import (
         apply_photometric,
         augment_geometric_batch,
+        normalised_zero,
         photometric_factors,
         random_resized_crop,
     )
@@ -137,9 +138,11 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
                          tf.cast(i, tf.int64)], axis=1)
 
     def finish(i, imgs, labels, factors=None):  # per batch: flips and warp, normalise, jitter
-        imgs = normalise(augment_geometric_batch(imgs, geo_seeds(i), aug), cfg)
-        if factors is not None:
-            imgs = apply_photometric(imgs, factors, aug)
+        raw = augment_geometric_batch(imgs, geo_seeds(i), aug)
+        imgs = normalise(raw, cfg)
+        if factors is not None:   # brightness scales about where a raw 0 lands (docs/train.md)
+            zero = normalised_zero(raw, cfg.normalize, cfg.value_range) if aug.brightness else None
+            imgs = apply_photometric(imgs, factors, aug, zero)
         return (imgs, labels) if with_labels else imgs
 
     def plain(i, imgs, labels):

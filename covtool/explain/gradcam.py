@@ -2,9 +2,14 @@
 
 The heatmap for class c at a convolutional layer with activations A (H', W', K) is
 ``ReLU(sum_k alpha_k A_k)`` with ``alpha_k`` the spatial mean of ``d y_c / d A_k``, where ``y_c`` is
-the class score. covtool differentiates the model's output for class c (the softmax probability,
-as the COVID-CTset authors' Keras code did); the heatmap is normalised to [0, 1] per image and
-resized to the input size.
+the class score. Selvaraju et al. take the score before the softmax; covtool differentiates the
+model's output for class c, the softmax probability (its classifiers end in a softmax layer). That
+is covtool's choice: the COVID-CTset paper does not say which score it used, and its authors'
+published code (``../shared/REFERENCES.md``) has no Grad-CAM. The heatmap is normalised to [0, 1]
+per image and resized to the input size.
+
+The default target layer (:func:`default_layer`) is the last convolutional layer of the model's
+backbone where it has one (a ``keras.applications`` model used as a layer), else of the model.
 
 The activations are captured by hooking the target layer's ``call`` for the duration of one
 forward pass, so the layer may sit inside a nested backbone (``keras.applications`` models used as
@@ -47,6 +52,26 @@ def find_last_conv_layer(model) -> str:
     return last
 
 
+def default_layer(model) -> str:
+    """Grad-CAM's default target: the path of the last 4-D layer of the model's backbone (its first
+    nested model) where it has one, else :func:`find_last_conv_layer`.
+
+    The backbone's last feature map is the conventional Grad-CAM layer (Selvaraju et al.: the last
+    convolutional layer) and the one every later branch depends on. The last 4-D layer of the
+    whole model can be one branch of several: in COVID-CTset's FPN it is ``P7``, a 4x4 map (at
+    512x512) of one of the five pyramid levels the classifier concatenates, whose gradient says
+    nothing of the other four; the backbone's ``post_relu`` (C5, 16x16) feeds all five.
+    """
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            inner = [p for p, sub in iter_layers(layer, prefix=f"{layer.name}/")
+                     if not (hasattr(sub, "layers") and sub.layers) and _output_rank(sub) == 4
+                     and "input" not in type(sub).__name__.lower()]
+            if inner:
+                return inner[-1]
+    return find_last_conv_layer(model)
+
+
 def check_target(model, path: str) -> None:
     """Refuse a Grad-CAM target that is not a layer of ``model`` with a 4-D (N, H, W, C) output,
     as a ParameterError naming ``layer`` (before any image is read)."""
@@ -84,7 +109,7 @@ def gradcam(model, images: np.ndarray, class_index: int | np.ndarray | None = No
     class_index : int or ndarray (N,), optional
         The class to explain per image; default: the predicted class.
     layer : str, optional
-        Target layer path or name; default :func:`find_last_conv_layer`.
+        Target layer path or name; default :func:`default_layer`.
 
     Returns
     -------
@@ -94,7 +119,7 @@ def gradcam(model, images: np.ndarray, class_index: int | np.ndarray | None = No
     import cv2
     import tensorflow as tf
 
-    target = get_layer(model, layer or find_last_conv_layer(model))
+    target = get_layer(model, layer or default_layer(model))
     captured: dict[str, object] = {}
     original = target.call
 

@@ -19,7 +19,7 @@ from covtool.core.stage import Plan, Stage
 
 
 class ExplainStage(Stage):
-    """Grad-CAM heatmaps of a trained run at ``layer`` (default: the last convolutional layer),
+    """Grad-CAM heatmaps of a trained run at ``layer`` (default: the last convolutional layer of the backbone, ``gradcam.default_layer``),
     for the predicted class or ``class_name``.
 
     Each output row: ``path`` the overlay PNG, ``heatmap`` the ``.npy`` (or empty), ``source``
@@ -55,10 +55,10 @@ class ExplainStage(Stage):
 
     def start(self) -> None:
         from covtool.evaluation.predict import load_run
-        from covtool.explain.gradcam import check_target, find_last_conv_layer
+        from covtool.explain.gradcam import check_target, default_layer
 
         self.config, self.model = load_run(self.run_dir)
-        self.target = self.layer or find_last_conv_layer(self.model)
+        self.target = self.layer or default_layer(self.model)
         check_target(self.model, self.target)
 
     def load(self, row: Row, plan: Plan, advance):

@@ -82,3 +82,39 @@ def test_overlay_is_rgb_uint8():
     out = overlay(img, heat)
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8
     assert out[0, 0, 0] > out[0, 0, 2]  # hot corner is red in jet
+
+
+def test_the_default_layer_of_the_fpn_is_the_backbone_s_last_feature_map():
+    """Was P7: the FPN's last 4-D layer, a 4x4 map (at 512x512; 1x1 here) of one of the five
+    pyramid branches. Now the backbone's post_relu (C5), which feeds all five."""
+    from covtool.explain.gradcam import default_layer, get_layer
+    from covtool.models.build import ModelConfig, build_model
+
+    model = build_model(ModelConfig(name="fpn", input_shape=(96, 96, 1), classes=2,
+                                    weights="none", fpn_channels=8))
+    assert find_last_conv_layer(model) == "P7"   # the old default
+    layer = default_layer(model)
+    assert layer == "backbone_resnet50v2/post_relu"
+    assert get_layer(model, layer).output.shape[1:3] == (3, 3)   # C5: stride 32
+    x = np.random.default_rng(0).normal(0, 1, (1, 96, 96, 1)).astype(np.float32)
+    heat, probs = gradcam(model, x)   # the default reaches through the nested backbone
+    assert heat.shape == (1, 96, 96) and probs.shape == (1, 2)
+
+
+def test_the_default_layer_is_the_backbone_s_even_with_branches_after_it():
+    """Two 4-D branches after a nested backbone: the default is the map both depend on."""
+    from covtool.explain.gradcam import default_layer
+
+    inp = keras.Input((16, 16, 1))
+    feat = keras.layers.Conv2D(2, 3, padding="same", name="feat")(inp)
+    backbone = keras.Model(inp, feat, name="backbone")
+    outer = keras.Input((16, 16, 1))
+    f = backbone(outer)
+    a = keras.layers.Conv2D(2, 3, name="branch_a")(f)
+    b = keras.layers.Conv2D(2, 3, strides=2, name="branch_b")(f)
+    pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(a),
+                                         keras.layers.GlobalAveragePooling2D()(b)])
+    model = keras.Model(outer, keras.layers.Dense(2, activation="softmax")(pooled))
+    assert find_last_conv_layer(model) == "branch_b"
+    assert default_layer(model) == "backbone/feat"
+    assert default_layer(hand_built_nested()) == "backbone/feat"

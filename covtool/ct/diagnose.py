@@ -70,8 +70,9 @@ def parse_threshold(text: str | float, rule: str | None = None) -> Threshold:
 
 
 def positive_class(classes: Sequence[str], given: str | None) -> str:
-    """The class whose slices count as positive: ``given``, or the one whose name contains
-    'covid' (any case).
+    """The class whose slices count as positive: ``given``, or the one label meaning COVID
+    (:func:`covtool.evaluation.metrics.covid_labels`, eval's rule: ``COVID`` of
+    ``COVID``/``NonCOVID``).
 
     Raises
     ------
@@ -83,7 +84,9 @@ def positive_class(classes: Sequence[str], given: str | None) -> str:
             raise ParameterError("positive", f"{given!r} is not one of the model's classes "
                                  f"({', '.join(classes)})")
         return given
-    hits = [c for c in classes if "covid" in c.lower()]
+    from covtool.evaluation.metrics import covid_labels
+
+    hits = covid_labels(classes)
     if len(hits) != 1:
         raise ParameterError("positive", f"needed: cannot tell the positive class among {', '.join(classes)}")
     return hits[0]

@@ -28,6 +28,19 @@ from covtool.core.errors import ParameterError
 _NEGATED = re.compile(r"(non|not|no)$")
 
 
+def covid_labels(classes) -> list[str]:
+    """The labels that mean COVID: containing ``covid`` (any case, ignoring ``-``, ``_`` and
+    spaces) not preceded by ``non``/``not``/``no`` (``COVID``, ``covid-19``; not ``NonCOVID``,
+    ``non_covid``). One rule for eval's and patient-diagnose's default positive class."""
+    found = []
+    for name in classes:
+        key = re.sub(r"[\s_\-]+", "", str(name).lower())
+        at = key.find("covid")
+        if at >= 0 and not _NEGATED.search(key[:at]):
+            found.append(name)
+    return found
+
+
 def positive_class(classes: list[str], given: str | None = None) -> str | None:
     """The class whose binary precision, recall and F1 are reported.
 
@@ -44,12 +57,7 @@ def positive_class(classes: list[str], given: str | None = None) -> str | None:
         return given
     if len(classes) != 2:
         return None
-    found = []
-    for name in classes:
-        key = re.sub(r"[\s_\-]+", "", name.lower())
-        at = key.find("covid")
-        if at >= 0 and not _NEGATED.search(key[:at]):
-            found.append(name)
+    found = covid_labels(classes)
     if len(found) > 1:
         raise ParameterError("positive_class", f"is needed: more than one class means COVID "
                                                f"({', '.join(found)}); name the positive one")

@@ -36,6 +36,9 @@ def test_threshold_reading():
 def test_positive_class_is_given_or_the_covid_one():
     assert positive_class(["COVID-19", "normal"], None) == "COVID-19"
     assert positive_class(["covid", "normal"], "normal") == "normal"
+    # COVID-CT's own labels: NonCOVID is not a second COVID class (was: "cannot tell"), as in eval
+    assert positive_class(["COVID", "NonCOVID"], None) == "COVID"
+    assert positive_class(["non_covid", "covid-19", "cap"], None) == "covid-19"
     with pytest.raises(ParameterError, match="'flu' is not one of the model's classes "
                        r"\(covid, normal\)") as err:
         positive_class(["covid", "normal"], "flu")

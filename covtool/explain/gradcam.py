@@ -39,8 +39,16 @@ def _output_rank(layer) -> int | None:
         return None
 
 
+#: a model's own default target, where its last 4-D layer is not what its classifier pools
+#: (jcs: the last 4-D layers are the mask's; ``cls_features`` are the maps its classifier pools)
+MODEL_TARGETS: dict[str, str] = {"jcs": "cls_features"}
+
+
 def find_last_conv_layer(model) -> str:
-    """The path of the last layer with a 4-D (N, H, W, C) output: the conventional Grad-CAM target."""
+    """The path of the last layer with a 4-D (N, H, W, C) output: the conventional Grad-CAM target
+    (a model of :data:`MODEL_TARGETS`: its own)."""
+    if model.name in MODEL_TARGETS:
+        return MODEL_TARGETS[model.name]
     last = None
     for path, layer in iter_layers(model):
         if hasattr(layer, "layers") and layer.layers:
@@ -62,6 +70,8 @@ def default_layer(model) -> str:
     512x512) of one of the five pyramid levels the classifier concatenates, whose gradient says
     nothing of the other four; the backbone's ``post_relu`` (C5, 16x16) feeds all five.
     """
+    if model.name in MODEL_TARGETS:   # a model's own target (jcs) comes first
+        return MODEL_TARGETS[model.name]
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.layers:
             inner = [p for p, sub in iter_layers(layer, prefix=f"{layer.name}/")

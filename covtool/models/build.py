@@ -20,7 +20,7 @@ ZOO_NAMES: tuple[str, ...] = (
     "densenet121", "densenet169", "densenet201", "vgg16", "vgg19", "inceptionv3",
     "mobilenetv2", "resnet50", "resnet50v2", "xception",
 )
-MODEL_NAMES: tuple[str, ...] = ("custom", "fpn", *ZOO_NAMES)
+MODEL_NAMES: tuple[str, ...] = ("custom", "fpn", "jcs", *ZOO_NAMES)
 MODEL = "Model"  # the help panel of the model options
 
 
@@ -57,10 +57,14 @@ class ModelConfig(Config):
         fpn: the ResNet V2 backbone (resnet50v2, resnet101v2, resnet152v2).
     fpn_channels : int
         fpn: feature channels of the pyramid.
+    aspp_rates : tuple of int
+        jcs: dilation rates of the ASPP's three atrous convolutions (docs/jcs.md).
+    aspp_channels : int
+        jcs: channels of every ASPP branch, its projection and the segmentation branch.
     """
 
-    name: str = option("custom", "custom, fpn, or a keras.applications name (see 'covtool "
-                                 "models').", MODEL, flag="--model", metavar="NAME", required=True)
+    name: str = option("custom", "custom, fpn, jcs, or a keras.applications name (see "
+                                 "'covtool models').", MODEL, flag="--model", metavar="NAME", required=True)
     input_shape: tuple[int, int, int] = derived((256, 256, 1))
     classes: int = derived(14)
     weights: str = option("none", "imagenet (Keras's download), none (from scratch), or a weights "
@@ -78,6 +82,10 @@ class ModelConfig(Config):
     backbone: str = option("resnet50v2", "fpn: the ResNet V2 backbone.", MODEL,
                            choices=FPN_BACKBONES)
     fpn_channels: int = option(256, "fpn: feature channels of the pyramid.", MODEL)
+    aspp_rates: tuple[int, ...] = option((3, 6, 9), "jcs: the ASPP's three atrous rates (DeepLabv3's "
+                                         "6,12,18 at stride 16, halved for DenseNet's 32).", MODEL,
+                                         metavar="N,N,N", parse=parse_ints)
+    aspp_channels: int = option(256, "jcs: channels of the ASPP and segmentation branches.", MODEL)
 
 
 def minimum_input(name: str) -> int:
@@ -93,11 +101,14 @@ def check_options(config: ModelConfig) -> None:
     check_choice(config, "backbone")
     for name in ("dropout", "block_dropout", "bn_momentum"):
         check_range(config, name, 0.0, 1.0, open_hi=True)
-    for name in ("final_filters", "fpn_channels"):
+    for name in ("final_filters", "fpn_channels", "aspp_channels"):
         check_range(config, name, 1)
     if len(config.head_units) != 2 or min(config.head_units) < 1:
         raise ParameterError("head_units", f"the head needs two positive unit counts, got "
                                            f"{list(config.head_units)}")
+    if len(config.aspp_rates) != 3 or min(config.aspp_rates) < 1:
+        raise ParameterError("aspp_rates", f"the ASPP has three atrous convolutions: give 3 "
+                                           f"positive rates, got {list(config.aspp_rates)}")
     if config.name == "custom" and (len(config.filters) != 4 or min(config.filters) < 1):
         raise ParameterError("filters", f"the custom CNN has 4 residual blocks: give 4 widths, "
                                         f"got {list(config.filters)}")
@@ -124,7 +135,7 @@ def build_model(config: ModelConfig):
     -------
     keras.Model
         Input ``config.input_shape`` float32; output (classes,) softmax probabilities (float32 even
-        under mixed precision).
+        under mixed precision); ``jcs``: the list ``[probabilities, mask (H, W, 1)]``.
     """
     validate(config)
     if config.name == "custom":
@@ -133,6 +144,10 @@ def build_model(config: ModelConfig):
         model = build_custom(config)
     elif config.name == "fpn":
         model = build_fpn(config)
+    elif config.name == "jcs":
+        from covtool.models.jcs import build_jcs
+
+        model = build_jcs(config)
     else:
         from covtool.models.zoo import build_zoo
 

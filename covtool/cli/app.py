@@ -154,6 +154,9 @@ COMMANDS: dict[str, Command] = {
     "rescale": Command("covtool.cli.rescale:rescale_command",
                        "Resample TEM images to one pixel size (Lanczos-3, antialiased) with their "
                        "annotations."),
+    "chest-crop": Command("covtool.cli.chestcrop:chest_crop_command",
+                          "Crop CT images to the chest (COVID-CT's threshold segmentation and "
+                          "convex hull), removing the white or black space at their edges."),
     "crop": Command("covtool.cli.crop:crop_command",
                     "Cut patches centred on the annotated virus particles (TEM virus benchmark)."),
     "balance": Command("covtool.cli.balance:balance_command",

@@ -188,3 +188,23 @@ def tem_command(
     finish(ingest_tem(root, skip_bad=skip_bad, verify=verify, pixel_sizes=pixel_sizes,
                       default_pixel_size=default_pixel_size, layout=layout, split_table=split_table),
            root, output, force)
+
+
+@ingest_app.command("inf-net")
+def inf_net_command(
+    root: DirArg,
+    output: OutManifest = ...,
+    label: Annotated[str, typer.Option("--label", help="Label of every slice (all are COVID-19).")] = "covid",
+    split: Annotated[str, typer.Option(
+        "--split", help="Split written on every row (default train: the slices join COVID-CT's "
+                        "training images; '' for none).")] = "train",
+    verify: Verify = True,
+    skip_bad: SkipBad = False,
+    force: Force = False,
+) -> None:
+    """Inf-Net's lesion-masked CT slices (COVID-19 CT segmentation set): Imgs/ with the doctors' GT/ masks."""
+    from covtool.datasets.inf_net import ingest_inf_net
+
+    check_output(output, force)
+    finish(ingest_inf_net(root, skip_bad=skip_bad, verify=verify, label=label, split=split), root,
+           output, force)

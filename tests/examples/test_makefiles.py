@@ -68,3 +68,21 @@ def test_real_data_settings_dry_run(tmp_path):
     assert "--per-class 736" in tem and "--epochs 300" in tem and "--model densenet201" in tem
     ctset = make("covid-ctset", tmp_path / "o", "-n", "DATA=/data/ctset").stdout
     assert "--model fpn" in ctset and "--folds 5" in ctset and "--listed-only" in ctset
+
+
+def test_covid_ct_chest_crop_and_lesions_dry_run(tmp_path):
+    """CROP=1 crops the val/test rows, LESIONS joins the masked slices; train and eval read the
+    result (by default neither: the release's manifest, as before)."""
+    out = tmp_path / "o"
+    r = make("covid-ct", out, "-n", "DATA=/data/COVID-CT", "CROP=1", "LESIONS=/data/inf-net")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(f"ingest inf-net /data/inf-net -o {out}/lesions.csv" in x for x in lines)
+    assert any(f"manifest merge {out}/images.csv {out}/lesions.csv -o {out}/combined.csv" in x
+               for x in lines)
+    assert any(f"chest-crop {out}/combined.csv -d {out}/crops -o {out}/cropped.csv --split val,test"
+               in x for x in lines)
+    assert any(f"train {out}/cropped.csv" in x for x in lines)
+    assert any(f"eval {out}/run {out}/cropped.csv" in x for x in lines)
+    plain = make("covid-ct", out, "-n", "DATA=/data/COVID-CT").stdout
+    assert "chest-crop" not in plain and "inf-net" not in plain and f"train {out}/images.csv" in plain

@@ -89,6 +89,7 @@ COMMANDS = {
     "crop": ("tem", lambda m, out: ["crop", m, "-d", out / "files", "-o", out / "o.csv", "--size", "16"]),
     "features": ("tem", lambda m, out: ["features", m, "-o", out / "o.csv"]),
     "select": ("ct", lambda m, out: ["select", m, "-o", out / "o.csv", "--plot", out / "files"]),
+    "chest-crop": ("ct", lambda m, out: ["chest-crop", m, "-d", out / "files", "-o", out / "o.csv"]),
 }
 FAMILIES = ["missing", "empty", "truncated", "garbage", "folder", "huge-header"]
 
@@ -131,7 +132,7 @@ def test_a_bad_image_stops_cleanly_or_is_recorded(base, tmp_path, command, famil
 
 
 #: what each command needs of every row (its required columns, in the order it checks them)
-REQUIRED = {"rescale": ["path"], "crop": ["path"], "features": ["path", "mask"],
+REQUIRED = {"rescale": ["path"], "crop": ["path"], "chest-crop": ["path"], "features": ["path", "mask"],
             "select": ["path", "group"], "split": ["label"], "balance": ["id", "path", "label", "split"]}
 
 

@@ -3,7 +3,7 @@
 The interrupt is deterministic: the second image of the batch is a named pipe (a read that does
 not return, as of a stalled network file system); the test opens its other end, which tells it
 the run has reached that item, and sends SIGINT. Then: exit 130, the one line ``covtool: error:
-interrupted``, no traceback; a restart-cleanly stage (rescale, crop, features, select) leaves
+interrupted``, no traceback; a restart-cleanly stage (rescale, crop, chest-crop, features, select) leaves
 nothing it wrote (no output manifest, no file of the item it finished, no temporary file), and
 the same command, the pipe replaced by its image, gives byte for byte what an uninterrupted run
 gives. extract (resumable) keeps the PDFs it finished, and the same command resumes and gives the

@@ -137,14 +137,14 @@ def test_real_release_val_and_test(tmp_path):
     from covtool.datasets.covid_ct import ingest_covid_ct
 
     res = ingest_covid_ct(shared_data("covid-ct"), verify=False)
-    df = res.items[res.items["split"].isin(["val", "test"])].head(40)
+    df = res.items[res.items["split"].isin(["val", "test"])].head(20)
     manifest = tmp_path / "m.csv"
     df.to_csv(manifest, index=False)
     out = tmp_path / "o.csv"
     r = run("chest-crop", manifest, "-d", tmp_path / "c", "-o", out, "--split", "val,test")
     assert r.exit_code == 0, r.output
     rows = read_table(out).rows
-    assert len(rows) == 40 and all(row.has("crop_box") for row in rows)
+    assert len(rows) == 20 and all(row.has("crop_box") for row in rows)
     areas = [row.integer("width") * row.integer("height")
              / (row.integer("source_width") * row.integer("source_height")) for row in rows]
     assert min(areas) >= 0.5 and any(a < 1 for a in areas)

@@ -11,8 +11,9 @@ connectivity and no margin; covtool's choices (docs/chest-crop.md gives their re
    ``255 - white_tolerance``) and end in a straight edge (:func:`white_bands`): a page's or a
    viewer's margin, trimmed; a lung-window CT's saturated soft tissue reaching the edge is not
    trimmed (it ends along the body's curve);
-3. **threshold segmentation** -- Otsu's threshold on the rest: the body (tissue) is the pixels
-   above it; the air around the body and black borders fall below;
+3. **threshold segmentation** -- the air's threshold (:func:`air_threshold`, the lower threshold
+   of a three-class Otsu) on the rest: the body (tissue, fat included) is the pixels above it;
+   the air around the body and black borders fall below;
 4. **the body** -- after a 3x3 opening (which cuts 1-2 pixel lines: frame lines, arrows, text
    strokes touching the body), the 8-connected components of at least ``keep_fraction`` of the
    largest one's area (both arms beside the chest, two lungs cut apart by the frame);
@@ -51,7 +52,7 @@ class ChestBox:
     box : (int, int, int, int)
         ``x0, y0, x1, y1`` in source pixels, ``x1``/``y1`` exclusive (``img[y0:y1, x0:x1]``).
     threshold : float
-        Otsu's threshold, on the 0..255 grey scale.
+        The air's threshold (:func:`air_threshold`), on the 0..255 grey scale.
     body : ndarray (H, W), bool
         The body's pixels (the kept components).
     hull_area : float
@@ -137,9 +138,9 @@ def air_threshold(grey: np.ndarray) -> float:
     return float(low)
 
 
-def body_mask(grey: np.ndarray, white_tolerance: int = WHITE_TOLERANCE, keep_fraction: float = KEEP_FRACTION) -> tuple[np.ndarray, float]:
-    """The body's pixels of a uint8 grey image (white space trimmed already) and Otsu's
-    threshold (steps 3-4 of the module).
+def body_mask(grey: np.ndarray, keep_fraction: float = KEEP_FRACTION) -> tuple[np.ndarray, float]:
+    """The body's pixels of a uint8 grey image (white space trimmed already) and the air's
+    threshold (:func:`air_threshold`; steps 3-4 of the module).
 
     Returns
     -------
@@ -185,8 +186,7 @@ def chest_box(img: np.ndarray, margin: int = 0, white_tolerance: int = WHITE_TOL
     body = np.zeros(grey.shape, bool)
     if not inner.size:
         return None
-    body[top:height - bottom, left:width - right], threshold = body_mask(inner, white_tolerance,
-                                                                         keep_fraction)
+    body[top:height - bottom, left:width - right], threshold = body_mask(inner, keep_fraction)
     points = cv2.findNonZero(body.astype(np.uint8))
     if points is None:
         return None

@@ -69,7 +69,10 @@ def eval_command(
     probs, labels = predict_probs(model, cfg, df, batch_size)
     classes = list(cfg.classes)
     metrics = classification_metrics(labels, probs, classes, positive=positive)
-    metrics = {"run": str(run), "split": split, **metrics}
+    from covtool.evaluation.segmentation import segmentation_metrics  # jcs: Dice, IoU of masks
+
+    metrics = {"run": str(run), "split": split, **metrics,
+               **segmentation_metrics(model, cfg, df, batch_size)}
     made = not outdir.exists()
     try:
         with together():   # the four files appear together or not at all

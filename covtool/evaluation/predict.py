@@ -37,6 +37,16 @@ def load_run(run_dir: str | Path):
     return cfg, model
 
 
+def class_probs(outputs):
+    """The class probabilities of a model's outputs: the output itself, or the first (primary)
+    of several (jcs: ``[probabilities, mask]``)."""
+    if isinstance(outputs, dict):
+        outputs = outputs.get("predictions", next(iter(outputs.values())))
+    if isinstance(outputs, (list, tuple)):
+        outputs = outputs[0]
+    return outputs
+
+
 def predict_probs(model, cfg: TrainConfig, df: pd.DataFrame, batch_size: int | None = None,
                   require_label: bool = True):
     """Class probabilities for the rows of ``df``.
@@ -54,7 +64,7 @@ def predict_probs(model, cfg: TrainConfig, df: pd.DataFrame, batch_size: int | N
     ds = make_dataset(table, replace(cfg.pipeline, cache="none"), batch_size or cfg.batch_size,
                       with_labels=False)
     with translated_tf_errors(model):
-        probs = model.predict(ds, verbose=0)
+        probs = class_probs(model.predict(ds, verbose=0))
     return np.asarray(probs, dtype=np.float32), table.labels
 
 
@@ -67,7 +77,7 @@ def make_predictor(model, cfg: TrainConfig, batch_size: int | None = None):
     """
     import tensorflow as tf
 
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    forward = tf.function(lambda x: class_probs(model(x, training=False)), reduce_retracing=True)
     pipe = replace(cfg.pipeline, cache="none")
     bs = batch_size or cfg.batch_size
 
@@ -94,7 +104,7 @@ def make_array_predictor(model, cfg: TrainConfig, batch_size: int | None = None)
 
     from covtool.training.dataset import normalise
 
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    forward = tf.function(lambda x: class_probs(model(x, training=False)), reduce_retracing=True)
     pipe = cfg.pipeline
     bs = batch_size or cfg.batch_size
 

@@ -192,6 +192,10 @@ class TrainConfig(Config):
     restore_best: bool = option(True, "model.keras gets the best epoch's weights.", TRAINING,
                                 negatable=True)
     seed: int = option(0, "Seed of weights, shuffling, augmentation, dropout.", TRAINING)
+    cls_loss_weight: float = option(1.0, "jcs: weight of the classification loss (COVID-CT 1).",
+                                    TRAINING)
+    seg_loss_weight: float = option(1.0, "jcs: weight of the segmentation loss (COVID-CT 1).",
+                                    TRAINING)
     mixed_precision: bool = option(False, "float16 compute (GPU).", HARDWARE)
     strategy: str = option("auto", "tf.distribute strategy: auto (mirrored on several GPUs), "
                                    "mirrored, or multiworker (TF_CONFIG or Slurm).", HARDWARE,
@@ -221,6 +225,9 @@ def validate(config: TrainConfig) -> None:
     for part in (pipe, aug, config):
         check_choices(part)
     check_strategy(config.strategy)
+    if model.name == "jcs" and config.strategy == "multiworker":
+        raise ParameterError("strategy", "multiworker training runs classifiers with one output; "
+                                         "jcs (two outputs) trains with auto or mirrored")
     if pipe.input_size is not None:
         least = minimum_input(model.name)
         if pipe.input_size < least:
@@ -240,6 +247,8 @@ def validate(config: TrainConfig) -> None:
         check_range(aug, name, 0.0, 1.0, open_hi=name != "crop_scale")
     check_range(config, "learning_rate", 0.0)
     check_range(config, "momentum", 0.0, 1.0)
+    for name in ("cls_loss_weight", "seg_loss_weight"):
+        check_range(config, name, 0.0)
     for name in ("cosine_period", "early_stopping"):
         check_range(config, name, 0)
     for name in ("batch_size", "epochs"):

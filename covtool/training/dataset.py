@@ -10,7 +10,10 @@ deterministic order).
 
 Order of operations: decode (float32) -> the row's ``transform`` (D4 symmetry) -> optional resize
 (bilinear) -> [cache] -> random resized crop -> flips and affine warp -> normalisation ->
-photometric augmentation. Without cache, resize or per-image augmentation (the common case) a
+photometric augmentation. A row's lesion mask (a model with a segmentation output: jcs) is read
+with its image as one more channel (:func:`covtool.training.readers.with_mask`), so the symmetry,
+resize, crop, flips and warp move it with the image; it is split off before normalisation and the
+photometric augmentation, which never touch it (:func:`split_mask`). Without cache, resize or per-image augmentation (the common case) a
 whole batch is read, flipped and warped in one ``numpy_function`` call. Every random choice is a
 stateless function of ``(seed, epoch, position)``, so an epoch's batches are the same whether
 training runs through or resumes.
@@ -35,12 +38,13 @@ def read_images(paths, flips, turns, cfg: PipelineConfig, aug=None, seeds=None):
 
     h, w = cfg.image_size
     args = [paths, flips, turns, cfg.channels, h, w]
+    c = cfg.channels + (len(paths.shape) == 2)  # (k, 2) paths: images and masks
     if aug is not None and (aug.hflip or aug.vflip or aug.geometric):
         imgs = tf.numpy_function(partial(read_and_warp, aug=aug), [*args, seeds], tf.float32,
                                  stateful=False)
     else:
         imgs = tf.numpy_function(read_chunk, args, tf.float32, stateful=False)
-    return tf.ensure_shape(imgs, [None, h, w, cfg.channels])
+    return tf.ensure_shape(imgs, [None, h, w, c])
 
 
 def load_images(ds, cfg: PipelineConfig):
@@ -63,10 +67,29 @@ def load_images(ds, cfg: PipelineConfig):
 
     def read_one(path, flip, turns, *rest):
         img = tf.numpy_function(read_array, [path, flip, turns, c], tf.float32, stateful=False)
-        img = tf.reshape(img, tf.stack([tf.shape(img)[0], tf.shape(img)[1], c]))
+        c_out = c + (len(path.shape) == 1)  # an (image, mask) pair
+        img = tf.reshape(img, tf.stack([tf.shape(img)[0], tf.shape(img)[1], c_out]))
         img = tf.image.resize(img, (h, w), method="bilinear", antialias=True)
-        return tf.ensure_shape(img, [h, w, c]), *rest
+        return tf.ensure_shape(img, [h, w, c_out]), *rest
     return ds.map(read_one, **parallel)
+
+
+def split_mask(imgs, channels: int):
+    """A batch read with its masks (:func:`~covtool.training.readers.with_mask`) -> ``(images,
+    masks)``: masks float32 (B, H, W, 1), 1 lesion, 0 not, -1 no mask (interpolated values of a
+    resize or warp binarised at 0.5)."""
+    import tensorflow as tf
+
+    m = imgs[..., channels:]
+    return imgs[..., :channels], tf.where(m < 0, -1.0, tf.cast(m >= 0.5, tf.float32))
+
+
+def _item_paths(table: ImageTable, with_labels: bool) -> np.ndarray:
+    """The table's paths, or (N, 2) images and masks where its masks are read (training)."""
+    if table.masks is None or not with_labels:
+        return np.asarray(table.paths)
+    return np.stack([np.asarray(table.paths, dtype=object), np.asarray(table.masks, dtype=object)],
+                    axis=1).astype(str)
 
 
 def normalise(img, cfg: PipelineConfig):
@@ -106,7 +129,8 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
     Returns
     -------
     tf.data.Dataset
-        Elements ``(float32 (B, H, W, C), int32 (B,))``.
+        Elements ``(float32 (B, H, W, C), int32 (B,))``; for a table with masks (and labels)
+        ``(images, (labels, masks float32 (B, H, W, 1)))`` (:func:`split_mask`).
     """
     import tensorflow as tf
 
@@ -124,8 +148,21 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
     order = (np.random.default_rng([int(seed), int(epoch)]).permutation(n) if shuffle
              else np.arange(n))
     if base is None and cfg.cache != "none":
-        base = cached_base(table, cfg)
+        base = cached_base(table, cfg, masks=with_labels)
     per_image = aug is not None and bool(aug.crop_scale or aug.brightness or aug.contrast)
+    masked = table.masks is not None and with_labels
+
+    def output(imgs, labels, factors=None):  # split the masks off; normalise and jitter the images
+        masks = None
+        if masked:
+            imgs, masks = split_mask(imgs, cfg.channels)
+        raw, imgs = imgs, normalise(imgs, cfg)
+        if factors is not None:   # brightness scales about where a raw 0 lands (docs/train.md)
+            zero = normalised_zero(raw, cfg.normalize, cfg.value_range) if aug.brightness else None
+            imgs = apply_photometric(imgs, factors, aug, zero)
+        if not with_labels:
+            return imgs
+        return (imgs, (labels, masks)) if masked else (imgs, labels)
 
     def prepare(i, img, label):  # per image, only where needed: the crop, photometric factors
         s = tf.stack([tf.constant(epoch_seed, tf.int64), tf.cast(i, tf.int64)])
@@ -138,20 +175,14 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
                          tf.cast(i, tf.int64)], axis=1)
 
     def finish(i, imgs, labels, factors=None):  # per batch: flips and warp, normalise, jitter
-        raw = augment_geometric_batch(imgs, geo_seeds(i), aug)
-        imgs = normalise(raw, cfg)
-        if factors is not None:   # brightness scales about where a raw 0 lands (docs/train.md)
-            zero = normalised_zero(raw, cfg.normalize, cfg.value_range) if aug.brightness else None
-            imgs = apply_photometric(imgs, factors, aug, zero)
-        return (imgs, labels) if with_labels else imgs
+        return output(augment_geometric_batch(imgs, geo_seeds(i), aug), labels, factors)
 
     def plain(i, imgs, labels):
-        imgs = normalise(imgs, cfg)
-        return (imgs, labels) if with_labels else imgs
+        return output(imgs, labels)
 
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     positions = np.arange(n, dtype=np.int64)  # with the epoch's seed, seeds each image's augmentation
-    cols = (table.paths, table.flips, table.turns, table.labels)
+    cols = (_item_paths(table, with_labels), table.flips, table.turns, table.labels)
     cols = tuple(np.asarray(c)[order] for c in cols) + (positions,)
     if base is None and not cfg.resize and not per_image:
         # the common case: a whole batch read, flipped and warped in one call
@@ -176,11 +207,12 @@ def make_dataset(table: ImageTable, cfg: PipelineConfig, batch_size: int, *,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def cached_base(table: ImageTable, cfg: PipelineConfig):
-    """Decoded images and labels in table order, cached (memory or file) for reuse over epochs."""
+def cached_base(table: ImageTable, cfg: PipelineConfig, masks: bool = True):
+    """Decoded images and labels in table order, cached (memory or file) for reuse over epochs
+    (with the table's masks as a last channel, where it has them and ``masks``)."""
     import tensorflow as tf
 
-    cols = (table.paths, table.flips, table.turns, table.labels)
+    cols = (_item_paths(table, masks), table.flips, table.turns, table.labels)
     ds = load_images(tf.data.Dataset.from_tensor_slices(cols), cfg)
     return ds.cache("" if cfg.cache == "memory" else cfg.cache)
 

@@ -37,20 +37,51 @@ def _oriented(path, flip, turns, channels) -> np.ndarray:
 
 
 def read_array(path, flip, turns, channels) -> np.ndarray:
-    """One image as float32 (H, W, channels) with its stored values, its symmetry applied."""
+    """One image as float32 (H, W, channels) with its stored values, its symmetry applied; for
+    an ``(image, mask)`` pair, the mask channel after them (:func:`with_mask`)."""
+    if np.ndim(path) == 1:
+        return with_mask(path, flip, turns, channels)
     return np.ascontiguousarray(_oriented(path, flip, turns, channels), np.float32)
+
+
+def _name(path) -> str:
+    return path.decode() if isinstance(path, bytes) else str(path)
+
+
+def with_mask(pair, flip, turns, channels) -> np.ndarray:
+    """An image and its lesion mask, the same symmetry applied to both, as one float32
+    (H, W, channels + 1) array: the mask channel last, 1 where the mask is non-zero, 0 elsewhere,
+    and -1 everywhere for a row without a mask (its segmentation loss ignores it). The geometric
+    augmentation then moves the mask with the image; the pipeline splits them before
+    normalisation (:func:`covtool.training.dataset.split_mask`)."""
+    image, mask = _name(pair[0]), _name(pair[1])
+    img = _oriented(image, flip, turns, channels)
+    out = np.empty((*img.shape[:2], int(channels) + 1), np.float32)
+    out[..., :-1] = img
+    if not mask:
+        out[..., -1] = -1.0
+        return out
+    m = _oriented(mask, flip, turns, 1)
+    if m.shape[:2] != img.shape[:2]:
+        raise unreadable(mask, f"the mask is {m.shape[0]}x{m.shape[1]} but its image {image} is "
+                               f"{img.shape[0]}x{img.shape[1]}")
+    out[..., -1] = m[..., 0] != 0
+    return out
 
 
 CHUNK = 8  # images read per call when they need no resizing (a call per image costs more)
 
 
 def read_chunk(paths, flips, turns, channels, height, width) -> np.ndarray:
-    """Images that must all be ``height`` x ``width`` -> float32 (k, H, W, channels)."""
-    out = np.empty((len(paths), int(height), int(width), int(channels)), np.float32)
+    """Images that must all be ``height`` x ``width`` -> float32 (k, H, W, channels); ``paths``
+    (k, 2) of images and masks: (k, H, W, channels + 1), the mask last (:func:`with_mask`)."""
+    masked = np.ndim(paths) == 2
+    out = np.empty((len(paths), int(height), int(width), int(channels) + masked), np.float32)
     for j, (path, flip, k) in enumerate(zip(paths, flips, turns)):
-        img = _oriented(path, flip, k, channels)  # cast to float32 by the copy below
+        # cast to float32 by the copy below
+        img = with_mask(path, flip, k, channels) if masked else _oriented(path, flip, k, channels)
         if img.shape[:2] != out.shape[1:3]:
-            name = path.decode() if isinstance(path, bytes) else str(path)
+            name = _name(path[0] if masked else path)
             raise size_mismatch(name, img.shape[:2], (height, width))
         out[j] = img
     return out

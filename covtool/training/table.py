@@ -33,6 +33,9 @@ class ImageTable:
         The row's D4 symmetry (mirror 0/1, quarter turns 0..3).
     lines : list of int
         Manifest line of each row, for error messages.
+    masks : list of str, optional
+        Each row's lesion mask file (``""``: none), for a model with a segmentation output (jcs);
+        ``None``: the rows' masks are not read.
     """
 
     ids: list[str]
@@ -41,16 +44,19 @@ class ImageTable:
     flips: np.ndarray
     turns: np.ndarray
     lines: list[int] = field(default_factory=list)
+    masks: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
 
 
-def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool = True) -> ImageTable:
+def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool = True,
+                masks: bool = False) -> ImageTable:
     """Check a manifest's rows and turn them into arrays for :func:`make_dataset`.
 
     Raises a :class:`~covtool.core.errors.ManifestError` naming the manifest line for a missing
-    file, a label outside ``classes`` or an unknown ``transform``.
+    file, a label outside ``classes`` or an unknown ``transform``. With ``masks``, each row's
+    ``mask`` cell (a lesion mask file; empty or no column: none) is checked the same way.
     """
     has_label = "label" in df.columns
     if require_label and not has_label:
@@ -84,7 +90,29 @@ def image_table(df: pd.DataFrame, classes: list[str] | None, require_label: bool
         turns.append(k)
         lines.append(int(idx) if isinstance(idx, (int, np.integer)) else 0)
     as32 = lambda v: np.asarray(v, dtype=np.int32)  # noqa: E731
-    return ImageTable(ids, paths, as32(labels), as32(flips), as32(turns), lines)
+    return ImageTable(ids, paths, as32(labels), as32(flips), as32(turns), lines,
+                      mask_files(df) if masks else None)
+
+
+def mask_files(df: pd.DataFrame) -> list[str]:
+    """Each row's ``mask`` file, ``""`` where the cell is empty or there is no column; a mask
+    that is not there or no image is a :class:`ManifestError` naming the line."""
+    if "mask" not in df.columns:
+        return [""] * len(df)
+    out = []
+    for idx, value in zip(df.index, df["mask"], strict=True):
+        path = value.strip() if isinstance(value, str) else ""
+        if path.lower() == "nan":
+            path = ""
+        if path:
+            if not os.path.isfile(path):
+                raise row_error(df, idx, f"no such mask file {path}")
+            try:
+                image_format(path)
+            except ImageError as exc:
+                raise row_error(df, idx, f"{exc.message}: {path}") from None
+        out.append(path)
+    return out
 
 
 

@@ -174,12 +174,13 @@ def _prepare(config: TrainConfig, df: pd.DataFrame, stored: bool) -> tuple[Train
     classes = tuple(config.classes) or tuple(class_names(train_df))
     if len(classes) < 2:
         raise ManifestError(f"training needs at least 2 classes, found {list(classes)}", manifest)
-    train_table = image_table(train_df, list(classes))
+    masks = config.model.name == "jcs"  # a segmentation output: the rows' lesion masks
+    train_table = image_table(train_df, list(classes), masks=masks)
     val_df = split_rows(df, config.val_split)
     scale = manifest_scale(pd.concat([train_df, val_df]), "training and validation rows")
     if stored:
         check_scale(config.data_scale or None, scale, "", manifest)
-    val_table = image_table(val_df, list(classes)) if len(val_df) else None
+    val_table = image_table(val_df, list(classes), masks=masks) if len(val_df) else None
     pipe = config.pipeline if stored else _image_shape(config.pipeline, train_table)
     config = replace(config, classes=classes, pipeline=pipe,
                      data_scale=config.data_scale if stored else scale or "",
@@ -241,6 +242,7 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
 
     from covtool.models.build import build_model
     from covtool.training.distribute import is_chief, is_multi_worker, make_strategy
+    from covtool.training.losses import compile_args
 
     # the strategy before the run folder: in multi-worker training only the chief prepares
     # (clears) the folder, which the workers share; the others would find the chief's files
@@ -270,8 +272,8 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
             else:
                 model = build_model(config.model)
                 model.compile(optimizer=make_optimizer(config, steps),
-                              loss=keras.losses.SparseCategoricalCrossentropy(),
-                              metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                              **compile_args(config.model.name, config.cls_loss_weight,
+                                             config.seg_loss_weight))
         if chief and not resume:
             rundir.write_json(run_dir / rundir.CONFIG,
                               {**config.to_dict(), "versions": rundir.versions()})
@@ -296,8 +298,26 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
         keras.mixed_precision.set_global_policy(policy)
 
 
+def output_weights(ds, weights: dict[int, float]):
+    """``(images, (labels, masks))`` batches with the class weights as the classification
+    output's sample weights (and 1 for the segmentation output's): Keras's ``class_weight``
+    takes models with one output only."""
+    import tensorflow as tf
+
+    table = tf.constant([float(weights.get(i, 1.0)) for i in range(max(weights) + 1)], tf.float32)
+
+    def add(images, targets):
+        labels = targets[0]
+        w = tf.gather(table, tf.cast(labels, tf.int32))
+        return images, targets, (w, tf.ones_like(w))
+
+    return ds.map(add)
+
+
 def _fit_loop(model, cfg: TrainConfig, state: dict, rows: _Rows, run_dir: Path, steps: int,
               chief: bool, display: TrainDisplay, stop_after, epochs_runner=None) -> TrainResult:
+    from covtool.training.losses import history_name
+
     train_table, val_table, monitor = rows.train, rows.val, rows.monitor
     ckpt = run_dir / rundir.CHECKPOINTS
     history: list[dict] = list(state.get("history", []))
@@ -324,6 +344,9 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, rows: _Rows, run_dir: Path, 
         ds = make_dataset(train_table, cfg.pipeline, cfg.batch_size, augment=cfg.augment,
                           shuffle=True, seed=cfg.seed, epoch=epoch, base=train_base,
                           drop_remainder=epochs_runner is not None)
+        fit_weights = weights
+        if weights and train_table.masks is not None:  # Keras: class weights of one output only
+            ds, fit_weights = output_weights(ds, weights), None
         progress = display.batches(epoch, steps)
         callbacks = [progress] if progress is not None else []
         row = {"epoch": epoch + 1}
@@ -334,8 +357,9 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, rows: _Rows, run_dir: Path, 
                 weights, callbacks[0] if callbacks else None))
         else:
             fit = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
-                            verbose=0, class_weight=weights, callbacks=callbacks, shuffle=False)
-            row.update({k: float(v[-1]) for k, v in fit.history.items()})
+                            verbose=0, class_weight=fit_weights, callbacks=callbacks,
+                            shuffle=False)
+            row.update({history_name(k): float(v[-1]) for k, v in fit.history.items()})
         row["lr"] = current_lr(model.optimizer)
         history.append(row)
         value = row.get(monitor)

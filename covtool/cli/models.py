@@ -1,5 +1,5 @@
-"""List the models with their trainable parameter counts (one row per model: the name, then the
-count) for an input size and a class count."""
+"""List the models with their trainable parameter counts for an input size and a class count: one
+row per model, and for a keras.applications model one per head (the name, the count, the head)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,15 @@ def models_command(
     channels: Annotated[int, typer.Option("--channels", help="Image channels (1 grey, 3 RGB).")] = 1,
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Only this model (repeatable); default: every model.")] = None,
+    head: Annotated[str | None, typer.Option(
+        "--head", help="keras.applications models: only this head (dense or pooled); default: "
+                       "both.")] = None,
 ) -> None:
     from covtool.models.build import MODEL_NAMES, ModelConfig, minimum_input, validate
+    from covtool.models.layers import HEADS
+
+    if head is not None and head not in HEADS:
+        raise UsageError(f"--head: must be one of {', '.join(HEADS)}, got '{head}'")
 
     names = model or list(MODEL_NAMES)
     for name in names:
@@ -43,11 +50,15 @@ def models_command(
     for name, exc in too_small:   # listing every model: those too small for it are left out
         console.warn(f"{name}: {exc.shown_with(lambda p: '--' + p.replace('_', '-'))}")
     load_tensorflow()
-    from covtool.models.build import build_model, count_trainable
+    from covtool.models.build import parameter_counts
 
     width = max(len(c.name) for c in configs)
     for cfg in configs:
-        typer.echo(f"{cfg.name:<{width}}  {count_trainable(build_model(cfg))}")
+        for name, count in parameter_counts(cfg).items():
+            if name is None:
+                typer.echo(f"{cfg.name:<{width}}  {count}")
+            elif head in (None, name):
+                typer.echo(f"{cfg.name:<{width}}  {count:<10}  {name}")
         _clear_session()
 
 

@@ -14,8 +14,11 @@ from covtool.core.options import (
     parse_ints,
 )
 from covtool.models.fpn import FPN_BACKBONES, build_fpn
+from covtool.models.layers import HEADS
 
-#: keras.applications networks the TEM benchmark fine-tuned (Table 2), by covtool name.
+#: keras.applications networks, by covtool name: the TEM benchmark fine-tuned DenseNet201,
+#: InceptionV3, MobileNetV2, ResNet50, ResNet50V2, VGG16, VGG19 and Xception (its Table 2);
+#: DenseNet-169 is COVID-CT's; DenseNet-121 is covtool's addition.
 ZOO_NAMES: tuple[str, ...] = (
     "densenet121", "densenet169", "densenet201", "vgg16", "vgg19", "inceptionv3",
     "mobilenetv2", "resnet50", "resnet50v2", "xception",
@@ -44,8 +47,13 @@ class ModelConfig(Config):
         custom: the widths of the 4 residual blocks.
     final_filters : int
         custom: filters of the classification block's convolution.
+    head : str
+        zoo: the classification head (:data:`~covtool.models.layers.HEADS`): ``dense``, the TEM
+        paper's (flatten, two hidden dense layers of ``head_units``, dense softmax), or ``pooled``,
+        the standard ImageNet top (global average pooling, one dense softmax layer), which
+        COVID-CT's DenseNet-169 has. Run folders written before the option existed are ``dense``.
     head_units : tuple of int
-        Units of the two hidden fully connected layers of the head (custom and zoo).
+        Units of the two hidden fully connected layers of the dense head (custom and zoo).
     dropout : float
         Dropout rate of the head (between its first two dense layers) and of the FPN outputs.
     block_dropout : float
@@ -73,7 +81,10 @@ class ModelConfig(Config):
     filters: tuple[int, ...] = option((64, 128, 256, 512), "custom: widths of the 4 residual "
                                       "blocks.", MODEL, metavar="N,N,N,N", parse=parse_ints)
     final_filters: int = option(32, "custom: filters of the final convolution.", MODEL)
-    head_units: tuple[int, ...] = option((1024, 1024), "Units of the head's two hidden dense "
+    head: str = option("dense", "zoo: the head: dense (TEM: flatten, two dense --head-units "
+                                "layers, dense softmax) or pooled (global average pooling, one dense "
+                                "softmax: COVID-CT's DenseNet-169).", MODEL, choices=HEADS)
+    head_units: tuple[int, ...] = option((1024, 1024), "Units of the dense head's two hidden "
                                          "layers.", MODEL, metavar="N,N", parse=parse_ints)
     dropout: float = option(0.5, "Dropout of the head / the FPN outputs.", MODEL)
     block_dropout: float = option(0.25, "custom: dropout after each residual block.", MODEL)
@@ -99,6 +110,10 @@ def check_options(config: ModelConfig) -> None:
         raise ParameterError("name", f"unknown model '{config.name}' (choose from "
                                      f"{', '.join(MODEL_NAMES)})")
     check_choice(config, "backbone")
+    check_choice(config, "head")
+    if config.head != "dense" and config.name not in ZOO_NAMES:
+        raise ParameterError("head", f"model '{config.name}' has its own head; the choice of head "
+                                     f"is the keras.applications models'")
     for name in ("dropout", "block_dropout", "bn_momentum"):
         check_range(config, name, 0.0, 1.0, open_hi=True)
     for name in ("final_filters", "fpn_channels", "aspp_channels"):
@@ -164,3 +179,20 @@ def count_trainable(model) -> int:
     import numpy as np
 
     return int(sum(int(np.prod(v.shape)) for v in model.trainable_weights))
+
+
+def parameter_counts(config: ModelConfig) -> dict[str | None, int]:
+    """Trainable parameters of the model ``config`` describes, by head.
+
+    A zoo model: ``{head: count}`` for each of :data:`~covtool.models.layers.HEADS` (the backbone
+    built without weights, the heads counted from its feature map's shape); any other model:
+    ``{None: count}`` of the model built without weights.
+    """
+    from dataclasses import replace
+
+    validate(config)
+    if config.name in ZOO_NAMES:
+        from covtool.models.zoo import zoo_parameters
+
+        return zoo_parameters(config, count_trainable)
+    return {None: count_trainable(build_model(replace(config, weights="none")))}

@@ -9,8 +9,9 @@ ResNet V2 layers ``conv4_block1_preact_relu``, ``conv5_block1_preact_relu`` and 
 * P3 = concat(up(P4), 1x1 conv(C3)); P3 = 3x3 conv (valid)
 * P6 = 3x3 stride-2 conv(C5); P7 = 3x3 stride-2 conv(ReLU(P6))
 
-Each of P3..P7: flatten, dropout 0.5, dense 2 with ReLU (normal initialiser, std 0.001); the five
-are concatenated (10 units) and a dense softmax classifies.
+Each of P3..P7: flatten, dropout 0.5, dense 2 with ReLU; the five are concatenated (10 units) and
+a dense softmax classifies. Every one of these dense layers, the softmax one too, starts from the
+authors' normal initialiser (mean 0, std 0.001), not Keras's Glorot default.
 """
 
 from __future__ import annotations
@@ -59,13 +60,17 @@ def build_fpn(config):
     p6 = layers.Conv2D(n, 3, strides=2, padding="same", name="P6")(c5)
     p7 = layers.Activation("relu", name="C6_relu")(p6)
     p7 = layers.Conv2D(n, 3, strides=2, padding="same", name="P7")(p7)
+    def normal():  # the authors' RandomNormal(0, 0.001), one instance per layer
+        return keras.initializers.RandomNormal(mean=0.0, stddev=0.001)
+
     outs = []
     for level, p in zip((3, 4, 5, 6, 7), (p3, p4, p5, p6, p7), strict=True):
         y = layers.Flatten(name=f"P{level}_flatten")(p)
         y = layers.Dropout(config.dropout, name=f"P{level}_dropout")(y)
         y = layers.Dense(2, activation="relu", name=f"P{level}_dense",
-                         kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))(y)
+                         kernel_initializer=normal())(y)
         outs.append(y)
     x = layers.Concatenate(name="pyramid_concat")(outs)
-    outputs = layers.Dense(config.classes, activation="softmax", dtype="float32", name="predictions")(x)
+    outputs = layers.Dense(config.classes, activation="softmax", dtype="float32", name="predictions",
+                           kernel_initializer=normal())(x)
     return keras.Model(inputs, outputs, name="fpn")

@@ -1,6 +1,10 @@
-"""Small pieces shared by the builders: grey-to-RGB input and the papers' classification head."""
+"""Small pieces shared by the builders: grey-to-RGB input and the papers' classification heads."""
 
 from __future__ import annotations
+
+#: the zoo's heads: ``dense`` the TEM paper's (flatten and three dense layers), ``pooled`` the
+#: standard ImageNet top (global average pooling, one dense layer: COVID-CT's DenseNet-169)
+HEADS: tuple[str, ...] = ("dense", "pooled")
 
 
 def as_three_channels(x):
@@ -36,3 +40,28 @@ def classification_head(x, config, prefix: str = "head"):
     # float32 output keeps the softmax and the loss stable under mixed precision
     return keras.layers.Dense(config.classes, activation="softmax", dtype="float32",
                               name="predictions")(x)
+
+
+def pooled_head(x, config, prefix: str = "head"):
+    """The standard top of an ImageNet network: global average pooling, one dense softmax layer.
+
+    What keras.applications builds with ``include_top=True`` and torchvision's DenseNet-169 (the
+    COVID-CT authors' model: its ``classifier`` is one linear layer on the pooled features); no
+    hidden layer and no dropout, so ``head_units`` and ``dropout`` do not apply.
+    """
+    import keras
+
+    x = keras.layers.GlobalAveragePooling2D(name=f"{prefix}_pool")(x)
+    return keras.layers.Dense(config.classes, activation="softmax", dtype="float32",
+                              name="predictions")(x)
+
+
+def head_parameters(features: tuple[int, int, int], config, head: str) -> int:
+    """Trainable parameters of ``head`` on a backbone's (H, W, C) feature map, counted without
+    building it (the TEM head of DenseNet-169 at 480x480 has 383 M: slow to initialise)."""
+    h, w, c = features
+    k = config.classes
+    if head == "pooled":
+        return c * k + k
+    u1, u2 = config.head_units
+    return h * w * c * u1 + u1 + u1 * u2 + u2 + u2 * k + k

@@ -1,8 +1,16 @@
-"""keras.applications backbones with the TEM paper's head (its Fig. 2, bottom)."""
+"""keras.applications backbones with a classification head: the TEM paper's (its Fig. 2, bottom:
+flatten and three dense layers, ``head="dense"``) or the standard pooled one (``head="pooled"``:
+global average pooling and one dense layer, COVID-CT's DenseNet-169)."""
 
 from __future__ import annotations
 
-from covtool.models.layers import as_three_channels, classification_head
+from covtool.models.layers import (
+    HEADS,
+    as_three_channels,
+    classification_head,
+    head_parameters,
+    pooled_head,
+)
 from covtool.models.weights import imagenet_backbone
 
 #: covtool name -> keras.applications constructor name
@@ -20,20 +28,41 @@ def application(name: str):
     return getattr(keras.applications, APPLICATIONS[name])
 
 
+def zoo_backbone(config):
+    """The keras.applications network of ``config.name`` without its top, at the config's size."""
+    h, w, _ = config.input_shape
+    backbone = imagenet_backbone(application(config.name), config.name, (h, w, 3), config.weights)
+    backbone.name = f"backbone_{config.name}"
+    backbone.trainable = not config.freeze
+    return backbone
+
+
 def build_zoo(config):
-    """A keras.applications network without its top, then flatten and the 3-layer dense head.
+    """A keras.applications network without its top, then the head ``config.head`` names.
 
     Grey inputs are repeated to three channels (see :func:`as_three_channels`); ``freeze`` makes
     the backbone untrainable (its batch normalisation then runs in inference mode).
     """
     import keras
 
-    h, w, _ = config.input_shape
-    backbone = imagenet_backbone(application(config.name), config.name, (h, w, 3), config.weights)
-    backbone.name = f"backbone_{config.name}"
-    backbone.trainable = not config.freeze
+    backbone = zoo_backbone(config)
     inputs = keras.Input(shape=config.input_shape, name="image")
     x = as_three_channels(inputs)
     x = backbone(x, training=False) if config.freeze else backbone(x)
-    outputs = classification_head(x, config)
-    return keras.Model(inputs, outputs, name=config.name)
+    head = pooled_head if config.head == "pooled" else classification_head
+    return keras.Model(inputs, head(x, config), name=config.name)
+
+
+def zoo_parameters(config, count) -> dict[str, int]:
+    """Trainable parameters of the zoo model ``config`` describes with each head (:data:`HEADS`).
+
+    Builds the backbone alone, without weights (``count(model)`` counts its trainable
+    parameters), and counts the heads from its feature map's shape: the same numbers as building
+    each whole model, without initialising the TEM head's hundreds of millions of weights.
+    """
+    from dataclasses import replace
+
+    backbone = zoo_backbone(replace(config, weights="none"))
+    features = tuple(int(n) for n in backbone.output.shape[1:])
+    base = count(backbone)
+    return {head: base + head_parameters(features, config, head) for head in HEADS}

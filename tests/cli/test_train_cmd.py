@@ -30,15 +30,20 @@ def trained(tmp_path_factory):
     return manifest, root / "run"
 
 
-def test_models_lists_name_then_trainable_count():
+def test_models_lists_name_then_trainable_count_and_each_zoo_head():
     result = invoke("models", "--input-size", "32", "--classes", "3", "--model", "custom",
                     "--model", "mobilenetv2")
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.strip().splitlines()]
-    assert [r[0] for r in rows] == ["custom", "mobilenetv2"]
-    counts = {r[0]: int(r[1]) for r in rows}  # MobileNetV2: 2,223,872 trainable without its top
-    assert counts["custom"] == 6_195_363
-    assert counts["mobilenetv2"] == 2_223_872 + 1280 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 3 + 3
+    assert [r[0] for r in rows] == ["custom", "mobilenetv2", "mobilenetv2"]
+    assert rows[0] == ["custom", "6195363"]  # one head of its own: no third column
+    counts = {r[2]: int(r[1]) for r in rows[1:]}  # MobileNetV2: 2,223,872 trainable without its top
+    assert counts["dense"] == 2_223_872 + 1280 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 3 + 3
+    assert counts["pooled"] == 2_223_872 + 1280 * 3 + 3
+    only = invoke("models", "--input-size", "32", "--classes", "3", "--model", "mobilenetv2",
+                  "--head", "pooled")
+    assert only.exit_code == 0 and only.stdout.split() == ["mobilenetv2", str(counts["pooled"]),
+                                                           "pooled"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -47,6 +52,7 @@ def test_models_lists_name_then_trainable_count():
     (["--input-size", "50", "--model", "xception"],
      "--input-size: model 'xception' needs inputs of at least 71x71, got 50x50"),
     (["--channels", "2"], "--channels: images need 1 (grey) or 3 (RGB) channels, got 2"),
+    (["--head", "linear"], "--head: must be one of dense, pooled, got 'linear'"),
 ])
 def test_models_refuses_what_cannot_build_before_tensorflow_starts(args, message, monkeypatch):
     import covtool.cli.models

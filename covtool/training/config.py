@@ -49,7 +49,9 @@ class PipelineConfig(Config):
         The square size every image is resized to; ``None``: the images' own size.
     normalize : str
         ``standardize`` (per image: zero mean, unit variance; TEM), ``range`` (``(x - lo) / (hi - lo)``
-        with the fixed ``value_range``; CT) or ``none`` (raw values, as the COVID-CTset authors).
+        with the fixed ``value_range``, e.g. 0..255 for 8-bit images) or ``none`` (raw values, as the
+        COVID-CTset authors fed their 16-bit slices: their paper warns against scaling them by a
+        constant or by each image's maximum).
     value_range : (lo, hi)
         For ``normalize="range"``.
     cache : str
@@ -63,8 +65,9 @@ class PipelineConfig(Config):
         None, "Resize every image to N x N (COVID-CT 480); default: the images' own size, no "
               "resizing.", DATA, metavar="N")
     normalize: str = option(
-        "standardize", "standardize (per image; TEM), range (the fixed value range; CT) or none "
-                       "(raw values; COVID-CTset).", DATA, choices=NORMALIZATIONS)
+        "standardize", "standardize (per image; TEM), range (a fixed LO,HI to 0..1, e.g. 0,255 "
+                       "for 8-bit images) or none (raw values; COVID-CTset, which warns against "
+                       "scaling by a constant).", DATA, choices=NORMALIZATIONS)
     value_range: tuple[float, float] = option(
         (0.0, 5000.0), "Values mapped to 0..1 by the range normalisation.", DATA, flag="--range",
         metavar="LO,HI", parse=parse_range)
@@ -174,9 +177,11 @@ class TrainConfig(Config):
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: the class names in output order (sorted labels of the training rows)
     classes: tuple[str, ...] = derived(())
-    optimizer: str = option("nadam", "Optimiser (all three papers: Nadam or Adam).", TRAINING,
+    optimizer: str = option("nadam", "Optimiser (COVID-CTset Nadam, COVID-CT Adam; the TEM paper "
+                                     "names none).", TRAINING,
                             choices=OPTIMIZERS)
-    learning_rate: float = option(1e-4, "Learning rate.", TRAINING, flag="--lr")
+    learning_rate: float = option(1e-4, "Learning rate (COVID-CTset and COVID-CT 1e-4; the TEM "
+                                        "paper gives none).", TRAINING, flag="--lr")
     momentum: float = option(0.9, "SGD momentum.", TRAINING)
     cosine_period: int = option(
         0, "Cosine learning-rate schedule restarting every N epochs (COVID-CT 10); 0 is constant.",

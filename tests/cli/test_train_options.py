@@ -106,3 +106,21 @@ def test_multiworker_without_a_cluster_is_refused_as_distribute(tmp_path, monkey
 def test_a_new_run_needs_a_model(tmp_path):
     result = runner.invoke(app, ["train", str(tmp_path / "m.csv"), "-r", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--model: a new run needs a model" in result.output
+
+
+def test_docs_option_tables_say_what_the_help_says():
+    """docs/train.md's option tables: one row per option field, its meaning the field's help (and
+    choices), so a corrected help text (what a paper did or did not say) cannot go stale there."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "train.md").read_text()
+    rows = dict((m.group(2), m.group(1)) for m in re.finditer(
+        r"^\| `--[^`]+` \| [^|]+ \| (.*) \| `(\w+)` \|$", text, re.MULTILINE))
+    for cls in CONFIGS:
+        for f in dataclasses.fields(cls):
+            spec = option_of(f)
+            if spec is None:
+                continue
+            choices = f" ({', '.join(f'`{c}`' for c in spec.choices)})" if spec.choices else ""
+            assert rows.get(f.name) == spec.help + choices, f.name
+    assert "all three papers" not in text

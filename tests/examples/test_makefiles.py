@@ -62,7 +62,7 @@ def test_dry_runs(tmp_path, folder, expected):
 def test_real_data_settings_dry_run(tmp_path):
     """With DATA the papers' settings are used (dry run: nothing is read)."""
     ct = make("covid-ct", tmp_path / "o", "-n", "DATA=/data/COVID-CT").stdout
-    assert "--model densenet169 --weights imagenet --input-size 480" in ct
+    assert "--model densenet169 --head pooled --weights imagenet --input-size 480" in ct
     assert "ingest covid-ct /data/COVID-CT" in ct
     tem = make("tem", tmp_path / "o", "-n", "DATA=/data/tem").stdout
     assert "--per-class 736" in tem and "--epochs 300" in tem and "--model densenet201" in tem

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from covtool.cli.common import Force, load_tensorflow, old_option, renamed
+from covtool.cli.common import Force, load_tensorflow
 from covtool.core import console
 from covtool.core.atomic import together
 from covtool.core.errors import ManifestError, OutputExistsError
@@ -26,8 +26,9 @@ def eval_command(
     run: Annotated[Path, typer.Argument(metavar="RUNDIR", help="A run folder written by 'covtool train'.")],
     manifest: Annotated[str, typer.Argument(help="Manifest with path and label ('-' for stdin).")],
     outdir: Annotated[Path | None, typer.Option(
-        "-d", "--outdir", metavar="OUTDIR", help="Folder for the outputs (default: RUNDIR).")] = None,
-    old_outdir: old_option("-o", Path) = None,
+        "-o", "-d", "--outdir", metavar="OUTDIR",
+        help="Folder for the outputs (default: RUNDIR); -o is the fixed form (shared CLI.md), "
+             "-d the same option.")] = None,
     split: Annotated[str, typer.Option(
         "--split", help="Evaluate the rows with this split value; 'all' for every row.")] = "test",
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Default: the run's.")] = None,
@@ -40,7 +41,6 @@ def eval_command(
     from covtool.evaluation import report
     from covtool.training import rundir
 
-    outdir = renamed(outdir, old_outdir, "-d OUTDIR", "-o OUTDIR")
     outdir = outdir or run
     if not force:
         for name in report.OUTPUTS:

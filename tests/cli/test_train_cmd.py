@@ -91,12 +91,10 @@ def test_eval_writes_predictions_metrics_and_confusion(trained, tmp_path):
     conf = pd.read_csv(tmp_path / "ev" / "confusion.csv", index_col=0)
     assert conf.to_numpy().sum() == 12
     assert (tmp_path / "ev" / "confusion.png").stat().st_size > 1000
-    # the old spelling -o OUTDIR still works for one release, with a warning; both is bad usage
-    old = invoke("eval", str(run), str(manifest), "-o", str(tmp_path / "old"))
-    assert old.exit_code == 0 and "now -d OUTDIR" in old.output
-    assert json.loads((tmp_path / "old" / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
-    both = invoke("eval", str(run), str(manifest), "-o", str(tmp_path / "x"), "-d", str(tmp_path / "y"))
-    assert both.exit_code == 2 and not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    # -o OUTDIR is the fixed form of the shared CLI.md: the same option, without any warning
+    fixed = invoke("eval", str(run), str(manifest), "-o", str(tmp_path / "fixed"))
+    assert fixed.exit_code == 0 and "warning" not in fixed.output
+    assert json.loads((tmp_path / "fixed" / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
 
 
 def test_eval_interrupted_while_writing_its_report_leaves_nothing(trained, tmp_path, monkeypatch):

@@ -1,5 +1,8 @@
-"""List the models with their trainable parameter counts for an input size and a class count: one
-row per model, and for a keras.applications model one per head (the name, the count, the head)."""
+"""List the models with their trainable parameter counts (one row per model: the name, then the
+count) for an input size and a class count.
+
+A keras.applications model has one row per head (dense, the TEM paper's; pooled, the standard one),
+the head third."""
 
 from __future__ import annotations
 

@@ -47,8 +47,10 @@ def positive_class(classes: list[str], given: str | None = None) -> str | None:
     ``given`` must be one of ``classes``. Without it, for two classes: the one label containing
     ``covid`` (case-insensitive, ignoring ``-``, ``_``, spaces) not preceded by ``non``/``not``/
     ``no`` (``COVID`` of ``COVID``/``NonCOVID``; ``covid`` of ``covid``/``normal``). Two such labels
-    is ambiguous: a ParameterError naming ``positive_class``. No such label, or more than two
-    classes, gives ``None`` (no binary figures: covtool never guesses which class is positive).
+    is ambiguous: a ParameterError naming ``positive_class``. Two classes of which none means COVID:
+    the second in the run's order (``classes[1]``, the class whose probability ``auc_binary``
+    scores), so the binary figures the command contract promises for two classes are always
+    there, with ``positive_class`` saying which class they are of. More than two classes: ``None``.
     """
     if given is not None and given != "":
         if given not in classes:
@@ -61,7 +63,7 @@ def positive_class(classes: list[str], given: str | None = None) -> str | None:
     if len(found) > 1:
         raise ParameterError("positive_class", f"is needed: more than one class means COVID "
                                                f"({', '.join(found)}); name the positive one")
-    return found[0] if found else None
+    return found[0] if found else classes[1]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

@@ -5,7 +5,10 @@ The predicted mask is the model's second output thresholded at 0.5; the true mas
 (:func:`covtool.training.readers.with_mask`, binarised at 0.5 after a resize). Both are at the
 model's input size. Dice ``2|P∩T| / (|P| + |T|)`` and IoU ``|P∩T| / |P∪T|`` are computed per image
 and averaged over the images (as Inf-Net and most lesion-segmentation papers report them); an
-image whose true and predicted masks are both empty counts 1 (a correct "no lesion").
+image whose true and predicted masks are both empty counts 1 (a correct "no lesion"). As that
+raises the mean with every lesion-free row, ``dice_lesion`` and ``iou_lesion`` average over the
+rows whose true mask has a lesion only (``lesion_masks`` of them), the figure lesion-segmentation
+papers compare.
 """
 
 from __future__ import annotations
@@ -46,16 +49,27 @@ def segmentation_metrics(model, cfg, df: pd.DataFrame, batch_size: int | None = 
 
     masked = df.iloc[[i for i, m in enumerate(mask_files(df)) if m]] if len(df) else df
     if masked.empty:
-        return {"masks": 0, "dice": None, "iou": None}
+        return summary(np.zeros(0), np.zeros(0), np.zeros(0, bool))
     table = image_table(masked, list(cfg.classes), require_label=False, masks=True)
     ds = make_dataset(table, replace(cfg.pipeline, cache="none"), batch_size or cfg.batch_size)
-    dice, iou = [], []
+    dice, iou, lesion = [], [], []
     with translated_tf_errors(model):
         for images, (_, truth) in ds:
             pred = np.asarray(model(images, training=False)[1]) >= threshold
-            d, j = dice_iou(pred, np.asarray(truth) > 0.5)
+            true = np.asarray(truth) > 0.5
+            d, j = dice_iou(pred, true)
             dice.append(d)
             iou.append(j)
-    dice_all, iou_all = np.concatenate(dice), np.concatenate(iou)
-    return {"masks": int(len(dice_all)), "dice": round(float(dice_all.mean()), 6),
-            "iou": round(float(iou_all.mean()), 6)}
+            lesion.append(true.reshape(len(true), -1).any(axis=1))
+    return summary(np.concatenate(dice), np.concatenate(iou), np.concatenate(lesion))
+
+
+def summary(dice: np.ndarray, iou: np.ndarray, lesion: np.ndarray) -> dict:
+    """metrics.json's segmentation keys from per-image Dice, IoU and whether the true mask has a
+    lesion: the means over every masked row and over the rows with a lesion (None where none)."""
+    def mean(v: np.ndarray):
+        return round(float(v.mean()), 6) if len(v) else None
+
+    return {"masks": int(len(dice)), "dice": mean(dice), "iou": mean(iou),
+            "lesion_masks": int(lesion.sum()), "dice_lesion": mean(dice[lesion]),
+            "iou_lesion": mean(iou[lesion])}

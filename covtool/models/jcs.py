@@ -50,7 +50,11 @@ def aspp(x, channels: int, rates: tuple[int, ...], prefix: str = "aspp"):
     branches = [_conv_bn_relu(x, channels, 1, f"{prefix}_1x1")]
     branches += [_conv_bn_relu(x, channels, 3, f"{prefix}_rate{r}", dilation=r) for r in rates]
     pooled = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}_pool")(x)
-    pooled = _conv_bn_relu(pooled, channels, 1, f"{prefix}_pool")
+    # no batch norm on the pooled 1x1 map: a training batch of one image has variance 0 there,
+    # which would make the branch its BN offset for every image (PyTorch's DeepLab refuses
+    # that batch); a biased 1x1 convolution and ReLU instead
+    pooled = layers.Conv2D(channels, 1, name=f"{prefix}_pool_conv")(pooled)
+    pooled = layers.Activation("relu", name=f"{prefix}_pool_relu")(pooled)
     branches.append(layers.UpSampling2D((h, w), name=f"{prefix}_pool_spread")(pooled))
     x = layers.Concatenate(name=f"{prefix}_concat")(branches)
     return _conv_bn_relu(x, channels, 1, f"{prefix}_project")

@@ -110,7 +110,7 @@ def test_binary_f1_is_the_positive_class_s_not_the_macro_average():
 @pytest.mark.parametrize(("classes", "expected"), [
     (["COVID", "NonCOVID"], "COVID"), (["NonCOVID", "COVID"], "COVID"),
     (["covid", "normal"], "covid"), (["non-covid", "Covid-19"], "Covid-19"),
-    (["not_covid", "covid"], "covid"), (["adeno", "corona"], None),
+    (["not_covid", "covid"], "covid"), (["adeno", "corona"], "corona"),
     (["covid", "normal", "cap"], None),
 ])
 def test_the_default_positive_class_is_the_label_meaning_covid(classes, expected):

@@ -190,3 +190,11 @@ def test_dice_and_iou_per_image():
     dice, iou = dice_iou(pred, true)                    # image 2: both empty
     np.testing.assert_allclose(dice, [2 * 4 / 12, 0.0, 1.0])
     np.testing.assert_allclose(iou, [4 / 8, 0.0, 1.0])
+    # the lesion-only means leave out image 2 (no lesion): an empty-mask row cannot raise them
+    from covtool.evaluation.segmentation import summary
+
+    s = summary(dice, iou, true.reshape(3, -1).any(axis=1))
+    assert s["masks"] == 3 and s["lesion_masks"] == 2
+    assert s["dice"] == round((2 * 4 / 12 + 0 + 1) / 3, 6) and s["dice_lesion"] == round(2 * 4 / 12 / 2, 6)
+    assert s["iou_lesion"] == 0.25
+    assert summary(np.zeros(0), np.zeros(0), np.zeros(0, bool))["dice_lesion"] is None

@@ -71,8 +71,9 @@ def test_real_data_settings_dry_run(tmp_path):
 
 
 def test_covid_ct_chest_crop_and_lesions_dry_run(tmp_path):
-    """CROP=1 crops the val/test rows, LESIONS joins the masked slices; train and eval read the
-    result (by default neither: the release's manifest, as before)."""
+    """CROP=1 crops every row (the release's splits are all figures from papers;
+    CROP_SPLITS=val,test is the paper's choice), LESIONS joins the masked slices; train and eval
+    read the result (by default neither: the release's manifest, as before)."""
     out = tmp_path / "o"
     r = make("covid-ct", out, "-n", "DATA=/data/COVID-CT", "CROP=1", "LESIONS=/data/inf-net")
     assert r.returncode == 0, r.stderr
@@ -80,8 +81,10 @@ def test_covid_ct_chest_crop_and_lesions_dry_run(tmp_path):
     assert any(f"ingest inf-net /data/inf-net -o {out}/lesions.csv" in x for x in lines)
     assert any(f"manifest merge {out}/images.csv {out}/lesions.csv -o {out}/combined.csv" in x
                for x in lines)
-    assert any(f"chest-crop {out}/combined.csv -d {out}/crops -o {out}/cropped.csv --split val,test"
-               in x for x in lines)
+    crop = [x for x in lines if f"chest-crop {out}/combined.csv -d {out}/crops -o {out}/cropped.csv" in x]
+    assert len(crop) == 1 and "--split" not in crop[0]
+    paper = make("covid-ct", out, "-n", "DATA=/data/COVID-CT", "CROP=1", "CROP_SPLITS=val,test").stdout
+    assert f"chest-crop {out}/images.csv -d {out}/crops -o {out}/cropped.csv --split val,test" in paper
     assert any(f"train {out}/cropped.csv" in x for x in lines)
     assert any(f"eval {out}/run {out}/cropped.csv" in x for x in lines)
     plain = make("covid-ct", out, "-n", "DATA=/data/COVID-CT").stdout

@@ -3,8 +3,8 @@
 
 Why per-epoch ``fit`` calls: Keras's own callbacks keep state (early stopping's patience, the
 shuffle iterator, dropout's random state) that a checkpoint does not hold. Here every piece of state
-is either in ``checkpoints/last.keras`` (weights, optimizer moments and step count, batch-norm
-statistics) or in ``checkpoints/state.json`` (epoch, history, best value, patience), and the
+is either in ``checkpoints/last.npz`` (every variable: weights, optimizer moments and step count,
+batch-norm statistics; the architecture is rebuilt from ``config.json``) or in ``checkpoints/state.json`` (epoch, history, best value, patience), and the
 randomness of an epoch (shuffle order, augmentation, dropout) is derived from the seed and the epoch
 number. So ``--resume`` continues exactly where an interrupted run stopped.
 
@@ -267,13 +267,16 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
         steps = (len(rows.train) // config.batch_size if multi
                  else max(1, math.ceil(len(rows.train) / config.batch_size)))
         with strategy.scope():
-            if resume:
-                model = rundir.load_model(ckpt / rundir.LAST, compile=True)
+            if resume and not (ckpt / rundir.LAST).is_file() and (ckpt / rundir.OLD_LAST).is_file():
+                model = rundir.load_model(ckpt / rundir.OLD_LAST, compile=True)  # an older run
             else:
                 model = build_model(config.model)
                 model.compile(optimizer=make_optimizer(config, steps),
                               **compile_args(config.model.name, config.cls_loss_weight,
                                              config.seg_loss_weight))
+                if resume:
+                    model.optimizer.build(model.trainable_variables)
+                    rundir.read_variables(model, ckpt / rundir.LAST)
         if chief and not resume:
             rundir.write_json(run_dir / rundir.CONFIG,
                               {**config.to_dict(), "versions": rundir.versions()})
@@ -281,8 +284,9 @@ def train(df: pd.DataFrame, run_dir: Path, config: TrainConfig, *, resume: bool 
         if multi:
             from covtool.training.multiworker import MultiWorkerEpochs
 
-            with strategy.scope():
-                model.optimizer.build(model.trainable_variables)
+            if not model.optimizer.built:  # a resumed run's is
+                with strategy.scope():
+                    model.optimizer.build(model.trainable_variables)
             epochs_runner = MultiWorkerEpochs(model, strategy)
         return _fit_loop(model, config, state, rows, run_dir, steps, chief, display, stop_after,
                          epochs_runner)
@@ -366,13 +370,15 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, rows: _Rows, run_dir: Path, 
         if _improved(value, best, monitor):
             best, best_epoch, wait = float(value), epoch + 1, 0
             if chief:
-                rundir.save_weights(model, ckpt / rundir.BEST)
+                rundir.write_variables(model, ckpt / rundir.BEST, optimizer=False)
+                rundir.remove_old(ckpt, rundir.OLD_BEST)
         else:
             wait += 1
         if cfg.early_stopping and wait >= cfg.early_stopping:
             stopped = True
         if chief:
-            rundir.save_model(model, ckpt / rundir.LAST)
+            rundir.write_variables(model, ckpt / rundir.LAST)
+            rundir.remove_old(ckpt, rundir.OLD_LAST)
             rundir.write_json(ckpt / rundir.STATE, {
                 "epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch,
                 "wait": wait, "stopped_early": stopped, "monitor": monitor})
@@ -381,8 +387,11 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, rows: _Rows, run_dir: Path, 
         ran += 1
     finished = stopped or (len(history) >= cfg.epochs)
     if finished and chief:
-        if cfg.restore_best and best_epoch is not None and (ckpt / rundir.BEST).is_file():
-            model.load_weights(ckpt / rundir.BEST)
+        if cfg.restore_best and best_epoch is not None:
+            if (ckpt / rundir.BEST).is_file():
+                rundir.read_variables(model, ckpt / rundir.BEST, optimizer=False)
+            elif (ckpt / rundir.OLD_BEST).is_file():  # an older run, resumed
+                model.load_weights(ckpt / rundir.OLD_BEST)
         rundir.save_model(model, run_dir / rundir.MODEL)
         if history:
             rundir.plot_history(run_dir / rundir.CURVE, history)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -41,7 +42,8 @@ def test_loss_falls_and_the_separable_toy_problem_is_learnt(toy, tmp_path):
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["classes"] == ["covid", "normal"] and stored["seed"] == 3
     assert stored["versions"]["tensorflow"] and stored["model"]["filters"] == [8, 8, 16, 16]
-    for name in ("model.keras", "history.csv", "training-curve.png", "checkpoints/last.keras"):
+    for name in ("model.keras", "history.csv", "training-curve.png", "checkpoints/last.npz",
+                 "checkpoints/best.npz"):
         assert (tmp_path / "run" / name).is_file(), name
 
 
@@ -56,10 +58,61 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy, tmp_path):
     full = train(toy, tmp_path / "full", cfg())
     part = train(toy, tmp_path / "part", cfg(), stop_after=1)
     assert len(part.history) == 1 and not (tmp_path / "part" / "model.keras").exists()
+    shutil.copytree(tmp_path / "part", tmp_path / "old")
     resumed = train(toy, tmp_path / "part", cfg(), resume=True)
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
     for a, b in zip(full.model.get_weights(), resumed.model.get_weights(), strict=True):
         assert np.array_equal(a, b)
+    # a run written before checkpoints were .npz (last.keras, best.weights.h5) resumes the same
+    as_old_checkpoints(tmp_path / "old", part.config)
+    old = train(toy, tmp_path / "old", cfg(), resume=True)
+    assert [r["loss"] for r in old.history] == [r["loss"] for r in full.history]
+    for a, b in zip(full.model.get_weights(), old.model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert sorted(p.name for p in (tmp_path / "old" / "checkpoints").iterdir()) == [
+        "best.npz", "last.npz", "state.json"]
+
+
+def as_old_checkpoints(run, config) -> None:
+    """Rewrite a run's checkpoints as covtool wrote them before: the whole model (Keras's
+    format, with its optimizer) and the best weights as HDF5."""
+    from covtool.models.build import build_model
+    from covtool.training import rundir
+    from covtool.training.losses import compile_args
+    from covtool.training.train import make_optimizer
+
+    ckpt = run / "checkpoints"
+    model = build_model(config.model)
+    model.compile(optimizer=make_optimizer(config, 1), **compile_args(config.model.name))
+    model.optimizer.build(model.trainable_variables)
+    rundir.read_variables(model, ckpt / "last.npz")
+    model.save(ckpt / "last.keras")
+    rundir.read_variables(model, ckpt / "best.npz", optimizer=False)
+    model.save_weights(ckpt / "best.weights.h5")
+    (ckpt / "last.npz").unlink()
+    (ckpt / "best.npz").unlink()
+
+
+def test_a_checkpoint_of_another_model_or_a_broken_one_is_one_clear_line(tmp_path):
+    from covtool.core.errors import CovtoolError
+    from covtool.models.build import build_model
+    from covtool.training import rundir
+
+    def model(filters):
+        return build_model(replace(tiny().model, filters=filters, input_shape=(32, 32, 1),
+                                   classes=2))
+
+    a = model([4, 4, 8, 8])
+    rundir.write_variables(a, tmp_path / "a.npz", optimizer=False)
+    b = model([4, 4, 8, 8])
+    rundir.read_variables(b, tmp_path / "a.npz", optimizer=False)
+    for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+        assert np.array_equal(x, y)
+    with pytest.raises(CovtoolError, match=r"a\.npz: variable \d+ .* has shape .* another model"):
+        rundir.read_variables(model([4, 4, 8, 16]), tmp_path / "a.npz", optimizer=False)
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "a.npz").read_bytes()[:500])
+    with pytest.raises(CovtoolError, match=r"cut\.npz: corrupt or unreadable checkpoint"):
+        rundir.read_variables(b, tmp_path / "cut.npz", optimizer=False)
 
 
 @pytest.mark.slow

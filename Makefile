@@ -7,6 +7,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.covtool-installed
 DEMO_DIR ?= demo-out
 PYTEST_ARGS ?=
+# test processes (pytest-xdist, one test file per process): TensorFlow traces a model's graph on one
+# core, so two processes on two cores nearly halve the suite's time; at most 4 (memory)
+TEST_JOBS ?= $(shell $(PYTHON) -c "import os; print(max(1, min(4, len(os.sched_getaffinity(0)))))" 2>/dev/null || echo 2)
 
 .PHONY: demo test test-slurm bench lint install clean realdata
 
@@ -22,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/covtool demo -d $(DEMO_DIR) --force
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 # the Slurm examples on a real single-node Slurm: as root, installs Debian's slurm-wlm and munge
 # when missing (a plain `make test` runs these only where Slurm is already installed)

@@ -7,8 +7,22 @@
    ``apply_affine_transform`` does) and standardises one image at a time in Python.
 2. Training images/s of ``custom`` at 256x256 (a few steps, batch 14), to show whether the
    pipeline can keep up with training on this machine.
+3. **covtool's training loop against plain Keras** (issue 19): training images/s of DenseNet-169
+   (the COVID-CT recipe's pooled head) and JCS at 224 and 480, ``covtool train`` (through its
+   function: the per-epoch ``fit``, dropout reseeding, checkpoints and history every epoch, images
+   decoded from disk every epoch: the default ``--cache none``) against ``model.fit`` on the same
+   model, built and compiled the same way, on the same images decoded once and held in memory (the
+   fastest a plain Keras script gets), in the same run. Both without augmentation, so the loop is
+   what differs. Speed is the median over the epochs after the first (the first traces the graph);
+   covtool's time includes its checkpoint writes, also reported alone. Goal: covtool >= 0.95x.
+   With ``--manifest`` the rows are real (for instance COVID-CT merged with the Inf-Net masks,
+   docs/ingest.md); by default generated 512x512 RGB slices, half with a lesion mask.
 
-Generated data only. Usage: python benchmarks/bench_train.py [--n 256] [--size 256] [--steps 6]
+Parts 1-2: generated data. Usage:
+
+    python benchmarks/bench_train.py [--part pipeline|loop|all] [--n 256] [--size 256] [--steps 6]
+        [--models densenet169,jcs] [--sizes 224,480] [--images 32] [--loop-batch 8]
+        [--epochs 3] [--manifest MANIFEST]
 """
 
 from __future__ import annotations
@@ -69,14 +83,173 @@ def baseline_batches(paths: list[str], batch: int, rng: np.random.Generator):
         yield np.stack(out)
 
 
+def make_ct_data(folder: Path, n: int) -> Path:
+    """``n`` generated 512x512 RGB 'slices' (a bright disc on black), half with a lesion mask."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    rows = []
+    yy, xx = np.mgrid[:512, :512]
+    for i in range(n):
+        img = np.zeros((512, 512), np.uint8)
+        cv2.circle(img, (256, 256), 200, 120, -1)
+        img = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+        name = f"ct{i}.png"
+        cv2.imwrite(str(folder / name), np.dstack([img] * 3))
+        row = {"id": f"ct{i}", "path": name, "label": ("COVID", "NonCOVID")[i % 2],
+               "split": "train", "mask": ""}
+        if i % 2 == 0:
+            mask = ((yy - 200) ** 2 + (xx - 300) ** 2 < 40 ** 2).astype(np.uint8) * 255
+            cv2.imwrite(str(folder / f"ct{i}-mask.png"), mask)
+            row["mask"] = f"ct{i}-mask.png"
+        rows.append(row)
+    path = folder / "ct.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def pick_rows(manifest: Path, n: int, folder: Path) -> Path:
+    """The first ``n`` training rows of a real manifest, half of them with a mask where it has
+    masks (so JCS trains both losses), written as a manifest of absolute paths."""
+    from covtool.core.manifest import read_manifest
+
+    df = read_manifest(manifest)  # path columns come back absolute
+    df = df[df["split"].astype(str) == "train"].copy()
+    # classes interleaved (a, b, a, b, ...), so any head of the rows has every class
+    df = df.iloc[np.argsort(df.groupby("label").cumcount().to_numpy(), kind="stable")]
+    if "mask" in df.columns:
+        has = df["mask"].fillna("").astype(str).str.strip() != ""
+        df = pd.concat([df[has].head(n // 2), df[~has].head(n - min(n // 2, int(has.sum())))])
+    df = df.head(n)
+    path = folder / "rows.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def loop_part(args) -> None:
+    """Part 3: covtool's training loop against plain ``model.fit`` (see the module's docstring)."""
+    import keras
+
+    from covtool.core.manifest import read_manifest
+    from covtool.models import ModelConfig, build_model
+    from covtool.training import rundir
+    from covtool.training import train as train_mod
+    from covtool.training.config import PipelineConfig, TrainConfig
+    from covtool.training.dataset import make_dataset
+    from covtool.training.losses import compile_args
+    from covtool.training.table import image_table
+
+    saving = {"s": 0.0}
+    # the checkpoint's cost to the loop: the values' snapshot (the files are written by a
+    # background thread while the next epoch trains) and any wait for that thread
+    for name in ("snapshot",):
+        inner = getattr(rundir, name)
+
+        def timed(*a, _inner=inner, **k):
+            t = time.perf_counter()
+            try:
+                return _inner(*a, **k)
+            finally:
+                saving["s"] += time.perf_counter() - t
+        setattr(rundir, name, timed)
+    inner_wait = rundir.CheckpointWriter.wait
+
+    def timed_wait(self):
+        t = time.perf_counter()
+        try:
+            return inner_wait(self)
+        finally:
+            saving["s"] += time.perf_counter() - t
+    rundir.CheckpointWriter.wait = timed_wait
+
+    class Clock(train_mod.TrainDisplay):
+        def __init__(self):
+            self.times, self.saving = [time.perf_counter()], [0.0]
+
+        def epoch(self, row):
+            self.times.append(time.perf_counter())
+            self.saving.append(saving["s"])
+
+    print(f"covtool train vs plain model.fit, {args.images} images per epoch, batch "
+          f"{args.loop_batch}, {args.epochs} epochs (speed: median of epochs 2-{args.epochs}), "
+          f"no augmentation, {'rows of ' + str(args.manifest) if args.manifest else 'generated data'}:")
+    print(f"  {'model':<22} {'size':>4} {'model.fit':>10} {'covtool':>10} {'ratio':>6} "
+          f"{'checkpoints':>12}  goal >= 0.95x")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        manifest = (pick_rows(Path(args.manifest), args.images, tmp) if args.manifest
+                    else make_ct_data(tmp, args.images))
+        df = read_manifest(manifest)
+        for model_name in args.models.split(","):
+            head = "pooled" if model_name != "jcs" else "dense"
+            for size in (int(s) for s in args.sizes.split(",")):
+                cfg = TrainConfig(
+                    model=ModelConfig(name=model_name, weights="none", head=head),
+                    pipeline=PipelineConfig(input_size=size), batch_size=args.loop_batch,
+                    epochs=args.epochs, optimizer="adam", seed=0)
+                resolved = train_mod.resolve(cfg, df)
+                table = image_table(df, list(resolved.classes), masks=model_name == "jcs")
+                xs, ys, ms = [], [], []
+                for x, y in make_dataset(table, resolved.pipeline, args.loop_batch):
+                    xs.append(x.numpy())
+                    if model_name == "jcs":
+                        ys.append(y[0].numpy())
+                        ms.append(y[1].numpy())
+                    else:
+                        ys.append(y.numpy())
+                x, y = np.concatenate(xs), np.concatenate(ys)
+                target = (y, np.concatenate(ms)) if ms else y
+                keras.utils.set_random_seed(0)
+                model = build_model(resolved.model)
+                steps = math.ceil(len(x) / args.loop_batch)
+                model.compile(optimizer=train_mod.make_optimizer(resolved, steps),
+                              **compile_args(model_name))
+                stamps: list[float] = []
+                mark = keras.callbacks.LambdaCallback(
+                    on_epoch_begin=lambda e, logs, s=stamps: None if s else s.append(
+                        time.perf_counter()),
+                    on_epoch_end=lambda e, logs, s=stamps: s.append(time.perf_counter()))
+                model.fit(x, target, batch_size=args.loop_batch, epochs=args.epochs,
+                          shuffle=True, verbose=0, callbacks=[mark])
+                base = float(np.median(len(x) / np.diff(stamps)[1:]))
+                del model
+                keras.backend.clear_session()
+                clock = Clock()
+                train_mod.train(df, tmp / f"run-{model_name}-{size}", cfg, display=clock)
+                ours = float(np.median(len(x) / np.diff(clock.times)[1:]))
+                saved = float(np.median(np.diff(clock.saving)[1:]))
+                epoch_s = float(np.median(np.diff(clock.times)[1:]))
+                keras.backend.clear_session()
+                ratio = ours / base
+                label = f"{model_name}" + (" (pooled head)" if head == "pooled" else "")
+                print(f"  {label:<22} {size:>4} {base:>8.2f}/s {ours:>8.2f}/s {ratio:>5.2f}x "
+                      f"{saved:>6.2f} s/ep ({100 * saved / epoch_s:.0f} %)  "
+                      f"{'met' if ratio >= 0.95 else 'NOT met'}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("pipeline", "loop", "all"), default="all")
+    ap.add_argument("--models", default="densenet169,jcs")
+    ap.add_argument("--sizes", default="224,480")
+    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--loop-batch", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--manifest", default=None)
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=14)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.part in ("pipeline", "all"):
+        pipeline_part(args)
+    if args.part in ("loop", "all"):
+        loop_part(args)
+
+
+def pipeline_part(args) -> None:
+    """Parts 1 and 2."""
 
     import tensorflow as tf
 

@@ -112,6 +112,55 @@ def _variables(model, optimizer: bool) -> list:
     return out
 
 
+def snapshot(model, optimizer: bool = True) -> list:
+    """The values of the model's variables (and its optimizer's) now, as numpy arrays that later
+    training steps do not change (TensorFlow copies a variable's buffer on write while a read of
+    it is alive)."""
+    import numpy as np
+
+    return [np.asarray(v.numpy()) for v in _variables(model, optimizer)]
+
+
+def write_snapshot(values: list, path: Path) -> None:
+    """What :func:`snapshot` took, written as :func:`write_variables` writes it."""
+    import numpy as np
+
+    with atomic_open(Path(path), "wb", force=True) as fh:
+        np.savez(fh, *values, shapes=np.array([str(v.shape) for v in values]))
+
+
+class CheckpointWriter:
+    """Writes an epoch's checkpoint files in one background thread while the next epoch trains.
+
+    Each :meth:`submit` first waits for the previous epoch's files (so they are written in epoch
+    order and an error is raised at the next epoch at the latest); :meth:`wait` (called before
+    anything reads them and when the loop ends, by an interrupt too) waits for the last one.
+    Within an epoch the order is the synchronous one: the variables, then ``state.json`` that
+    names their epoch, then the history.
+    """
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="covtool-checkpoint")
+        self._pending = None
+
+    def submit(self, job) -> None:
+        self.wait()
+        self._pending = self._pool.submit(job)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def write_variables(model, path: Path, optimizer: bool = True) -> None:
     """The values of the model's variables (and its optimizer's: moments, step count) in their
     order, as an uncompressed ``.npz``, atomically.
@@ -122,11 +171,7 @@ def write_variables(model, path: Path, optimizer: bool = True) -> None:
     The architecture is rebuilt from ``config.json`` (:func:`covtool.models.build_model` is a
     pure function of it); the shapes stored beside the values are checked on reading.
     """
-    import numpy as np
-
-    values = [np.asarray(v.numpy()) for v in _variables(model, optimizer)]
-    with atomic_open(Path(path), "wb", force=True) as fh:
-        np.savez(fh, *values, shapes=np.array([str(v.shape) for v in values]))
+    write_snapshot(snapshot(model, optimizer), path)
 
 
 def read_variables(model, path: Path, optimizer: bool = True) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -339,60 +340,77 @@ def _fit_loop(model, cfg: TrainConfig, state: dict, rows: _Rows, run_dir: Path, 
         if cfg.pipeline.cache != "none":
             val_base = cached_base(val_table, cfg.pipeline.cache_for("val"))
         val_ds = make_dataset(val_table, cfg.pipeline, cfg.batch_size, base=val_base)
-    ran = 0
-    epoch = start
-    for epoch in range(start, cfg.epochs):
-        if stopped or (stop_after is not None and ran >= stop_after):
-            break
-        reseed_dropout(model, cfg.seed, epoch)
-        ds = make_dataset(train_table, cfg.pipeline, cfg.batch_size, augment=cfg.augment,
-                          shuffle=True, seed=cfg.seed, epoch=epoch, base=train_base,
-                          drop_remainder=epochs_runner is not None)
-        fit_weights = weights
-        if weights and train_table.masks is not None:  # Keras: class weights of one output only
-            ds, fit_weights = output_weights(ds, weights), None
-        progress = display.batches(epoch, steps)
-        callbacks = [progress] if progress is not None else []
-        row = {"epoch": epoch + 1}
-        if epochs_runner is not None:  # multi-worker: Keras 3's fit does not run there
-            row.update(epochs_runner.run(
-                ds, steps, val_ds,
-                math.ceil(len(val_table) / cfg.batch_size) if val_table is not None else 0,
-                weights, callbacks[0] if callbacks else None))
-        else:
-            fit = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
-                            verbose=0, class_weight=fit_weights, callbacks=callbacks,
-                            shuffle=False)
-            row.update({history_name(k): float(v[-1]) for k, v in fit.history.items()})
-        row["lr"] = current_lr(model.optimizer)
-        history.append(row)
-        value = row.get(monitor)
-        if _improved(value, best, monitor):
-            best, best_epoch, wait = float(value), epoch + 1, 0
+    writer = rundir.CheckpointWriter()
+    try:
+        ran = 0
+        epoch = start
+        for epoch in range(start, cfg.epochs):
+            if stopped or (stop_after is not None and ran >= stop_after):
+                break
+            reseed_dropout(model, cfg.seed, epoch)
+            ds = make_dataset(train_table, cfg.pipeline, cfg.batch_size, augment=cfg.augment,
+                              shuffle=True, seed=cfg.seed, epoch=epoch, base=train_base,
+                              drop_remainder=epochs_runner is not None)
+            fit_weights = weights
+            if weights and train_table.masks is not None:  # Keras: class weights of one output only
+                ds, fit_weights = output_weights(ds, weights), None
+            progress = display.batches(epoch, steps)
+            callbacks = [progress] if progress is not None else []
+            row = {"epoch": epoch + 1}
+            if epochs_runner is not None:  # multi-worker: Keras 3's fit does not run there
+                row.update(epochs_runner.run(
+                    ds, steps, val_ds,
+                    math.ceil(len(val_table) / cfg.batch_size) if val_table is not None else 0,
+                    weights, callbacks[0] if callbacks else None))
+            else:
+                fit = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
+                                verbose=0, class_weight=fit_weights, callbacks=callbacks,
+                                shuffle=False)
+                row.update({history_name(k): float(v[-1]) for k, v in fit.history.items()})
+            row["lr"] = current_lr(model.optimizer)
+            history.append(row)
+            value = row.get(monitor)
+            improved = _improved(value, best, monitor)
+            if improved:
+                best, best_epoch, wait = float(value), epoch + 1, 0
+            else:
+                wait += 1
+            if cfg.early_stopping and wait >= cfg.early_stopping:
+                stopped = True
             if chief:
-                rundir.write_variables(model, ckpt / rundir.BEST, optimizer=False)
-                rundir.remove_old(ckpt, rundir.OLD_BEST)
-        else:
-            wait += 1
-        if cfg.early_stopping and wait >= cfg.early_stopping:
-            stopped = True
-        if chief:
-            rundir.write_variables(model, ckpt / rundir.LAST)
-            rundir.remove_old(ckpt, rundir.OLD_LAST)
-            rundir.write_json(ckpt / rundir.STATE, {
-                "epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch,
-                "wait": wait, "stopped_early": stopped, "monitor": monitor})
-            rundir.write_history(run_dir / rundir.HISTORY, history)
-        display.epoch({**row, "best": best_epoch == epoch + 1})
-        ran += 1
-    finished = stopped or (len(history) >= cfg.epochs)
-    if finished and chief:
-        if cfg.restore_best and best_epoch is not None:
-            if (ckpt / rundir.BEST).is_file():
-                rundir.read_variables(model, ckpt / rundir.BEST, optimizer=False)
-            elif (ckpt / rundir.OLD_BEST).is_file():  # an older run, resumed
-                model.load_weights(ckpt / rundir.OLD_BEST)
-        rundir.save_model(model, run_dir / rundir.MODEL)
-        if history:
-            rundir.plot_history(run_dir / rundir.CURVE, history)
-    return TrainResult(cfg, history, best_epoch, best, stopped, run_dir, model)
+                # the values now; the files are written while the next epoch trains
+                writer.submit(partial(_write_checkpoint, rundir.snapshot(model), len(model.variables),
+                                      improved, run_dir, {
+                                          "epoch": epoch + 1, "history": list(history), "best": best,
+                                          "best_epoch": best_epoch, "wait": wait,
+                                          "stopped_early": stopped, "monitor": monitor}))
+            display.epoch({**row, "best": best_epoch == epoch + 1})
+            ran += 1
+        finished = stopped or (len(history) >= cfg.epochs)
+        writer.wait()  # the checkpoint files are read next
+        if finished and chief:
+            if cfg.restore_best and best_epoch is not None:
+                if (ckpt / rundir.BEST).is_file():
+                    rundir.read_variables(model, ckpt / rundir.BEST, optimizer=False)
+                elif (ckpt / rundir.OLD_BEST).is_file():  # an older run, resumed
+                    model.load_weights(ckpt / rundir.OLD_BEST)
+            rundir.save_model(model, run_dir / rundir.MODEL)
+            if history:
+                rundir.plot_history(run_dir / rundir.CURVE, history)
+        return TrainResult(cfg, history, best_epoch, best, stopped, run_dir, model)
+    finally:
+        writer.close()  # an interrupted run keeps its last whole checkpoint
+
+
+def _write_checkpoint(values: list, n_model: int, improved: bool, run_dir: Path,
+                      state: dict) -> None:
+    """One epoch's checkpoint: the variables (the model's first ``n_model`` of them are the
+    best epoch's when ``improved``), then ``state.json``, then the history."""
+    ckpt = run_dir / rundir.CHECKPOINTS
+    if improved:
+        rundir.write_snapshot(values[:n_model], ckpt / rundir.BEST)
+        rundir.remove_old(ckpt, rundir.OLD_BEST)
+    rundir.write_snapshot(values, ckpt / rundir.LAST)
+    rundir.remove_old(ckpt, rundir.OLD_LAST)
+    rundir.write_json(ckpt / rundir.STATE, state)
+    rundir.write_history(run_dir / rundir.HISTORY, state["history"])

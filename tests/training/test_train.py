@@ -11,7 +11,7 @@ import pytest
 from covtool.core.manifest import read_manifest
 from covtool.models.build import ModelConfig
 from covtool.training.config import AugmentConfig, PipelineConfig, TrainConfig
-from covtool.training.train import class_weight_map, train
+from covtool.training.train import TrainDisplay, class_weight_map, train
 from tests.training.toy import write_toy
 
 
@@ -63,6 +63,20 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy, tmp_path):
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
     for a, b in zip(full.model.get_weights(), resumed.model.get_weights(), strict=True):
         assert np.array_equal(a, b)
+    # Ctrl-C right after epoch 2 (its checkpoint being written in the background): the run
+    # keeps that whole checkpoint and resumes to the same weights
+    class CtrlC(TrainDisplay):
+        def epoch(self, row):
+            if row["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(toy, tmp_path / "ctrl-c", cfg(), display=CtrlC())
+    state = json.loads((tmp_path / "ctrl-c" / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 2
+    again = train(toy, tmp_path / "ctrl-c", cfg(), resume=True)
+    for a, b in zip(full.model.get_weights(), again.model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
     # a run written before checkpoints were .npz (last.keras, best.weights.h5) resumes the same
     as_old_checkpoints(tmp_path / "old", part.config)
     old = train(toy, tmp_path / "old", cfg(), resume=True)
@@ -91,6 +105,18 @@ def as_old_checkpoints(run, config) -> None:
     model.save_weights(ckpt / "best.weights.h5")
     (ckpt / "last.npz").unlink()
     (ckpt / "best.npz").unlink()
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_the_run(toy, tmp_path, monkeypatch):
+    """The files are written in a background thread: its error still ends the run."""
+    from covtool.training import rundir
+
+    def full_disk(values, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rundir, "write_snapshot", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        train(toy, tmp_path / "run", tiny(epochs=1))
 
 
 def test_a_checkpoint_of_another_model_or_a_broken_one_is_one_clear_line(tmp_path):

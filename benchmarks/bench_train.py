@@ -22,7 +22,7 @@ Parts 1-2: generated data. Usage:
 
     python benchmarks/bench_train.py [--part pipeline|loop|all] [--n 256] [--size 256] [--steps 6]
         [--models densenet169,jcs] [--sizes 224,480] [--images 32] [--loop-batch 8]
-        [--epochs 3] [--manifest MANIFEST]
+        [--epochs 3] [--manifest MANIFEST] [--cache none|memory]
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ def loop_part(args) -> None:
 
     print(f"covtool train vs plain model.fit, {args.images} images per epoch, batch "
           f"{args.loop_batch}, {args.epochs} epochs (speed: median of epochs 2-{args.epochs}), "
-          f"no augmentation, {'rows of ' + str(args.manifest) if args.manifest else 'generated data'}:")
+          f"no augmentation, covtool --cache {args.cache}, "
+          f"{'rows of ' + str(args.manifest) if args.manifest else 'generated data'}:")
     print(f"  {'model':<22} {'size':>4} {'model.fit':>10} {'covtool':>10} {'ratio':>6} "
           f"{'checkpoints':>12}  goal >= 0.95x")
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +186,8 @@ def loop_part(args) -> None:
             for size in (int(s) for s in args.sizes.split(",")):
                 cfg = TrainConfig(
                     model=ModelConfig(name=model_name, weights="none", head=head),
-                    pipeline=PipelineConfig(input_size=size), batch_size=args.loop_batch,
+                    pipeline=PipelineConfig(input_size=size, cache=args.cache),
+                    batch_size=args.loop_batch,
                     epochs=args.epochs, optimizer="adam", seed=0)
                 resolved = train_mod.resolve(cfg, df)
                 table = image_table(df, list(resolved.classes), masks=model_name == "jcs")
@@ -236,6 +238,7 @@ def main() -> None:
     ap.add_argument("--loop-batch", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--manifest", default=None)
+    ap.add_argument("--cache", default="none", help="covtool's --cache in part 3 (none, memory)")
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=14)

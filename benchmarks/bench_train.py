@@ -23,7 +23,7 @@ Parts 1-2: generated data. Usage:
     python benchmarks/bench_train.py [--part pipeline|loop|all] [--n 256] [--size 256] [--steps 6]
         [--models densenet169,jcs] [--sizes 224,480] [--images 32] [--loop-batch 8]
         [--epochs 3] [--manifest MANIFEST] [--cache none|memory]
-        [--covtool-first]
+        [--covtool-first] [--loop-rounds N]
 """
 
 from __future__ import annotations
@@ -227,13 +227,21 @@ def loop_part(args) -> None:
                             float(np.median(np.diff(clock.saving)[1:])),
                             float(np.median(np.diff(clock.times)[1:])))
 
-                # the order is an option: a second model in one process can run slower
-                if args.covtool_first:
-                    ours, saved, epoch_s = covtool_train()
-                    base = plain_fit()
-                else:
-                    base = plain_fit()
-                    ours, saved, epoch_s = covtool_train()
+                # rounds taking turns (--loop-rounds; the first round's order is --covtool-first):
+                # the machine's state drifts, and a second model in one process may run slower
+                bases, runs = [], []
+                for r in range(args.loop_rounds):
+                    if args.covtool_first == (r % 2 == 0):
+                        runs.append(covtool_train())
+                        bases.append(plain_fit())
+                    else:
+                        bases.append(plain_fit())
+                        runs.append(covtool_train())
+                base = float(np.median(bases))
+                ours, saved, epoch_s = (float(np.median(v)) for v in zip(*runs, strict=True))
+                if args.loop_rounds > 1:
+                    print(f"    rounds: model.fit {', '.join(f'{b:.2f}' for b in bases)}; covtool "
+                          f"{', '.join(f'{o[0]:.2f}' for o in runs)} (medians below)", flush=True)
                 ratio = ours / base
                 label = f"{model_name}" + (" (pooled head)" if head == "pooled" else "")
                 print(f"  {label:<22} {size:>4} {base:>8.2f}/s {ours:>8.2f}/s {ratio:>5.2f}x "
@@ -251,6 +259,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--manifest", default=None)
     ap.add_argument("--cache", default="none", help="covtool's --cache in part 3 (none, memory)")
+    ap.add_argument("--loop-rounds", type=int, default=1,
+                    help="part 3: rounds per configuration, the two sides taking turns")
     ap.add_argument("--covtool-first", action="store_true",
                     help="part 3: run covtool before model.fit (the default is after)")
     ap.add_argument("--n", type=int, default=256)

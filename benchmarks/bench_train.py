@@ -221,7 +221,7 @@ def loop_part(args) -> None:
 
                 def covtool_train(cfg=cfg, name=f"run-{model_name}-{size}", n=len(x)):
                     clock = Clock()
-                    train_mod.train(df, tmp / name, cfg, display=clock)
+                    train_mod.train(df, tmp / name, cfg, display=clock, force=True)
                     keras.backend.clear_session()
                     return (float(np.median(n / np.diff(clock.times)[1:])),
                             float(np.median(np.diff(clock.saving)[1:])),

@@ -4,8 +4,8 @@
 Why per-epoch ``fit`` calls: Keras's own callbacks keep state (early stopping's patience, the
 shuffle iterator, dropout's random state) that a checkpoint does not hold. Here every piece of state
 is either in ``checkpoints/last.npz`` (every variable: weights, optimizer moments and step count,
-batch-norm statistics; the architecture is rebuilt from ``config.json``) or in ``checkpoints/state.json`` (epoch, history, best value, patience), and the
-randomness of an epoch (shuffle order, augmentation, dropout) is derived from the seed and the epoch
+batch-norm statistics; the architecture is rebuilt from ``config.json``) or in
+``checkpoints/state.json`` (epoch, history, best value, patience), and the randomness of an epoch (shuffle order, augmentation, dropout) is derived from the seed and the epoch
 number. So ``--resume`` continues exactly where an interrupted run stopped.
 
 Under a multi-worker strategy the epoch is run by ``training.multiworker`` instead of ``fit``

@@ -17,16 +17,21 @@ from covtool.pdf.layout import Box, PageLayout, TextLine, union, x_overlap
 
 CAPTION_START = re.compile(
     r"""^\s*(?P<prefix>(?:Supplementary|Supplemental|Extended\s+Data)\s+)?
-        (?P<label>Figure|FIGURE|Fig\.?|FIG\.?|Table|TABLE)
+        (?P<label>Figure|FIGURE|Fig\.?|FIG\.?|Table|TABLE|Scheme|SCHEME|Algorithm|ALGORITHM)
         \s*(?P<name>[SA-D]?\d+(?:\.\d+)?|[IVX]+)(?P<sub>[a-z](?![a-z])|[A-Z](?![A-Za-z]))?
         (?P<rest>.*)$""",
     re.VERBOSE,
 )
-_CONTINUED = re.compile(r"^\s*\(?\s*(?:\.{3}|…)?\s*cont(?:inued|\.|'d)?", re.IGNORECASE)
+_CONTINUED = re.compile(r"^[\s.:|—–-]*[(\[]?\s*(?:\.{3}|…)?\s*cont(?:inued|\.|'d)?\b", re.IGNORECASE)
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
               "\u00ad": "", "\u2010": "-", "\u2011": "-"}
-_PUNCT = ".:|—–-)]"
-_LABEL_INITIALS = set("FTSE")
+_PUNCT = ".:|—–-"
+_CLOSING = ")]"   # after the number: the end of a parenthesised mention wrapped onto this line
+_LABEL_INITIALS = set("FTSEA")
+#: caption kinds other than figures: their regions are paired (so that no figure takes them) and
+#: not written; tables and algorithms are captioned above their body, figures and schemes below
+KINDS = {"tab": "table", "sch": "scheme", "alg": "algorithm"}
+CAPTIONED_ABOVE = ("table", "algorithm")
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ def match_caption_start(text: str) -> tuple[str, str, int] | None:
     stripped = rest.strip()
     if _CONTINUED.match(stripped):
         return None                                   # "Figure 2 (...continued)" is not a new caption
+    if stripped and stripped[0] in _CLOSING:
+        return None                                   # "(see" + "Fig. 3) by ...": a mention's end
     score = 0
     if stripped and stripped[0] in _PUNCT:
         score += 1
@@ -105,7 +112,7 @@ def match_caption_start(text: str) -> tuple[str, str, int] | None:
             return None
         if first.lower() in {"and", "or", "to", "in"}:
             return None
-    kind = "table" if m.group("label").lower().startswith("tab") else "figure"
+    kind = KINDS.get(m.group("label").lower()[:3], "figure")
     name = m.group("name")
     prefix = (m.group("prefix") or "").strip().lower()
     if prefix.startswith("extended"):
@@ -129,11 +136,38 @@ def may_hold_caption(text: str) -> bool:
     return False
 
 
-def _blocks(lines: Sequence[TextLine]) -> dict[int, list[TextLine]]:
-    blocks: dict[int, list[TextLine]] = {}
+def _blocks(lines: Sequence[TextLine]) -> dict[tuple[int, int], list[TextLine]]:
+    """The page's text blocks, a block holding captions side by side split into its columns."""
+    raw: dict[int, list[TextLine]] = {}
     for ln in lines:
-        blocks.setdefault(ln.block, []).append(ln)
+        raw.setdefault(ln.block, []).append(ln)
+    blocks: dict[tuple[int, int], list[TextLine]] = {}
+    for bi, blines in raw.items():
+        for k, part in enumerate(_split_columns(blines)):
+            blocks[(bi, k)] = part
     return blocks
+
+
+def _split_columns(blines: list[TextLine]) -> list[list[TextLine]]:
+    """A block whose caption starts lie side by side (two figures' captions, which MuPDF can
+    merge into one block when their lines share baselines) -> one block per column, each line
+    going to the column its left edge falls in; any other block unchanged."""
+    heads = sorted((ln for ln in blines if match_caption_start(ln.text)), key=lambda ln: ln.bbox[0])
+    edges: list[float] = []        # left edges of the columns
+    right = 0.0                    # right end of the current column's caption starts
+    for ln in heads:
+        if not edges or ln.bbox[0] >= right - 1:
+            edges.append(ln.bbox[0])
+            right = ln.bbox[2]
+        else:
+            right = max(right, ln.bbox[2])
+    if len(edges) < 2:
+        return [blines]
+    parts: list[list[TextLine]] = [[] for _ in edges]
+    for ln in blines:
+        k = max([i for i, e in enumerate(edges) if ln.bbox[0] >= e - 2], default=0)
+        parts[k].append(ln)
+    return [p for p in parts if p]
 
 
 def _horizontal(ln: TextLine) -> bool:
@@ -158,7 +192,7 @@ def find_captions(page: PageLayout, max_line_height: float = 60.0) -> list[Capti
     blocks = _blocks(page.lines)
     order = sorted(blocks, key=lambda b: blocks[b][0].bbox[1])
     captions: list[Caption] = []
-    used: set[int] = set()
+    used: set[tuple[int, int]] = set()
     for bi in order:
         blines = blocks[bi]
         for i, ln in enumerate(blines):
@@ -179,6 +213,12 @@ def find_captions(page: PageLayout, max_line_height: float = 60.0) -> list[Capti
                 if match_caption_start(body[j].text) and body[j].bbox[0] <= body[0].bbox[0] + 2:
                     body = body[:j]
                     break
+            if len(body) == 1 and _label_only(head):
+                # the label set as a block of its own, its text in the next block along the line
+                beside = _text_beside(blocks, order, bi, body[0], used)
+                if beside is not None:
+                    body += blocks[beside]
+                    used.add(beside)
             body += _continuation_blocks(blocks, order, bi, body, used)
             text = join_lines([b.text for b in body])
             captions.append(Caption(kind, name, page.number, union(b.bbox for b in body), text, score))
@@ -187,8 +227,33 @@ def find_captions(page: PageLayout, max_line_height: float = 60.0) -> list[Capti
     return captions
 
 
-def _continuation_blocks(blocks: dict[int, list[TextLine]], order: list[int], start: int,
-                         body: list[TextLine], used: set[int]) -> list[TextLine]:
+def _label_only(text: str) -> bool:
+    """The line is a caption's label alone ("Fig. 1.", "Figure 2 |"), without its text."""
+    m = CAPTION_START.match(clean_text(text))
+    return m is not None and not m.group("rest").strip(" " + _PUNCT)
+
+
+def _text_beside(blocks: dict[tuple[int, int], list[TextLine]], order: list[tuple[int, int]],
+                 start: tuple[int, int], label: TextLine,
+                 used: set[tuple[int, int]]) -> tuple[int, int] | None:
+    """The block that goes on along a lone label's baseline: its first line starts on the
+    label's line (top within half a line height) just right of it (within three line heights)."""
+    h = max(label.bbox[3] - label.bbox[1], 1.0)
+    best = None
+    for bi in order:
+        if bi == start or bi in used:
+            continue
+        first = blocks[bi][0]
+        dx = first.bbox[0] - label.bbox[2]
+        if abs(first.bbox[1] - label.bbox[1]) < 0.5 * h and -2 <= dx <= 3 * h \
+                and not match_caption_start(first.text) and (best is None or dx < best[0]):
+            best = (dx, bi)
+    return None if best is None else best[1]
+
+
+def _continuation_blocks(blocks: dict[tuple[int, int], list[TextLine]], order: list[tuple[int, int]],
+                         start: tuple[int, int], body: list[TextLine],
+                         used: set[tuple[int, int]]) -> list[TextLine]:
     """Following blocks that continue the caption paragraph (same column, no gap, same size)."""
     out: list[TextLine] = []
     last = body[-1]

@@ -19,7 +19,7 @@ import numpy as np
 from covtool.core.errors import CovtoolError
 from covtool.core.image_containers import png_from_idat, tiff_from_deflate
 from covtool.pdf.contentstream import drawn_xobjects
-from covtool.pdf.layout import Box, ImagePlacement, PageLayout, TextLine
+from covtool.pdf.layout import Box, ImagePlacement, PageLayout, TextLine, line_turn
 from covtool.pdf.metadata import title_doi
 
 #: encodings stored in the PDF as files, kept byte for byte (JPEG: re-encoding would lose
@@ -218,8 +218,9 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
     images = []
     if by_size:           # no XObject: every placement would be an inline image, left out
         images = _placements(doc, recording, by_size, digests, lambda: drawn_images(page, items))
-    r = page.rect
-    layout = PageLayout(page.number, float(r.width), float(r.height), lines, images, [], lines_read=read,
+    r = page.rect          # as shown (/Rotate applied); the page's text and images are unrotated
+    w, h = (r.height, r.width) if page.rotation % 180 else (r.width, r.height)
+    layout = PageLayout(page.number, float(w), float(h), lines, images, [], lines_read=read,
                         plain="" if read else plain)
     if with_drawings:
         layout.drawings = read_drawings(page, cluster_tolerance)
@@ -247,7 +248,8 @@ def _lines(textpage) -> list[TextLine]:
             size = max([s["size"] for s in spans])
             first = spans[0]
             bold = bool(first["flags"] & 16) or "bold" in first["font"].lower()
-            lines.append(TextLine(tuple(line["bbox"]), text, float(size), bold, bi))
+            lines.append(TextLine(tuple(line["bbox"]), text, float(size), bold, bi,
+                                  line_turn(line.get("dir", (1.0, 0.0)))))
     return lines
 
 
@@ -360,9 +362,17 @@ def doc_title_doi(doc, pages: Sequence[PageLayout] = ()) -> tuple[str, str]:
 
 
 def pixmap_array(pix) -> np.ndarray:
-    """A PyMuPDF Pixmap as (H, W) or (H, W, 3|4) uint8, RGB(A)."""
+    """A PyMuPDF Pixmap as (H, W) or (H, W, 3|4) uint8, RGB(A).
+
+    A stencil mask (``/ImageMask true``, as older journals store line art and scans, often
+    CCITT-compressed) decodes to an alpha channel without colour: where it is 255 the page is
+    painted with the current fill colour. It becomes grey ink on white (255 - alpha), black as
+    nearly all such images are drawn; written as it decodes it would be a negative."""
     import pymupdf
 
+    if pix.colorspace is None and pix.alpha and pix.n == 1:
+        alpha = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.width)
+        return 255 - alpha
     if pix.colorspace is not None and pix.colorspace.n not in (1, 3):
         pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
     arr = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)

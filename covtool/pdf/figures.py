@@ -81,19 +81,18 @@ def _draw_key(b: Box) -> tuple:
 
 def body_blocks(lines: Sequence[TextLine], captions: Sequence[Caption]) -> list[Box]:
     """Boxes of body-text blocks: paragraphs (>= 2 lines and >= 60 characters) or long lines,
-    not inside a caption. Figure labels and axis text are short and stay out."""
+    not inside a caption. Figure labels and axis text are short and stay out. A block's lines
+    inside a caption are not body text (MuPDF may put a caption and a figure's axis label in one
+    block): the rest of the block is judged alone."""
     blocks: dict[int, list[TextLine]] = {}
     for ln in lines:
-        blocks.setdefault(ln.block, []).append(ln)
+        if not any(contains(c.bbox, ln.bbox, 0.5) for c in captions):
+            blocks.setdefault(ln.block, []).append(ln)
     out = []
     for blines in blocks.values():
-        box = union(ln.bbox for ln in blines)
         chars = sum(len(ln.text.strip()) for ln in blines)
-        if not ((len(blines) >= 2 and chars >= 60) or chars >= 60):
-            continue
-        if any(contains(c.bbox, box, 0.5) for c in captions):
-            continue
-        out.append(box)
+        if chars >= 60:
+            out.append(union(ln.bbox for ln in blines))
     return out
 
 

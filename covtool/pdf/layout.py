@@ -21,6 +21,7 @@ class TextLine:
     size: float = 10.0
     bold: bool = False
     block: int = 0
+    turn: int = 0      # writing direction in quarter turns: 0 left to right, 1 up, 2 leftwards, 3 down
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,61 @@ def center(b: Box) -> tuple[float, float]:
 def format_box(b: Box) -> str:
     """``x0,y0,x1,y1`` rounded to 0.1 pt, as written in manifests."""
     return ",".join(f"{v:.1f}" for v in b)
+
+
+def line_turn(direction: tuple[float, float]) -> int:
+    """A text line's writing direction (MuPDF's ``dir``, y down) as quarter turns
+    (:attr:`TextLine.turn`)."""
+    dx, dy = direction
+    if abs(dx) >= abs(dy):
+        return 0 if dx >= 0 else 2
+    return 1 if dy < 0 else 3
+
+
+def turn_box(b: Box, turn: int, w: float, h: float) -> Box:
+    """A box of a ``w`` x ``h`` page in the frame turned so that text written in direction
+    ``turn`` reads left to right (a landscape figure on a portrait page, a /Rotate'd page)."""
+    x0, y0, x1, y1 = b
+    if turn == 1:
+        return (h - y1, x0, h - y0, x1)
+    if turn == 2:
+        return (w - x1, h - y1, w - x0, h - y0)
+    if turn == 3:
+        return (y0, w - x1, y1, w - x0)
+    return b
+
+
+def unturn_box(b: Box, turn: int, w: float, h: float) -> Box:
+    """The inverse of :func:`turn_box` (``w``, ``h``: the page's own size)."""
+    a0, b0, a1, b1 = b
+    if turn == 1:
+        return (b0, h - a1, b1, h - a0)
+    if turn == 2:
+        return (w - a1, h - b1, w - a0, h - b0)
+    if turn == 3:
+        return (w - b1, a0, w - b0, a1)
+    return b
+
+
+def page_turn(lines: Iterable[TextLine]) -> int:
+    """The writing direction of most of a page's text (by characters): 0 on nearly every page;
+    1 or 3 on a landscape page set sideways on a portrait one (or shown turned by /Rotate)."""
+    chars = [0, 0, 0, 0]
+    for ln in lines:
+        chars[ln.turn % 4] += len(ln.text.strip())
+    best = max(range(4), key=lambda k: chars[k])
+    return best if chars[best] > 0.5 * sum(chars) else 0
+
+
+def turned(page: PageLayout, turn: int) -> PageLayout:
+    """The page in the frame of :func:`turn_box` (its text lines, images and drawings)."""
+    from dataclasses import replace
+
+    w, h = page.width, page.height
+    size = (h, w) if turn % 2 else (w, h)
+    return replace(
+        page, width=size[0], height=size[1],
+        lines=[replace(ln, bbox=turn_box(ln.bbox, turn, w, h), turn=(ln.turn - turn) % 4)
+               for ln in page.lines],
+        images=[replace(im, bbox=turn_box(im.bbox, turn, w, h)) for im in page.images],
+        drawings=[turn_box(d, turn, w, h) for d in page.drawings])

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from covtool.pdf.captions import Caption
+from covtool.pdf.captions import CAPTIONED_ABOVE, Caption
 from covtool.pdf.figures import Region
-from covtool.pdf.layout import Box, height, union, x_overlap
+from covtool.pdf.layout import Box, height, overlap_area, union, x_overlap, y_overlap
 
 DEFAULT_MAX_DISTANCE = 0.3      # of the page height: a caption further from a region is not its
 WRONG_SIDE_PENALTY = 24.0       # pt added when a figure caption sits above its figure
+MIN_BESIDE_OVERLAP = 0.5        # a side caption's vertical overlap with its figure (of the shorter)
 
 
 @dataclass
@@ -31,6 +32,12 @@ class Figure:
     @property
     def is_table(self) -> bool:
         return self.caption is not None and self.caption.kind == "table"
+
+    @property
+    def is_figure(self) -> bool:
+        """Written by extract: captioned as a figure, or not captioned (not a table, scheme or
+        algorithm)."""
+        return self.caption is None or self.caption.kind == "figure"
 
 
 def _side(region: Box, caption: Box) -> tuple[str, float] | None:
@@ -91,12 +98,12 @@ def pair_page(regions: Sequence[Region], captions: Sequence[Caption], page_heigh
             if dist > limit:
                 continue
             others = [o.bbox for k, o in enumerate(captions) if k != ci]
-            if c.kind == "figure":
+            if c.kind not in CAPTIONED_ABOVE:
                 # a table's own header text sits between its caption and its body
                 others += list(obstacles)
             if _between(r.bbox, c.bbox, others):
                 continue
-            preferred = "above" if c.kind == "figure" else "below"
+            preferred = "below" if c.kind in CAPTIONED_ABOVE else "above"
             cost = dist + (0.0 if where == preferred else WRONG_SIDE_PENALTY)
             cands.append((cost, ri, ci, where))
     cands.sort()
@@ -111,6 +118,7 @@ def pair_page(regions: Sequence[Region], captions: Sequence[Caption], page_heigh
         taken.add(ri)
     merged: dict[int, Region] = {ci: regions[ri] for ci, ri in region_of.items()}
     _absorb_leftovers(regions, captions, merged, side_of, taken, list(obstacles))
+    _pair_beside(regions, captions, merged, taken, list(obstacles), limit)
     figures = [Figure(merged[ci], captions[ci], page_number) for ci in merged]
     for ri, r in enumerate(regions):
         if ri not in taken:
@@ -144,7 +152,7 @@ def _absorb_leftovers(regions: Sequence[Region], captions: Sequence[Caption], me
                 if side[0] == "below" and r.bbox[1] > fig.bbox[3] + chain_gap:
                     continue
                 others = [o.bbox for k, o in enumerate(captions) if k != ci]
-                if c.kind == "figure":
+                if c.kind not in CAPTIONED_ABOVE:
                     others += obstacles
                 if _between(r.bbox, fig.bbox, others) and height(r.bbox) > 0:
                     continue
@@ -152,3 +160,67 @@ def _absorb_leftovers(regions: Sequence[Region], captions: Sequence[Caption], me
                 taken.add(ri)
                 changed = True
                 break
+
+
+def _beside(region: Box, caption: Box) -> tuple[str, float] | None:
+    """Which side (``left``/``right``) of the caption the region is on, with nothing of either
+    above the other, and the horizontal distance."""
+    if region[0] >= caption[2] - 2:
+        return "right", max(0.0, region[0] - caption[2])
+    if region[2] <= caption[0] + 2:
+        return "left", max(0.0, caption[0] - region[2])
+    return None
+
+
+def _crossed(box: Box, obstacles: Sequence[Box]) -> bool:
+    """An obstacle lies (mostly) inside ``box``."""
+    return any(overlap_area(box, o) > 0.5 * max(1e-9, (o[2] - o[0]) * (o[3] - o[1])) for o in obstacles)
+
+
+def _pair_beside(regions: Sequence[Region], captions: Sequence[Caption], merged: dict[int, Region],
+                 taken: set[int], obstacles: list[Box], limit: float) -> None:
+    """Captions set in a side column beside their figure (as Nature sets them), paired after
+    every caption above or below its figure has been: a caption left without a figure takes the
+    nearest free region beside it that overlaps it vertically, with no text between, and then
+    every free region on that side that the figure's box, grown to it, takes in without
+    swallowing body text or another caption (the pieces of a multi-panel figure)."""
+    cands = []
+    for ci, c in enumerate(captions):
+        if ci in merged:
+            continue
+        others = [o.bbox for k, o in enumerate(captions) if k != ci] + obstacles
+        for ri, r in enumerate(regions):
+            if ri in taken:
+                continue
+            side = _beside(r.bbox, c.bbox)
+            if side is None or side[1] > limit or y_overlap(r.bbox, c.bbox) < MIN_BESIDE_OVERLAP:
+                continue
+            # nothing in the band between them
+            lo, hi = (c.bbox[2], r.bbox[0]) if side[0] == "right" else (r.bbox[2], c.bbox[0])
+            y0, y1 = max(r.bbox[1], c.bbox[1]), min(r.bbox[3], c.bbox[3])
+            if any(o[0] >= lo - 1 and o[2] <= hi + 1 and o[1] < y1 and o[3] > y0 for o in others):
+                continue
+            cands.append((side[1], ri, ci, side[0]))
+    cands.sort()
+    for _dist, ri, ci, where in cands:
+        if ri in taken or ci in merged:
+            continue
+        taken.add(ri)
+        fig = regions[ri]
+        c = captions[ci]
+        others = [o.bbox for k, o in enumerate(captions) if k != ci] + obstacles
+        changed = True
+        while changed:       # the other pieces of the figure on that side
+            changed = False
+            for rj, r in enumerate(regions):
+                if rj in taken or _beside(r.bbox, c.bbox) is None \
+                        or _beside(r.bbox, c.bbox)[0] != where:
+                    continue
+                grown = union([fig.bbox, r.bbox])
+                reach = (min(c.bbox[1], fig.bbox[1]), max(c.bbox[3], fig.bbox[3]))
+                if r.bbox[3] < reach[0] or r.bbox[1] > reach[1] or _crossed(grown, others):
+                    continue
+                fig = Region(grown, fig.images + r.images, fig.drawings + r.drawings)
+                taken.add(rj)
+                changed = True
+        merged[ci] = fig

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from covtool.core.naming import safe_id
 from covtool.pdf import document
 from covtool.pdf.captions import Caption, deduplicate, find_captions, may_hold_caption
 from covtool.pdf.figures import FigureOptions, body_blocks, find_regions, furniture
-from covtool.pdf.layout import Box, area, format_box, union
+from covtool.pdf.layout import Box, area, format_box, page_turn, turn_box, turned, union, unturn_box
 from covtool.pdf.pairing import DEFAULT_MAX_DISTANCE, Figure, pair_page
 from covtool.pdf.panels import PanelOptions, split_panels
 
@@ -118,6 +118,7 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
         ``figures`` in page order (``page`` 0-based); ``pages`` the :class:`PageLayout` list.
     """
     digests: dict[int, str] = {}
+    turns: dict[int, tuple[int, float, float]] = {}    # page -> (turn, width, height) as stored
     recordings = {} if recordings is None else recordings
     pages = []
     found: list[Caption] = []
@@ -129,6 +130,10 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
         recording = document.display_list(p)
         page = document.read_page(p, with_drawings=False, digests=digests, recording=recording,
                                   lines_if=None if p.number == 0 else lines_if)
+        turn = page_turn(page.lines)
+        if turn:    # text set sideways (a landscape page): work in the frame it reads in
+            turns[page.number] = (turn, page.width, page.height)
+            page = turned(page, turn)
         page_captions = find_captions(page)
         if page.images or page_captions or options.uncaptioned == "all":
             recordings[p.number] = recording
@@ -141,6 +146,8 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
     for page in pages:
         if page.number in with_captions or options.uncaptioned == "all":
             page.drawings = document.read_drawings(doc[page.number])
+            if page.number in turns:
+                page.drawings = [turn_box(d, *turns[page.number]) for d in page.drawings]
     digests, drawings = furniture(pages, options.figures.repeat)
     # images that are not page furniture may be figures without a caption: their page's lines
     # keep them apart from the body text
@@ -149,14 +156,35 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
                 and any(i.digest not in digests for i in page.images):
             page.lines = document.read_lines(recordings[page.number])
             page.lines_read = True
+            turn = page_turn(page.lines)
+            if turn:
+                turns[page.number] = (turn, page.width, page.height)
+                page = pages[page.number] = turned(page, turn)
     figures: list[Figure] = []
     for page in pages:
         caps = [c for c in captions if c.page == page.number]
         body = body_blocks(page.lines, caps)
         regions = find_regions(page, caps, options.figures, digests, drawings, body)
         paired = pair_page(regions, caps, page.height, page.number, body, options.max_distance)
-        figures.extend(f for f in paired if not f.is_table and _keep_uncaptioned(f, options.uncaptioned))
+        if page.number in turns:
+            paired = [_unturned(f, *turns[page.number]) for f in paired]
+        figures.extend(f for f in paired if f.is_figure and _keep_uncaptioned(f, options.uncaptioned))
     return figures, pages
+
+
+def _unturned(fig: Figure, turn: int, w: float, h: float) -> Figure:
+    """A figure found in a turned page's frame (:func:`covtool.pdf.layout.turned`) back in the
+    page's own coordinates, where it is rendered and its box reported."""
+    r = fig.region
+    region = replace(r, bbox=unturn_box(r.bbox, turn, w, h),
+                     images=[replace(i, bbox=unturn_box(i.bbox, turn, w, h)) for i in r.images],
+                     drawings=[unturn_box(d, turn, w, h) for d in r.drawings])
+    caption = (replace(fig.caption, bbox=unturn_box(fig.caption.bbox, turn, w, h))
+               if fig.caption is not None else None)
+    return replace(fig, region=region, caption=caption)
+
+
+UNCAPTIONED_MIN_SIZE = 72.0    # pt: the shorter side of an uncaptioned figure kept by "raster"
 
 
 def _keep_uncaptioned(fig: Figure, policy: str) -> bool:
@@ -164,7 +192,10 @@ def _keep_uncaptioned(fig: Figure, policy: str) -> bool:
     decoration (boxed abstracts, ruled tables, vector logos), so by default only rasters are."""
     if fig.caption is not None or policy == "all":
         return True
-    return policy == "raster" and fig.region.kind != "vector"
+    # an uncaptioned raster under an inch on its shorter side is a badge, logo or icon
+    b = fig.region.bbox
+    return (policy == "raster" and fig.region.kind != "vector"
+            and min(b[2] - b[0], b[3] - b[1]) >= UNCAPTIONED_MIN_SIZE)
 
 
 def _native_single(fig: Figure) -> bool:

@@ -34,11 +34,20 @@ def test_caption_starts(text, expected):
     "Fig. 2A and B are from day 5",
     "Figure 2 (...continued)",
     "Table 2 (continued)",
+    "Figure 2. (continued)",
+    "Figure 2—continued",
+    "Fig. 2 Continued",
+    "Table 1 (cont’d)",
     "Figures are shown below",
     "In Figure 1 we see",
 ])
 def test_body_mentions_and_continuations_are_not_captions(text):
     assert match_caption_start(text) is None
+
+
+def test_words_beginning_like_continued_are_caption_text():
+    assert match_caption_start("Figure 2. Contrast-enhanced CT")[:2] == ("figure", "2")
+    assert match_caption_start("Fig. 4 Control group")[:2] == ("figure", "4")
 
 
 def test_punctuation_scores_higher():
@@ -111,3 +120,41 @@ def test_may_hold_caption_never_misses_a_page_with_captions(paper):
         text = pymupdf.TextPage(recording.get_textpage(flags=0)).extractText()
         layout = document.read_page(page, with_drawings=False, recording=recording)
         assert may_hold_caption(text) is bool(find_captions(layout)), page.number
+
+
+@pytest.mark.parametrize("text", [
+    "Fig. 3) by direct current injection",          # "(see" on the line before: a mention's end
+    "Supplementary Fig. 3). Experiments were divided",
+    "Figure 2]. The next sentence",
+])
+def test_a_label_closing_a_parenthesis_is_a_mention(text):
+    assert match_caption_start(text) is None
+
+
+def test_schemes_and_algorithms_are_their_own_kinds():
+    assert match_caption_start("Scheme S1 Synthetic protocol")[:2] == ("scheme", "S1")
+    assert match_caption_start("Algorithm 2. Training loop")[:2] == ("algorithm", "2")
+
+
+def test_side_by_side_captions_merged_into_one_block_are_split():
+    # MuPDF merged two captions set side by side into block 0, lines interleaved
+    lines = [
+        TextLine((50, 300, 280, 310), "Figure 1. Left chest CT of the first", 9, True, 0),
+        TextLine((320, 300, 550, 310), "Figure 2. Right chest CT of the", 9, True, 0),
+        TextLine((50, 311, 280, 321), "patient at admission.", 9, False, 0),
+        TextLine((320, 311, 550, 321), "second patient.", 9, False, 0),
+    ]
+    caps = {c.name: c for c in find_captions(_page(lines))}
+    assert caps["1"].text == "Figure 1. Left chest CT of the first patient at admission."
+    assert caps["2"].text == "Figure 2. Right chest CT of the second patient."
+    assert caps["1"].bbox[2] <= 280 and caps["2"].bbox[0] >= 320
+
+
+def test_a_label_in_a_block_of_its_own_takes_the_text_beside_it():
+    lines = [TextLine((50, 300, 82, 310), "Fig. 1.", 9, True, 0),
+             TextLine((86, 300, 300, 310), "Axial CT showing ground-glass", 9, False, 1),
+             TextLine((86, 311, 300, 321), "opacities in both lungs.", 9, False, 1),
+             TextLine((50, 340, 300, 350), "Body text after a gap.", 9, False, 2)]
+    caps = find_captions(_page(lines))
+    assert len(caps) == 1
+    assert caps[0].text == "Fig. 1. Axial CT showing ground-glass opacities in both lungs."

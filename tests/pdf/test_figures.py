@@ -90,3 +90,52 @@ def test_labels_next_to_a_chart_are_included():
                              TextLine((150, 252, 200, 260), "day", 7, False, 1)])
     (region,) = find_regions(page, [])
     assert region.bbox == (60, 100, 280, 260)
+
+
+def test_a_caption_in_a_side_column_pairs_with_the_figure_beside_it():
+    # Nature's layout: the caption in the left column, the figure's pieces in the right two
+    # thirds, top-aligned with it; body text below both
+    pieces = [find_regions(PageLayout(0, 594, 783, images=[img(b, f"p{i}")]), [])[0]
+              for i, b in enumerate([(238, 86, 300, 130), (355, 86, 416, 129), (225, 358, 550, 485)])]
+    cap = Caption("figure", "2", 0, (43, 62, 206, 386), "Figure 2 Subthreshold fields")
+    body = [(43, 401, 294, 534), (303, 500, 554, 578)]
+    figs = pair_page(pieces, [cap], 783, 0, obstacles=body)
+    assert len(figs) == 1 and figs[0].caption is cap
+    assert figs[0].region.bbox == (225, 86, 550, 485) and len(figs[0].region.images) == 3
+
+
+def test_a_side_caption_does_not_take_a_figure_across_body_text_or_one_paired_below():
+    left = find_regions(PageLayout(0, 600, 800, images=[img((320, 100, 550, 250), "a")]), [])[0]
+    side = Caption("figure", "2", 0, (50, 100, 280, 200), "Figure 2. beside")
+    # body text between them: no pair
+    figs = pair_page([left], [side], 800, 0, obstacles=[(285, 100, 315, 240)])
+    assert figs[0].caption is None
+    # a caption below the figure wins it; the side caption stays unpaired
+    below = Caption("figure", "1", 0, (320, 258, 550, 270), "Figure 1. below")
+    figs = pair_page([left], [side, below], 800, 0)
+    assert [f.caption.name for f in figs] == ["1"]
+
+
+def test_caption_lines_in_a_block_with_axis_labels_are_not_body_text():
+    from covtool.pdf.figures import body_blocks
+
+    cap = Caption("figure", "2", 0, (43, 62, 206, 386), "Figure 2 ...")
+    lines = [TextLine((480, 62, 519, 70), "Iinj = 150 pA", 6, False, 7),    # the figure's label
+             *[TextLine((43, 72 + 10 * k, 206, 81 + 10 * k), f"caption text line number {k}", 7, False, 7)
+               for k in range(20)]]
+    assert body_blocks(lines, [cap]) == []
+
+
+def test_page_turn_and_boxes_round_trip():
+    from covtool.pdf.layout import page_turn, turn_box, unturn_box
+
+    for turn in range(4):
+        b = (10.0, 20.0, 110.0, 70.0)
+        t = turn_box(b, turn, 595, 842)
+        assert unturn_box(t, turn, 595, 842) == b
+        if turn % 2:
+            assert t[2] - t[0] == 50 and t[3] - t[1] == 100
+    up = [TextLine((340, 365, 354, 742), "Figure 1. Sideways caption text", turn=1),
+          TextLine((20, 20, 200, 30), "Header", turn=0)]
+    assert page_turn(up) == 1
+    assert page_turn([TextLine((0, 0, 1, 1), "plain text")]) == 0

@@ -285,3 +285,113 @@ def test_options_and_caption_patterns_are_checked_naming_the_parameter():
         caption_filter([{"caption": "Figure 1"}], "(")
     assert err.value.param == "caption_match" and "'(' is not a valid regex" in str(err.value)
     assert caption_pattern(None) is None and caption_pattern("CT").search("a CT scan")
+
+
+def _sideways_pdf(path: Path, turn: int, page_rotation: int = 0) -> None:
+    """A portrait page whose content is a landscape page set sideways (text written up for
+    ``turn`` 1, down for 3): a figure, its caption below it and body text, in the landscape
+    frame; ``page_rotation`` sets /Rotate so that a viewer shows it upright."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+
+    def box(x0, y0, x1, y1):          # a box of the 842 x 595 landscape frame -> the page's
+        if turn == 1:
+            return pymupdf.Rect(y0, 842 - x1, y1, 842 - x0)
+        return pymupdf.Rect(595 - y1, x0, 595 - y0, x1)
+
+    rotate = 90 if turn == 1 else 270
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 120, 80), False)
+    pix.clear_with(90)
+    page.insert_image(box(100, 80, 500, 330), pixmap=pix, rotate=rotate)
+    page.insert_textbox(box(100, 340, 740, 380), "Figure 1. A landscape figure set sideways on a "
+                        "portrait page, with its caption below it.", fontsize=10, rotate=rotate)
+    page.insert_textbox(box(100, 400, 740, 560), "Body text of the page runs on below the caption "
+                        "in lines long enough to be body text. " * 4, fontsize=10, rotate=rotate)
+    if page_rotation:
+        page.set_rotation(page_rotation)
+    doc.save(path)
+
+
+@pytest.mark.parametrize("turn, page_rotation", [(1, 0), (3, 0), (1, 90)])
+def test_a_landscape_page_set_sideways_pairs_its_caption(tmp_path, turn, page_rotation):
+    path = tmp_path / "land.pdf"
+    _sideways_pdf(path, turn, page_rotation)
+    res = extract_pdf(str(path), str(tmp_path / "out"), ExtractOptions())
+    assert res.error is None
+    (row,) = res.rows
+    assert row["figure"] == "1" and row["caption"].startswith("Figure 1. A landscape figure")
+    # the box is the image's, in the page's own (unturned) coordinates
+    x0, y0, x1, y1 = (float(v) for v in row["bbox"].split(","))
+    assert x1 - x0 == pytest.approx(250, abs=1) and y1 - y0 == pytest.approx(375, abs=1)
+
+
+def _stencil_pdf(path: Path, filt: str) -> np.ndarray:
+    """A page with one 1-bit stencil mask image (/ImageMask true, Flate or CCITT G4, painted
+    black) and its caption; returns the painted pixels (True where the page is black)."""
+    import io
+
+    import pymupdf
+    from PIL import Image
+
+    w, h = 200, 150
+    ink = np.zeros((h, w), bool)
+    ink[20:130, 30:170] = True
+    ink[60:90, :] = False
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 420), "Figure 1. A stencil mask drawn in black.", fontsize=10)
+    xref = doc.get_new_xref()
+    doc.update_object(xref, f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} "
+                            "/ImageMask true /BitsPerComponent 1 /Decode [1 0] >>")
+    if filt == "flate":
+        doc.update_stream(xref, np.packbits(ink, axis=1).tobytes(), compress=True)
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(~ink).save(buf, format="TIFF", compression="group4")
+        tif = Image.open(io.BytesIO(buf.getvalue()))
+        offset, count = tif.tag_v2[273][0], tif.tag_v2[279][0]
+        doc.update_stream(xref, buf.getvalue()[offset:offset + count], compress=False)
+        doc.xref_set_key(xref, "Filter", "/CCITTFaxDecode")
+        doc.xref_set_key(xref, "DecodeParms", f"<< /K -1 /Columns {w} /Rows {h} >>")
+    resources = int(doc.xref_get_key(page.xref, "Resources")[1].split()[0])
+    doc.xref_set_key(resources, "XObject", f"<< /Im9 {xref} 0 R >>")
+    content = doc.get_new_xref()
+    doc.update_object(content, "<< >>")
+    doc.update_stream(content, b"q 0 0 0 rg 300 0 0 225 72 440 cm /Im9 Do Q")
+    old = doc.xref_get_key(page.xref, "Contents")[1].strip("[]")
+    doc.xref_set_key(page.xref, "Contents", f"[{old} {content} 0 R]")
+    doc.save(path)
+    return ink
+
+
+@pytest.mark.parametrize("filt", ["flate", "ccitt"])
+def test_a_stencil_mask_image_is_written_as_ink_on_white(tmp_path, filt):
+    path = tmp_path / "stencil.pdf"
+    ink = _stencil_pdf(path, filt)
+    res = extract_pdf(str(path), str(tmp_path / "out"), ExtractOptions())
+    (row,) = res.rows
+    img = read_image(row["path"])
+    assert img.shape == ink.shape and row["format"] == "png"
+    assert np.array_equal(img < 128, ink)       # black where painted, not a negative
+
+
+def test_a_small_uncaptioned_badge_is_not_listed_and_a_scheme_is_not_a_figure(tmp_path):
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 60, 60), False)
+    pix.clear_with(120)
+    page.insert_image(pymupdf.Rect(40, 700, 90, 750), pixmap=pix)          # a 50 pt badge
+    big = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 200, 100), False)
+    big.clear_with(60)
+    page.insert_image(pymupdf.Rect(72, 100, 472, 300), pixmap=big)         # a scheme's picture
+    page.insert_text((72, 320), "Scheme 1. Synthetic route to the compound.", fontsize=10)
+    uncaptioned = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 150, 100), False)
+    uncaptioned.clear_with(200)
+    page.insert_image(pymupdf.Rect(72, 400, 372, 600), pixmap=uncaptioned)  # a figure, no caption
+    doc.save(tmp_path / "p.pdf")
+    res = extract_pdf(str(tmp_path / "p.pdf"), str(tmp_path / "out"), ExtractOptions())
+    assert [(r["figure"], r["bbox"]) for r in res.rows] == [("", "72.0,400.0,372.0,600.0")]

@@ -89,3 +89,32 @@ def test_covid_ct_chest_crop_and_lesions_dry_run(tmp_path):
     assert any(f"eval {out}/run {out}/cropped.csv" in x for x in lines)
     plain = make("covid-ct", out, "-n", "DATA=/data/COVID-CT").stdout
     assert "chest-crop" not in plain and "inf-net" not in plain and f"train {out}/images.csv" in plain
+
+
+def _caption_regex(out: Path, *args: str):
+    import re
+    import shlex
+
+    r = make("covid-ct", out, "-n", f"{out}/figures.csv", "PDFS=/data/pdfs", *args)
+    assert r.returncode == 0, r.stderr
+    words = shlex.split(next(x for x in r.stdout.splitlines() if " extract " in x))
+    return re.compile(words[words.index("--caption-match") + 1])
+
+
+def test_covid_ct_caption_filters_keep_ct_or_xray_captions_as_real_papers_write_them(tmp_path):
+    """The recipe's CT regex keeps the ways the COVID-CT release's own captions name CT (as the
+    preprints printed them), the X-ray one chest radiographs; neither keeps charts or diagrams."""
+    ct = _caption_regex(tmp_path / "o")
+    for caption in ["Figure 1. Transverse Chest Computed Tomographic Images.",
+                    "Figure 4: Chest CTs of a asymptomatic patient, obtained on Feb 10",
+                    "FIGURE 2, Different imaging features. A, Big patchy GGO in left lung.",
+                    "Figure 3. HRCT of a 45-year-old woman", "Figure 2 Chest CT scan on day 5"]:
+        assert ct.search(caption), caption
+    xray = _caption_regex(tmp_path / "o", "MODALITY=xray")
+    for caption in ["Figure 1. Chest radiographs of patient 1.", "Fig. 2 Portable chest X-ray",
+                    "Figure 3. CXR on admission"]:
+        assert xray.search(caption) and not ct.search(caption), caption
+    for caption in ["Fig. 11 AUC and Accuracy performance gains from ConVIRT",
+                    "Figure 1 Patient flow pattern at the medical department, June 2010.",
+                    "Fig. 4 CO-Search System Architecture", "Figure 2. Contract types per sector"]:
+        assert not ct.search(caption) and not xray.search(caption), caption

@@ -334,24 +334,69 @@ def image_blocks(textpage) -> list[tuple[Box, tuple[int, int]]]:
 
 
 def read_drawings(page, cluster_tolerance: float = 3.0) -> list[Box]:
-    """The page's vector drawings, clustered into boxes (``Page.cluster_drawings``).
+    """The page's vector drawings, clustered into boxes (:func:`cluster_boxes`, what
+    ``Page.cluster_drawings`` computes).
 
     The paths come from ``get_cdrawings``: clustering reads only each path's rectangle, so
     ``get_drawings``' conversion of every path item to Point/Rect objects is skipped.
     """
-    import pymupdf
-
     try:
         paths = page.get_cdrawings(extended=False)
         if not paths:
             return []
-        # as get_drawings gives them: clip paths have no "rect" (and fail clustering, as there)
-        paths = [p if p["type"].startswith("clip") else {"rect": pymupdf.Rect(p["rect"])}
-                 for p in paths]
-        return [tuple(r) for r in page.cluster_drawings(drawings=paths, x_tolerance=cluster_tolerance,
-                                                        y_tolerance=cluster_tolerance)]
+        if any(p["type"].startswith("clip") for p in paths):
+            return []    # as with get_drawings: clip paths have no "rect" and fail clustering
+        r = page.rect
+        return cluster_boxes(np.array([p["rect"] for p in paths], dtype=np.float64),
+                             (r.x0, r.y0, r.x1, r.y1), cluster_tolerance, cluster_tolerance)
     except Exception:  # a broken content stream must not lose the page's raster figures
         return []
+
+
+def cluster_boxes(rects: np.ndarray, area: Box, x_tolerance: float = 3.0,
+                  y_tolerance: float = 3.0) -> list[Box]:
+    """PyMuPDF's ``Page.cluster_drawings`` on an (N, 4) array of path rectangles, vectorised
+    (PyMuPDF's Python loop builds a Rect for every comparison: 0.77 s on the 13 real papers'
+    230 pages, 0.22 s here, against 0.69 s for reading the drawings themselves).
+
+    The same rule and result, box for box: the rectangles inside ``area`` (the page), in order
+    of (y1, x0); the first grows by every rectangle within the tolerances of it (in x and in y)
+    until none is left near it, and is a cluster; the rest go on the same way (the box only
+    grows, so its cluster is the same whatever order its neighbours are taken in). A grown box
+    is held in single precision, as MuPDF's ``fz_rect`` holds it. Clusters are returned sorted by
+    (y1, x0), duplicates dropped, only those wider than ``x_tolerance`` and taller than
+    ``y_tolerance``.
+    """
+    if rects.size == 0:
+        return []
+    inside = ((rects[:, 0] >= area[0]) & (rects[:, 2] <= area[2])
+              & (rects[:, 1] >= area[1]) & (rects[:, 3] <= area[3]))
+    # stable, as Python's sort: a tie in (y1, x0) is two rectangles touching, one cluster either way
+    rest = rects[inside][np.lexsort((rects[inside][:, 0], rects[inside][:, 3]))]
+    x0, y0 = np.minimum(rest[:, 0], rest[:, 2]), np.minimum(rest[:, 1], rest[:, 3])
+    x1, y1 = np.maximum(rest[:, 0], rest[:, 2]), np.maximum(rest[:, 1], rest[:, 3])
+    alive = np.ones(len(rest), dtype=bool)
+    clusters: list[tuple[float, float, float, float]] = []
+    while alive.any():
+        k = int(np.argmax(alive))         # the first left, in (y1, x0) order
+        alive[k] = False
+        box = tuple(float(v) for v in rest[k])
+        while True:
+            bx0, bx1 = min(box[0], box[2]), max(box[0], box[2])
+            by0, by1 = min(box[1], box[3]), max(box[1], box[3])
+            near = alive & ~((bx1 < x0 - x_tolerance) | (bx0 > x1 + x_tolerance)
+                             | (by1 < y0 - y_tolerance) | (by0 > y1 + y_tolerance))
+            if not near.any():
+                break
+            alive &= ~near
+            grown = (min(box[0], float(rest[near, 0].min()), float(rest[near, 2].min())),
+                     min(box[1], float(rest[near, 1].min()), float(rest[near, 3].min())),
+                     max(box[2], float(rest[near, 0].max()), float(rest[near, 2].max())),
+                     max(box[3], float(rest[near, 1].max()), float(rest[near, 3].max())))
+            box = tuple(float(v) for v in np.array(grown, dtype=np.float32))
+        clusters.append(box)
+    out = sorted(set(clusters), key=lambda r: (r[3], r[0]))
+    return [r for r in out if r[2] - r[0] > x_tolerance and r[3] - r[1] > y_tolerance]
 
 
 def doc_title_doi(doc, pages: Sequence[PageLayout] = ()) -> tuple[str, str]:

@@ -15,6 +15,11 @@ _BI = re.compile(rb"BI(?<![^\s\]>)]BI)(?![^\s/\[<(])")
 _DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do(?![^\s/\[\]()<>{}%])")
 
 
+def has_inline_image(content: bytes) -> bool:
+    """The content stream draws an inline image (``BI ... ID ... EI``)."""
+    return _BI.search(content) is not None
+
+
 def drawn_xobjects(content: bytes, names: dict[bytes, int]) -> list[int] | None:
     """The XObjects a content stream draws (``/Name Do``), in drawing order, by the xref that
     ``names`` gives each resource name; names it does not hold are left out. None when the

@@ -18,7 +18,7 @@ import numpy as np
 
 from covtool.core.errors import CovtoolError
 from covtool.core.image_containers import png_from_idat, tiff_from_deflate
-from covtool.pdf.contentstream import drawn_xobjects
+from covtool.pdf.contentstream import drawn_xobjects, has_inline_image
 from covtool.pdf.layout import Box, ImagePlacement, PageLayout, TextLine, line_turn
 from covtool.pdf.metadata import title_doi
 
@@ -193,7 +193,8 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
     stream (hashing the stored bytes, not the decoded pixels, keeps this cheap). Placements are
     matched to the page's image XObjects by pixel size; only XObjects sharing a size on the page
     are told apart by the MD5 of their pixels (what ``get_image_rects`` does). Inline images (no
-    XObject; small by the PDF standard's intent) are left out.
+    XObject) are placements with ``xref`` 0; on a page without image XObjects they are looked
+    for only where the lines are read (a caption may start there).
     """
     import pymupdf
 
@@ -216,8 +217,11 @@ def read_page(page, with_drawings: bool = True, cluster_tolerance: float = 3.0,
             except Exception:
                 digests[xref] = f"xref{xref}"
     images = []
-    if by_size:           # no XObject: every placement would be an inline image, left out
+    if by_size:
         images = _placements(doc, recording, by_size, digests, lambda: drawn_images(page, items))
+    elif read and has_inline_image(page.read_contents()):
+        # no XObject: only inline images; looked for where a caption may be (the lines are read)
+        images = _placements(doc, recording, by_size, digests)
     r = page.rect          # as shown (/Rotate applied); the page's text and images are unrotated
     w, h = (r.height, r.width) if page.rotation % 180 else (r.width, r.height)
     layout = PageLayout(page.number, float(w), float(h), lines, images, [], lines_read=read,
@@ -288,7 +292,11 @@ def _placements(doc, recording, by_size: dict[tuple[int, int], list[int]],
             images.append(ImagePlacement(bbox, xrefs[0], size[0], size[1], digests[xrefs[0]]))
         elif xrefs:
             shared.setdefault(size, []).append(bbox)
-        # no xref of that size: an inline image (small by the standard's intent), left out
+        elif size[0] > 0 and size[1] > 0 and bbox[2] > bbox[0] and bbox[3] > bbox[1]:
+            # no XObject of that size: an inline image (BI ... EI), which some writers use for
+            # whole figures; no stored stream to keep, so it is rendered. Its digest is its size,
+            # so that one repeated on --repeat pages is furniture
+            images.append(ImagePlacement(bbox, 0, size[0], size[1], f"inline-{size[0]}x{size[1]}"))
     found: dict[int, list[tuple]] = {}
     unresolved: set[int] = set()
     order = drawn() if (shared and drawn is not None) else None

@@ -395,3 +395,31 @@ def test_a_small_uncaptioned_badge_is_not_listed_and_a_scheme_is_not_a_figure(tm
     doc.save(tmp_path / "p.pdf")
     res = extract_pdf(str(tmp_path / "p.pdf"), str(tmp_path / "out"), ExtractOptions())
     assert [(r["figure"], r["bbox"]) for r in res.rows] == [("", "72.0,400.0,372.0,600.0")]
+
+
+def test_an_inline_image_figure_is_found_and_rendered(tmp_path):
+    """A figure drawn as an inline image (BI ... ID ... EI, no XObject: older writers do this
+    for whole figures) is a figure; with no stored stream to keep it is rendered."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 420), "Figure 1. An inline image.", fontsize=10)
+    pixels = bytes(range(0, 256, 16)) * 4          # 8 x 8 grey ramp, 8 bits
+    content = doc.get_new_xref()
+    doc.update_object(content, "<< >>")
+    doc.update_stream(content, b"q 200 0 0 200 72 440 cm BI /W 8 /H 8 /CS /G /BPC 8 ID "
+                      + pixels + b" EI Q")
+    old = doc.xref_get_key(page.xref, "Contents")[1].strip("[]")
+    doc.xref_set_key(page.xref, "Contents", f"[{old} {content} 0 R]")
+    doc.save(tmp_path / "inline.pdf")
+    res = extract_pdf(str(tmp_path / "inline.pdf"), str(tmp_path / "out"), ExtractOptions())
+    (row,) = res.rows
+    assert row["figure"] == "1" and row["format"] == "png" and row["kind"] == "raster"
+    assert row["bbox"] == "72.0,202.0,272.0,402.0"
+    img = read_image(row["path"])
+    # the 8 x 8 pixels as drawn: rows 0..112 and 128..240 in steps of 16, grey
+    expect = np.frombuffer(pixels, np.uint8).reshape(8, 8)
+    h, w = img.shape
+    centres = img[(np.arange(8) * h + h // 2) // 8][:, (np.arange(8) * w + w // 2) // 8]
+    assert img.ndim == 2 and np.abs(centres.astype(int) - expect).max() <= 2

@@ -38,6 +38,7 @@ realdata: $(STAMP)
 	$(PY) examples/realdata.py --data $(DATA) --out realdata-out
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
 lint: $(STAMP)

@@ -1,71 +1,236 @@
-"""Benchmark of ``covtool extract``: figure–caption pairing quality and speed.
+"""Benchmark of ``covtool extract``: figure–caption pairing quality and speed, beside a layout peer.
 
-Quality: precision and recall of figure–caption pairs, on generated papers (truth from
-covtool.synth.pdf: page, number, caption text and figure box, IoU >= 0.8) and, when
-../shared/data/pdfs exists, on the three real papers (truth counted by a person: page, number and
-caption start; their supplementary "Figure S1/S2" are not in that count and are reported apart).
-Goal: >= 0.95 both.
+Sets: generated papers (covtool.synth.pdf: truth holds page, number, caption text and figure box),
+every real set that exists among ../shared/data/pdfs and ../shared/data/pdfs-dev, and each
+``--set DIR``: a folder of PDFs with an expected.json of the same shape (per PDF name its
+"figures", each with page (1-based), name, caption_start and panels), so that other sets plug in.
+
+Quality: a prediction is a figure–caption pair (page, figure number, caption). Every row covtool
+writes is one, the rows without a caption (uncaptioned images, empty ``figure``) too: they never
+match, and they are counted apart as well. A pair is right when its page and number are those of
+an expected figure and its caption starts with that figure's caption_start (both sides NFKC,
+whitespace collapsed), one pair per expected figure; on generated papers the caption is the whole
+truth caption and the figure box must overlap the truth's (IoU >= 0.8). A paper's supplementary
+figures ("S1") are reported apart and not counted when its expected.json lists no S figure. Per
+real paper: figures expected, covtool's right pairs / predictions, and the peer's; per set:
+precision and recall of both, and the panel accuracy of ``--split-panels`` (its rows per page and
+figure equal to the expected ``panels``) over the expected figures and over those covtool paired.
+Goal: precision and recall >= 0.95.
+
+The peer: pymupdf4llm's layout analysis (``pymupdf4llm.to_json``, PyMuPDF's layout ONNX model,
+offline; not run when pymupdf4llm is not installed, or with ``--no-peer``). It counts a figure for
+each ``caption`` box whose text begins with "Fig" on a page that has a ``picture`` box; its pair is
+(page, the number read by covtool's match_caption_start, the caption box's text).
 
 Speed: pages per second of covtool extract (captions, figures, pairing, writing the images) next
 to poppler's ``pdfimages -list`` (listing the images only) on the same PDFs in the same run, the
 runs taking turns so that both see the same machine; the best of ``--repeat`` runs each. Goal:
-covtool extract within 2x the time of ``pdfimages -list``; the verdict is printed. covtool runs
+covtool extract within 2x the time of ``pdfimages -list``. On real sets the peer takes its turn
+in the first ``--peer-repeat`` rounds (it is slow; best of those), after one untimed warm-up on a
+generated paper. Goal: covtool's pages/s >= 30x the peer's. The verdicts are printed. covtool runs
 as the command does in one process; its CPU time is printed beside it. Also printed, to show
-where the time goes: covtool's reading and caption work alone (no image written), the
-floor of PyMuPDF itself (opening the PDF and one "dict" text extraction per page, nothing else),
+where the time goes: covtool's reading and caption work alone (no image written), the floor of
+PyMuPDF itself (opening the PDF and one "dict" text extraction per page, nothing else),
 ``pdfimages -all`` (writing every image) and ``--jobs 2``.
 
-    python benchmarks/bench_extract.py [--papers 12] [--repeat 5] [--install-poppler]
+    python benchmarks/bench_extract.py [--papers 12] [--repeat 5] [--set DIR ...]
+        [--peer-repeat 1] [--no-peer] [--install-poppler]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from covtool.pdf.captions import match_caption_start  # noqa: E402
 from covtool.pdf.layout import iou  # noqa: E402
 from covtool.pdf.pipeline import ExtractOptions  # noqa: E402
 from covtool.synth.pdf import write_pdf_set  # noqa: E402
 
-
-def real_data_dir() -> Path | None:
-    for base in (ROOT.parent, ROOT.parent.parent):
-        p = base / "shared" / "data" / "pdfs"
-        if (p / "expected.json").exists():
-            return p
-    return None
+REAL_SETS = ("pdfs", "pdfs-dev")
+QUALITY_GOAL = 0.95
+PDFIMAGES_GOAL = 2.0      # covtool's time at most this many times pdfimages -list's
+PEER_GOAL = 30.0          # covtool's pages/s at least this many times the peer's
 
 
-def parse_box(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(","))
+class Expected(NamedTuple):
+    """One figure a paper should yield; ``bbox`` (points) only where the truth has one."""
+
+    page: int
+    name: str
+    caption_start: str
+    panels: int
+    bbox: tuple[float, ...] | None = None
 
 
-def score(pred: list[tuple], truth: list[tuple], match) -> tuple[int, int, int]:
-    """(true positives, predictions, truths) with one-to-one matching."""
-    used: set[int] = set()
-    tp = 0
-    for p in pred:
-        for i, t in enumerate(truth):
-            if i not in used and match(p, t):
-                used.add(i)
-                tp += 1
+class Pair(NamedTuple):
+    """One prediction: page (1-based), figure number ("" when none), caption text, box."""
+
+    page: int
+    name: str
+    caption: str
+    bbox: tuple[float, ...] | None = None
+
+
+@dataclass
+class PaperScore:
+    """The pairs of one paper (or a set, summed) scored against its expected figures."""
+
+    expected: int = 0
+    right: int = 0
+    predictions: int = 0
+    uncaptioned: int = 0
+    supplementary: int = 0
+    paired: set[int] = field(default_factory=set)     # indices of the expected figures matched
+
+    def add(self, other: PaperScore) -> None:
+        self.expected += other.expected
+        self.right += other.right
+        self.predictions += other.predictions
+        self.uncaptioned += other.uncaptioned
+        self.supplementary += other.supplementary
+
+
+def normalise(text: str) -> str:
+    """NFKC, whitespace runs collapsed to one space, ends stripped."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def parse_box(text: str) -> tuple[float, ...] | None:
+    return tuple(float(v) for v in text.split(",")) if text else None
+
+
+def pair_matches(p: Pair, t: Expected) -> bool:
+    if (p.page, p.name) != (t.page, t.name) or not p.name:
+        return False
+    if not normalise(p.caption).startswith(normalise(t.caption_start)):
+        return False
+    return t.bbox is None or (p.bbox is not None and iou(p.bbox, t.bbox) >= 0.8)
+
+
+def score_pairs(pairs: list[Pair], expected: list[Expected]) -> PaperScore:
+    """Right pairs (one-to-one, first come first matched), predictions, and those set apart.
+
+    A pair without a number is a prediction that never matches; a supplementary pair ("S1") is
+    set apart, not counted, when ``expected`` lists no supplementary figure.
+    """
+    lists_supp = any(t.name.startswith("S") for t in expected)
+    s = PaperScore(expected=len(expected))
+    for p in pairs:
+        if p.name.startswith("S") and not lists_supp:
+            s.supplementary += 1
+            continue
+        s.predictions += 1
+        s.uncaptioned += not p.caption
+        for i, t in enumerate(expected):
+            if i not in s.paired and pair_matches(p, t):
+                s.paired.add(i)
+                s.right += 1
                 break
-    return tp, len(pred), len(truth)
+    return s
 
 
-def pr(tp: int, npred: int, ntruth: int) -> str:
-    p = tp / npred if npred else 1.0
-    r = tp / ntruth if ntruth else 1.0
-    return f"precision {p:.3f} ({tp}/{npred})  recall {r:.3f} ({tp}/{ntruth})"
+def covtool_pairs(rows: list[dict]) -> list[Pair]:
+    """Every row covtool wrote as a pair; a row with an empty ``figure`` has no caption."""
+    return [Pair(int(r["page"]), r["figure"], r["caption"] if r["figure"] else "",
+                 parse_box(r.get("bbox", "")))
+            for r in rows]
+
+
+def panel_hits(rows: list[dict], expected: list[Expected]) -> list[bool]:
+    """Per expected figure: do the ``--split-panels`` rows of its page and number count its panels?"""
+    return [sum(1 for r in rows if r["figure"] == t.name and int(r["page"]) == t.page) == t.panels
+            for t in expected]
+
+
+def box_text(box: dict) -> str:
+    """The text of one layout box of pymupdf4llm's JSON: spans of a line joined (a space where
+    they stand apart), lines joined by spaces, then normalised."""
+    lines = []
+    for line in box["textlines"]:
+        text, right = "", None
+        for span in line["spans"]:
+            if right is not None and span["bbox"][0] - right > 0.15 * span["size"]:
+                text += " "
+            text += span["text"]
+            right = span["bbox"][2]
+        lines.append(text)
+    return normalise(" ".join(lines))
+
+
+def peer_pairs(doc: dict) -> list[Pair]:
+    """The peer's figures in pymupdf4llm's JSON (``pages`` -> ``boxes`` with ``boxclass``): a
+    ``caption`` box beginning with "Fig" on a page that has a ``picture`` box."""
+    pairs = []
+    for page in doc["pages"]:
+        boxes = page["boxes"]
+        if not any(b["boxclass"] == "picture" for b in boxes):
+            continue
+        for b in boxes:
+            if b["boxclass"] != "caption":
+                continue
+            text = box_text(b)
+            if not text.lower().startswith("fig"):
+                continue
+            m = match_caption_start(text)
+            pairs.append(Pair(page["page_number"], m[1] if m else "", text,
+                              (b["x0"], b["y0"], b["x1"], b["y1"])))
+    return pairs
+
+
+def load_expected(folder: Path) -> tuple[dict[str, list[Expected]], list[str]]:
+    """Expected figures by PDF name for the PDFs of ``folder``'s expected.json that are there,
+    and the names it lists that are missing."""
+    listed = json.loads((folder / "expected.json").read_text())
+    present = {n: v for n, v in sorted(listed.items()) if (folder / n).is_file()}
+    expected = {n: [Expected(int(f["page"]), str(f["name"]), f["caption_start"], int(f["panels"]))
+                    for f in v.get("figures", [])]
+                for n, v in present.items()}
+    return expected, sorted(set(listed) - set(present))
+
+
+def real_set_dirs(extra: list[str]) -> list[Path]:
+    """The real sets beside the repository (as shared/ is laid out) and those given by ``--set``."""
+    found: list[Path] = []
+    for name in REAL_SETS:
+        for base in (ROOT.parent, ROOT.parent.parent):
+            p = base / "shared" / "data" / name
+            if (p / "expected.json").exists():
+                found.append(p.resolve())
+                break
+    for d in extra:
+        p = Path(d).resolve()
+        if p not in found:
+            found.append(p)
+    return found
+
+
+def ratio(tp: int, n: int) -> float:
+    return tp / n if n else 1.0
+
+
+def pr(s: PaperScore) -> str:
+    return (f"precision {ratio(s.right, s.predictions):.3f} ({s.right}/{s.predictions})  "
+            f"recall {ratio(s.right, s.expected):.3f} ({s.right}/{s.expected})")
+
+
+def quality_verdict(s: PaperScore) -> str:
+    met = min(ratio(s.right, s.predictions), ratio(s.right, s.expected)) >= QUALITY_GOAL
+    return f"-> goal (>= {QUALITY_GOAL} both): {'met' if met else 'NOT met'}"
 
 
 def run_covtool(pdfs: list[Path], out: Path, split_panels: bool = False, jobs: int = 1
@@ -88,10 +253,6 @@ def run_covtool(pdfs: list[Path], out: Path, split_panels: bool = False, jobs: i
         if not r.get("error"):
             by_name[Path(r["source"]).name].rows.append(r)
     return elapsed, by_name
-
-
-def run_covtool_jobs(pdfs: list[Path], out: Path, jobs: int) -> float:
-    return run_covtool(pdfs, out, jobs=jobs)[0]
 
 
 def run_analyze(pdfs: list[Path]) -> float:
@@ -133,6 +294,32 @@ def run_pdfimages(pdfs: list[Path], mode: str, out: Path) -> float:
     return time.perf_counter() - t0
 
 
+def peer_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pymupdf4llm") is not None
+
+
+def run_peer(pdfs: list[Path]) -> tuple[float, dict[str, dict]]:
+    """``pymupdf4llm.to_json`` on each PDF: wall time (the JSON parsed after it), JSON by name."""
+    import pymupdf
+    import pymupdf4llm
+
+    texts = {}
+    sink = io.StringIO()
+    # its "Document parser messages" go to stdout; keep them out of this benchmark's figures
+    pymupdf.set_messages(stream=sink)
+    try:
+        with contextlib.redirect_stdout(sink):
+            t0 = time.perf_counter()
+            for p in pdfs:
+                texts[p.name] = pymupdf4llm.to_json(str(p))
+            elapsed = time.perf_counter() - t0
+    finally:
+        pymupdf.set_messages(stream=sys.stdout)
+    return elapsed, {n: json.loads(t) for n, t in texts.items()}
+
+
 def find_pdfimages(install: bool) -> bool:
     """True when poppler's pdfimages is on PATH (installed first with ``install``, as root)."""
     if shutil.which("pdfimages") is None and install:
@@ -141,37 +328,61 @@ def find_pdfimages(install: bool) -> bool:
     return shutil.which("pdfimages") is not None
 
 
-def speed(label: str, pdfs: list[Path], tmp: Path, repeat: int, baseline: bool) -> None:
-    """Print pages/s of covtool extract and the others, runs taking turns; best of ``repeat``."""
+@dataclass
+class Rounds:
+    """What the timed rounds of one set gave: best seconds per run kind, pages, and the outputs
+    of the first covtool and peer runs (scored for quality)."""
+
+    best: dict[str, float]
+    pages: int
+    rows: dict
+    peer: dict[str, dict] | None
+
+
+def timed_rounds(pdfs: list[Path], tmp: Path, repeat: int, baseline: bool, peer_repeat: int
+                 ) -> Rounds:
+    """covtool extract, pdfimages -list, covtool's analysis alone, the PyMuPDF floor and (the
+    first ``peer_repeat`` rounds) the peer, taking turns; then pdfimages -all and ``--jobs 2``."""
     runs: dict[str, list[float]] = {}
-    pages = 0
-    for _ in range(repeat):
-        if baseline:
-            runs.setdefault("list", []).append(run_pdfimages(pdfs, "list", tmp / "pi"))
-        c0 = time.process_time()
-        t, results = run_covtool(pdfs, tmp / "out_t")
-        runs.setdefault("covtool", []).append(t)
-        runs.setdefault("cpu", []).append(time.process_time() - c0)
-        pages = pages_of(results)
-        runs.setdefault("analyze", []).append(run_analyze(pdfs))
-        runs.setdefault("floor", []).append(run_floor(pdfs))
+    rows = peer = None
+    for k in range(max(repeat, peer_repeat)):
+        if k < repeat:
+            if baseline:
+                runs.setdefault("list", []).append(run_pdfimages(pdfs, "list", tmp / "pi"))
+            c0 = time.process_time()
+            t, results = run_covtool(pdfs, tmp / "out_t")
+            runs.setdefault("covtool", []).append(t)
+            runs.setdefault("cpu", []).append(time.process_time() - c0)
+            rows = rows or results
+        if k < peer_repeat:
+            t, docs = run_peer(pdfs)
+            runs.setdefault("peer", []).append(t)
+            peer = peer or docs
+        if k < repeat:
+            runs.setdefault("analyze", []).append(run_analyze(pdfs))
+            runs.setdefault("floor", []).append(run_floor(pdfs))
     if baseline:
         runs["all"] = [run_pdfimages(pdfs, "all", tmp / "pi") for _ in range(repeat)]
-    runs["jobs"] = [run_covtool_jobs(pdfs, tmp / "out_j", 2) for _ in range(repeat)]
-    best = {k: min(v) for k, v in runs.items()}
+    runs["jobs"] = [run_covtool(pdfs, tmp / "out_j", jobs=2)[0] for _ in range(repeat)]
+    pages = sum(r.pages for r in rows.values())
+    return Rounds({k: min(v) for k, v in runs.items()}, pages, rows, peer)
+
+
+def print_speed(r: Rounds, repeat: int, peer_repeat: int) -> None:
+    best, pages = r.best, r.pages
     base = best.get("list")
 
     def line(name: str, key: str, note: str = "") -> None:
-        ratio = f"{best[key] / base:5.2f}x the time of pdfimages -list" if base else ""
-        print(f"    {name:38s} {pages / best[key]:7.1f} pages/s  {ratio}{note}")
+        vs = f"{best[key] / base:5.2f}x the time of pdfimages -list" if base else ""
+        print(f"    {name:38s} {pages / best[key]:7.1f} pages/s  {vs}{note}")
 
-    print(f"  {label}: {len(pdfs)} PDFs, {pages} pages")
+    print(f"  speed ({pages} pages; best of {repeat}, one process)")
     if base:
         print(f"    {'pdfimages -list':38s} {pages / base:7.1f} pages/s  (the baseline: lists the images)")
-    verdict = ""
-    if base:
-        met = best["covtool"] <= 2 * base
-        verdict = f"  -> goal (within 2x): {'met' if met else 'NOT met'}"
+        met = best["covtool"] <= PDFIMAGES_GOAL * base
+        verdict = f"  -> goal (within {PDFIMAGES_GOAL:g}x): {'met' if met else 'NOT met'}"
+    else:
+        verdict = ""
     line("covtool extract", "covtool", verdict)
     line("  its CPU time", "cpu", "  (CPU seconds, not wall)")
     line("  of which reading and captions", "analyze", "  (no image written)")
@@ -179,81 +390,122 @@ def speed(label: str, pdfs: list[Path], tmp: Path, repeat: int, baseline: bool) 
     if base:
         line("pdfimages -all", "all", "  (writes every image)")
     line("covtool extract --jobs 2", "jobs", "  (pool start-up included)")
+    if "peer" in best:
+        times = best["peer"] / best["covtool"]
+        met = times >= PEER_GOAL
+        print(f"    {'peer: pymupdf4llm.to_json':38s} {pages / best['peer']:7.1f} pages/s  "
+              f"(best of {peer_repeat})  covtool {times:.1f}x its pages/s  "
+              f"-> goal (>= {PEER_GOAL:g}x): {'met' if met else 'NOT met'}")
 
 
-def pages_of(results: dict) -> int:
-    return sum(r.pages for r in results.values())
+def generated_set(tmp: Path, args: argparse.Namespace, baseline: bool) -> list[Path]:
+    """Quality (with boxes) and speed on generated papers; the PDFs, for the peer's warm-up."""
+    folder = tmp / "synth"
+    truth = write_pdf_set(folder, n=args.papers, seed=100)
+    pdfs = sorted(folder.glob("*.pdf"))
+    expected = {n: [Expected(t.page, t.name, t.caption, t.panels, t.bbox) for t in ts]
+                for n, ts in truth.items()}
+    r = timed_rounds(pdfs, tmp, args.repeat, baseline, 0)
+    print(f"== set generated: {len(pdfs)} papers, {r.pages} pages")
+    _, split = run_covtool(pdfs, tmp / "out_p", split_panels=True)
+    total, panels_ok, paired_ok = PaperScore(), 0, 0
+    for name, figs in expected.items():
+        s = score_pairs(covtool_pairs(r.rows[name].rows), figs)
+        hits = panel_hits(split[name].rows, figs)
+        total.add(s)
+        panels_ok += sum(hits)
+        paired_ok += sum(hits[i] for i in s.paired)
+    print("  pairs: page, number, caption text, box IoU >= 0.8 (the peer is run on real sets only)")
+    print(f"  covtool: {pr(total)}  uncaptioned rows: {total.uncaptioned}  {quality_verdict(total)}")
+    print(f"  --split-panels: panel count right for {panels_ok}/{total.expected} expected figures, "
+          f"{paired_ok}/{total.right} paired ones")
+    print_speed(r, args.repeat, 0)
+    return pdfs
+
+
+def real_set(folder: Path, tmp: Path, args: argparse.Namespace, baseline: bool, peer_repeat: int
+             ) -> None:
+    """Quality per paper and per set, and speed, on one folder of real papers."""
+    expected, missing = load_expected(folder)
+    pdfs = [folder / n for n in expected]
+    if not pdfs:
+        print(f"== set {folder}: no PDF of its expected.json is there, skipped")
+        return
+    r = timed_rounds(pdfs, tmp, args.repeat, baseline, peer_repeat)
+    print(f"== set {folder.name} ({folder}): {len(pdfs)} papers, {r.pages} pages")
+    if missing:
+        print(f"  listed in expected.json but missing, skipped: {', '.join(missing)}")
+    _, split = run_covtool(pdfs, tmp / "out_real_p", split_panels=True)
+    ours, theirs, panels_ok, paired_ok = PaperScore(), PaperScore(), 0, 0
+    width = max(len(n) for n in expected) + 1
+    print("  pairs: page, number, caption start; right/predictions")
+    for name, figs in expected.items():
+        res = r.rows.get(name)
+        s = score_pairs(covtool_pairs(res.rows if res else []), figs)
+        hits = panel_hits(split[name].rows if name in split else [], figs)
+        ours.add(s)
+        panels_ok += sum(hits)
+        paired_ok += sum(hits[i] for i in s.paired)
+        line = (f"    {name + ':':{width}s} expected {s.expected:2d} | covtool {s.right:2d}/{s.predictions:<2d}"
+                f" uncaptioned rows: {s.uncaptioned}")
+        supp = {"covtool": s.supplementary}
+        if r.peer is not None:
+            p = score_pairs(peer_pairs(r.peer[name]), figs)
+            theirs.add(p)
+            line += f" | peer {p.right:2d}/{p.predictions:<2d}"
+            supp["peer"] = p.supplementary
+        line += f" | panels right {sum(hits)}/{len(figs)}"
+        if any(supp.values()):
+            line += " | supplementary apart: " + ", ".join(f"{k} {v}" for k, v in supp.items())
+        print(line)
+    print(f"  covtool: {pr(ours)}  uncaptioned rows: {ours.uncaptioned}  "
+          f"supplementary apart: {ours.supplementary}  {quality_verdict(ours)}")
+    if r.peer is not None:
+        print(f"  peer:    {pr(theirs)}  supplementary apart: {theirs.supplementary}")
+    print(f"  --split-panels: panel count right for {panels_ok}/{ours.expected} expected figures, "
+          f"{paired_ok}/{ours.right} paired ones")
+    print_speed(r, args.repeat, peer_repeat)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--papers", type=int, default=12, help="generated papers (3 pages each)")
     ap.add_argument("--repeat", type=int, default=5, help="timing repeats (best is reported)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="DIR",
+                    help="another folder of PDFs with an expected.json (repeatable)")
+    ap.add_argument("--peer-repeat", type=int, default=1,
+                    help="timed runs of the peer per real set (best is reported)")
+    ap.add_argument("--no-peer", action="store_true", help="do not run the pymupdf4llm peer")
     ap.add_argument("--install-poppler", action="store_true",
                     help="apt-get install poppler-utils when pdfimages is missing (needs root)")
     args = ap.parse_args()
+    if args.repeat < 1 or args.peer_repeat < 1 or args.papers < 1:
+        ap.error("--papers, --repeat and --peer-repeat must be at least 1")
+    sets = real_set_dirs(args.sets)
+    for d in sets:
+        if not (d / "expected.json").is_file():
+            ap.error(f"--set {d}: no expected.json there")
+
+    baseline = find_pdfimages(args.install_poppler)
+    if not baseline:
+        print("pdfimages not found, no speed baseline: install poppler-utils "
+              "(apt-get install -y poppler-utils, or run this with --install-poppler as root)")
+    peer_repeat = 0
+    if args.no_peer:
+        print("the peer is not run (--no-peer)")
+    elif not peer_available():
+        print("the peer is not run: pymupdf4llm is not installed (pip install pymupdf4llm)")
+    else:
+        peer_repeat = args.peer_repeat
     tmp = Path(tempfile.mkdtemp(prefix="bench-extract-"))
     try:
-        synth_dir = tmp / "synth"
-        truth = write_pdf_set(synth_dir, n=args.papers, seed=100)
-        synth = sorted(synth_dir.glob("*.pdf"))
-        print(f"== quality: {len(synth)} generated papers")
-        _, results = run_covtool(synth, tmp / "out")
-        pred, gold = [], []
-        for name, res in results.items():
-            pred += [(name, int(r["page"]), r["figure"], r["caption"], parse_box(r["bbox"]))
-                     for r in res.rows if r["figure"]]
-            gold += [(name, t.page, t.name, t.caption, t.bbox) for t in truth[name]]
-        tp, n_pred, n_gold = score(pred, gold, lambda p, t: p[:4] == t[:4] and iou(p[4], t[4]) >= 0.8)
-        print(f"  figure-caption pairs (page, number, caption text, box IoU >= 0.8): {pr(tp, n_pred, n_gold)}")
-        _, results_p = run_covtool(synth, tmp / "out_p", split_panels=True)
-        ok = 0
-        for name, res in results_p.items():
-            for t in truth[name]:
-                n = sum(1 for r in res.rows if r["figure"] == t.name and int(r["page"]) == t.page)
-                ok += n == t.panels
-        print(f"  --split-panels: panel count right for {ok}/{n_gold} figures")
-
-        real = real_data_dir()
-        real_pdfs: list[Path] = []
-        if real is None:
-            print("== quality: real papers skipped (../shared/data/pdfs is absent)")
-        else:
-            expected = json.loads((real / "expected.json").read_text())
-            real_pdfs = [real / n for n in sorted(expected)]
-            print(f"== quality: {len(real_pdfs)} real papers ({real})")
-            _, results = run_covtool(real_pdfs, tmp / "out_real")
-            pred, gold, supp = [], [], 0
-            for name, res in results.items():
-                for r in res.rows:
-                    if not r["figure"]:
-                        continue
-                    if r["figure"].startswith("S") and not any(f["name"].startswith("S") for f in expected[name]["figures"]):
-                        supp += 1       # supplementary figures are not in the person's count
-                        continue
-                    pred.append((name, int(r["page"]), r["figure"], r["caption"]))
-                gold += [(name, f["page"], f["name"], f["caption_start"]) for f in expected[name]["figures"]]
-            tp, n_pred, n_gold = score(pred, gold, lambda p, t: p[:3] == t[:3] and p[3].startswith(t[3]))
-            print(f"  figure-caption pairs (page, number, caption start): {pr(tp, n_pred, n_gold)}")
-            print(f"  supplementary figures found as well (not in expected.json): {supp}")
-            _, results_p = run_covtool(real_pdfs, tmp / "out_real_p", split_panels=True)
-            ok = n = 0
-            for name, res in results_p.items():
-                for f in expected[name]["figures"]:
-                    got = sum(1 for r in res.rows if r["figure"] == f["name"] and int(r["page"]) == f["page"])
-                    ok += got == f["panels"]
-                    n += 1
-            print(f"  --split-panels: panel count right for {ok}/{n} figures (gutter cuts over-split diagrams)")
-
-        baseline = find_pdfimages(args.install_poppler)
-        print(f"== speed (pages/s, best of {args.repeat}; one process; goal: covtool extract within "
-              "2x the time of pdfimages -list)")
-        if not baseline:
-            print("  pdfimages not found, no baseline: install poppler-utils "
-                  "(apt-get install -y poppler-utils, or run this with --install-poppler as root)")
-        for label, pdfs in (("generated", synth), ("real", real_pdfs)):
-            if pdfs:
-                speed(label, pdfs, tmp, args.repeat, baseline)
+        synth = generated_set(tmp, args, baseline)
+        if not sets:
+            print(f"== real sets skipped: none of ../shared/data/{{{','.join(REAL_SETS)}}} is there")
+        if sets and peer_repeat:
+            run_peer(synth[:1])          # warm-up: the model's first inference is not timed
+        for d in sets:
+            real_set(d, tmp, args, baseline, peer_repeat)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

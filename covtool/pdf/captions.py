@@ -26,7 +26,15 @@ _CONTINUED = re.compile(r"^[\s.:|—–-]*[(\[]?\s*(?:\.{3}|…)?\s*cont(?:inued
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
               "\u00ad": "", "\u2010": "-", "\u2011": "-"}
 _PUNCT = ".:|—–-"
-_CLOSING = ")]"   # after the number: the end of a parenthesised mention wrapped onto this line
+_CLOSING = ")]"
+# body text naming a figure: its verb after panel letters or a parenthesis ("Figure 3 (right)
+# shows", "Fig. 2a-c show", "Figure 4 (top panel) illustrates"); a caption's own panel text after
+# a parenthesis ("Figure 1 (a) axial CT") is not a verb of this list
+_MENTION = re.compile(
+    r"^(?:[-–,]?\s*[a-zA-Z](?:\s*[-–,]\s*[a-zA-Z])*\s+|\([^)]{1,30}\)\s*)"
+    r"(?:shows?|illustrates?|presents?|depicts?|demonstrates?|summari[sz]es?|compares?|displays?"
+    r"|reports?|contains?|gives?|lists?|plots?|indicates?|reveals?|describes?|provides?"
+    r"|highlights?|represents?|confirms?|suggests?)\b")   # after the number: the end of a parenthesised mention wrapped onto this line
 _LABEL_INITIALS = set("FTSEA")
 #: caption kinds other than figures: their regions are paired (so that no figure takes them) and
 #: not written; tables and algorithms are captioned above their body, figures and schemes below
@@ -103,6 +111,8 @@ def match_caption_start(text: str) -> tuple[str, str, int] | None:
         return None                                   # "Figure 2 (...continued)" is not a new caption
     if stripped and stripped[0] in _CLOSING:
         return None                                   # "(see" + "Fig. 3) by ...": a mention's end
+    if _MENTION.match(stripped):
+        return None                                   # "Figure 3 (right) shows", "Fig. 2a–c show"
     score = 0
     if stripped and stripped[0] in _PUNCT:
         score += 1

@@ -40,9 +40,22 @@ def test_caption_starts(text, expected):
     "Table 1 (cont’d)",
     "Figures are shown below",
     "In Figure 1 we see",
+    "Figure 3 (right) shows the opacities",
+    "Fig. 2a–c show the same patient",
+    "Figure 4 (top panel) illustrates",
+    "Figure 1 A, B show",
 ])
 def test_body_mentions_and_continuations_are_not_captions(text):
     assert match_caption_start(text) is None
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Figure 1 (a) axial CT and (b) coronal", "1"),      # panel text after a parenthesis
+    ("Figure 2 (color online) Chest CT", "2"),
+    ("Figure 6 (A) Lung window", "6"),
+])
+def test_panel_text_after_a_parenthesis_is_still_a_caption(text, name):
+    assert match_caption_start(text)[1] == name
 
 
 def test_words_beginning_like_continued_are_caption_text():

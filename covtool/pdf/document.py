@@ -407,6 +407,39 @@ def cluster_boxes(rects: np.ndarray, area: Box, x_tolerance: float = 3.0,
     return [r for r in out if r[2] - r[0] > x_tolerance and r[3] - r[1] > y_tolerance]
 
 
+def glyph_sheet(chars: str, fonts: Sequence[str], size: float, cell: int) -> np.ndarray:
+    """A grey (H, W) uint8 sheet of ``chars`` (columns) in each of the Base-14 ``fonts`` (rows),
+    one ``cell`` x ``cell`` pixel square each, set at ``size`` and drawn at 72 dpi."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=cell * len(chars), height=cell * len(fonts))
+    shape = page.new_shape()
+    for r, font in enumerate(fonts):
+        for c, ch in enumerate(chars):
+            shape.insert_text((c * cell + 0.3 * size, r * cell + 1.2 * size), ch, fontname=font,
+                              fontsize=size)
+    shape.commit()
+    pix = page.get_pixmap(dpi=72, colorspace=pymupdf.csGRAY)
+    sheet = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width).copy()
+    doc.close()
+    return sheet
+
+
+def text_spans(page, box: Box) -> list[tuple[str, tuple, float, bool]]:
+    """The text spans inside ``box`` of a page (its ``"dict"`` clipped to it): text, box, font
+    size and boldness (the bold flag, or a bold/black/heavy font name), blank ones left out."""
+    out = []
+    for block in page.get_text("dict", clip=box)["blocks"]:
+        for line in block.get("lines", ()):
+            for sp in line["spans"]:
+                if sp["text"].strip():
+                    font = sp["font"].lower()
+                    bold = bool(sp["flags"] & 16) or any(w in font for w in ("bold", "black", "heavy"))
+                    out.append((sp["text"], tuple(sp["bbox"]), float(sp["size"]), bold))
+    return out
+
+
 def doc_title_doi(doc, pages: Sequence[PageLayout] = ()) -> tuple[str, str]:
     """The paper's title and DOI, from the PDF's metadata or else from its first pages (``pages``,
     the document's :class:`PageLayout` list: the text of the first two, as read); see

@@ -29,7 +29,7 @@ from covtool.pdf.captions import Caption, deduplicate, find_captions, may_hold_c
 from covtool.pdf.figures import FigureOptions, body_blocks, find_regions, furniture
 from covtool.pdf.layout import Box, area, format_box, page_turn, turn_box, turned, union, unturn_box
 from covtool.pdf.pairing import DEFAULT_MAX_DISTANCE, Figure, pair_page
-from covtool.pdf.panels import PanelOptions, split_panels
+from covtool.pdf.panels import Label, PanelOptions, image_tiles, letter_labels, split_panels
 
 DEFAULT_DPI = 150           # pdffigures2's rendering resolution
 ROW_COLUMNS = ["id", "path", "source", "page", "figure", "panel", "bbox", "caption", "width", "height",
@@ -204,12 +204,16 @@ def _native_single(fig: Figure) -> bool:
 
 
 def _image_panels(fig: Figure) -> list:
-    """The embedded images of a figure when they are its panels (two or more, side by side)."""
+    """The embedded images of a figure when they are its panels: two or more tiles of about one
+    size and shape, apart from one another, that make up most of the figure. Not the boxes of a
+    flow chart joined by vector arrows, nor one picture stored as strips that touch."""
     imgs = [i for i in fig.region.images if i.xref > 0]
     if len(imgs) < 2:
         return []
     covered = area(union(i.bbox for i in imgs))
     if sum(area(i.bbox) for i in imgs) > 1.1 * covered:   # stacked/overlaid images, not a grid
+        return []
+    if not image_tiles([i.bbox for i in imgs], fig.region.bbox):
         return []
     rows: list[list] = []
     for img in sorted(imgs, key=lambda i: i.bbox[1]):
@@ -314,13 +318,18 @@ def _panels(doc, fig: Figure, pixels: np.ndarray | None, stem: Path, fid: str, b
         return rows if len(rows) >= 2 else []
     if pixels is None:
         return []
-    boxes = split_panels(pixels, options.panels)
-    if len(boxes) < 2:
-        return []
     b = fig.region.bbox
     if _native_single(fig):
         b = fig.region.images[0].bbox
     sx, sy = (b[2] - b[0]) / pixels.shape[1], (b[3] - b[1]) / pixels.shape[0]
+    # panel letters set as text (vector and mixed figures) are read from the text layer
+    spans = document.text_spans(doc[fig.page], b)
+    letters = [Label(lb.char, lb.score, ((lb.box[0] - b[0]) / sx, (lb.box[1] - b[1]) / sy,
+                                         (lb.box[2] - b[0]) / sx, (lb.box[3] - b[1]) / sy))
+               for lb in letter_labels(spans)]
+    boxes = split_panels(pixels, options.panels, letters or None)
+    if len(boxes) < 2:
+        return []
     for k, (x0, y0, x1, y1) in enumerate(boxes, 1):
         pstem = stem.parent / f"{fid}_panel{k}"
         crop = np.ascontiguousarray(pixels[y0:y1, x0:x1])

@@ -133,6 +133,7 @@ def loop_part(args) -> None:
 
     from covtool.core.manifest import read_manifest
     from covtool.models import ModelConfig, build_model
+    from covtool.models.build import ZOO_NAMES
     from covtool.training import rundir
     from covtool.training import train as train_mod
     from covtool.training.config import PipelineConfig, TrainConfig
@@ -183,7 +184,7 @@ def loop_part(args) -> None:
                     else make_ct_data(tmp, args.images))
         df = read_manifest(manifest)
         for model_name in args.models.split(","):
-            head = "pooled" if model_name != "jcs" else "dense"
+            head = "pooled" if model_name in ZOO_NAMES else "dense"   # jcs, custom: their own
             for size in (int(s) for s in args.sizes.split(",")):
                 cfg = TrainConfig(
                     model=ModelConfig(name=model_name, weights="none", head=head),

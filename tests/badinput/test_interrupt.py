@@ -29,9 +29,18 @@ from tests.conftest import covtool_cmd, covtool_env
 TIMEOUT = 60.0
 
 
+def _as_from_a_shell() -> None:
+    """In the child: SIGINT delivered and handled as in a process a shell starts. A test worker
+    may hold SIGINT ignored or blocked (pytest-xdist's workers, a library's state), and a child
+    inherits both, so that Python would not even install its handler."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(argv: list) -> subprocess.Popen:
     return subprocess.Popen(covtool_cmd("--quiet", *[str(a) for a in argv]), env=covtool_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_shell)
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, str]:
@@ -50,7 +59,8 @@ def run(argv: list) -> None:
 
 
 def interrupted(code: int, err: str) -> None:
-    assert code == 130, err
+    assert code == 130, (err, "worker SIGINT:", signal.getsignal(signal.SIGINT),
+                         "blocked:", signal.pthread_sigmask(signal.SIG_BLOCK, []))
     assert err == "covtool: error: interrupted\n", err
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from covtool.pdf.captions import CAPTIONED_ABOVE, Caption
 from covtool.pdf.figures import Region
-from covtool.pdf.layout import Box, height, overlap_area, union, x_overlap, y_overlap
+from covtool.pdf.layout import Box, area, height, overlap_area, union, x_overlap, y_overlap
 
 DEFAULT_MAX_DISTANCE = 0.3      # of the page height: a caption further from a region is not its
 WRONG_SIDE_PENALTY = 24.0       # pt added when a figure caption sits above its figure
@@ -174,7 +174,7 @@ def _beside(region: Box, caption: Box) -> tuple[str, float] | None:
 
 def _crossed(box: Box, obstacles: Sequence[Box]) -> bool:
     """An obstacle lies (mostly) inside ``box``."""
-    return any(overlap_area(box, o) > 0.5 * max(1e-9, (o[2] - o[0]) * (o[3] - o[1])) for o in obstacles)
+    return any(overlap_area(box, o) > 0.5 * max(1e-9, area(o)) for o in obstacles)
 
 
 def _pair_beside(regions: Sequence[Region], captions: Sequence[Caption], merged: dict[int, Region],
@@ -213,8 +213,8 @@ def _pair_beside(regions: Sequence[Region], captions: Sequence[Caption], merged:
         while changed:       # the other pieces of the figure on that side
             changed = False
             for rj, r in enumerate(regions):
-                if rj in taken or _beside(r.bbox, c.bbox) is None \
-                        or _beside(r.bbox, c.bbox)[0] != where:
+                side = None if rj in taken else _beside(r.bbox, c.bbox)
+                if side is None or side[0] != where:
                     continue
                 grown = union([fig.bbox, r.bbox])
                 reach = (min(c.bbox[1], fig.bbox[1]), max(c.bbox[3], fig.bbox[3]))

@@ -145,7 +145,8 @@ def analyze(doc, options: ExtractOptions, recordings: dict | None = None) -> tup
     with_captions = {c.page for c in captions}
     for page in pages:
         if page.number in with_captions or options.uncaptioned == "all":
-            page.drawings = document.read_drawings(doc[page.number])
+            page.drawings = document.read_drawings(doc[page.number],
+                                                    recording=recordings.get(page.number))
             if page.number in turns:
                 page.drawings = [turn_box(d, *turns[page.number]) for d in page.drawings]
     digests, drawings = furniture(pages, options.figures.repeat)

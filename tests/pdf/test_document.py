@@ -266,3 +266,66 @@ def test_cluster_boxes_is_pymupdfs_cluster_drawings_box_for_box():
                              tuple(page.rect), 3.0, 3.0)
         assert ours == theirs, trial
         assert theirs    # the pages are not trivially empty
+
+
+def _random_paths_page(rng, doc=None):
+    """A page of random stroked and filled rectangles, lines and curves (one subpath each)."""
+    doc = pymupdf.open() if doc is None else doc
+    page = doc.new_page(width=595, height=842)
+    for _ in range(int(rng.integers(5, 80))):
+        x, y = rng.uniform(-20, 600), rng.uniform(-20, 850)
+        w, h = rng.uniform(0, 80, 2)
+        kind = rng.integers(0, 3)
+        fill = (0.2, 0.4, 0.6) if rng.random() < 0.5 else None
+        if kind == 0:
+            page.draw_rect(pymupdf.Rect(x, y, x + w, y + h), width=0.5, fill=fill)
+        elif kind == 1:
+            page.draw_line((x, y), (x + w, y + h), width=float(rng.uniform(0.1, 3)))
+        else:
+            page.draw_bezier((x, y), (x + w, y), (x, y + h), (x + w, y + h), fill=fill)
+    return doc, page
+
+
+def test_path_boxes_are_get_drawings_rects_for_single_subpath_paths():
+    """Played from the display list, each path's box is the ``rect`` ``get_cdrawings`` gives it
+    (on pages where every path is one subpath, the case where the two agree by definition). A
+    path both filled and stroked is one ``get_cdrawings`` entry and two boxes here: the same box
+    twice, which clusters the same."""
+    rng = np.random.default_rng(11)
+    for trial in range(8):
+        _, page = _random_paths_page(rng)
+        theirs = {tuple(round(v, 3) for v in p["rect"]) for p in page.get_cdrawings(extended=False)}
+        ours = {tuple(round(v, 3) for v in b) for b in document.path_boxes(document.display_list(page))}
+        assert ours == theirs, trial
+        assert len(ours) >= 5
+
+
+def test_path_boxes_span_every_subpath_and_skip_clips_and_text():
+    doc = pymupdf.open()
+    page = doc.new_page(width=200, height=200)
+    # one stroked path of two subpaths: PyMuPDF's rect leaves out the second one's start point
+    # (0, 150); a clip path and text are not drawn paths
+    stream = (b"q 20 20 100 100 re W n 0 0 m 180 180 l S Q "
+              b"10 10 m 50 10 l 0 150 m 60 160 l S "
+              b"BT /Helv 12 Tf 100 100 Td (x) Tj ET")
+    page.insert_text((100, 40), "text")
+    xref = page.get_contents()[0]
+    doc.update_stream(xref, stream)
+    boxes = sorted(tuple(round(v, 3) for v in b) for b in document.path_boxes(document.display_list(page)))
+    # y is down in MuPDF's page space (y' = 200 - y)
+    assert boxes == [(0.0, 20.0, 180.0, 200.0), (0.0, 40.0, 60.0, 190.0)]
+    theirs = sorted(tuple(round(v, 3) for v in p["rect"]) for p in page.get_cdrawings(extended=False))
+    assert theirs == [(0.0, 20.0, 180.0, 200.0), (10.0, 40.0, 60.0, 190.0)]  # the difference named
+
+
+def test_drawings_of_a_rotated_page_are_clustered_on_the_whole_page():
+    """On a /Rotate 90 page the drawings are in the unrotated frame (portrait): all of them count,
+    not only those inside the shown (landscape) page's height."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=300, height=600)
+    page.draw_rect(pymupdf.Rect(50, 50, 250, 150), width=1)
+    page.draw_rect(pymupdf.Rect(50, 400, 250, 550), width=1)      # below y = 300
+    page.set_rotation(90)
+    boxes = document.read_drawings(page)
+    assert len(boxes) == 2
+    assert max(b[3] for b in boxes) > 540

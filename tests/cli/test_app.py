@@ -50,6 +50,39 @@ def test_starting_covtool_does_not_import_tensorflow(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+def test_the_command_line_keeps_pymupdfs_layout_model_out(tmp_path):
+    """An installed pymupdf-layout or pymupdf4llm is imported by ``import pymupdf`` (the layout
+    model loads ONNX models); covtool's command line never uses them. Stand-ins for both record
+    whether they were imported: through ``main`` they are not, while PyMuPDF itself still works;
+    imported directly (covtool as a library), PyMuPDF is left as it is found."""
+    finder = ("import importlib.abc, importlib.util, sys\n"
+              "class Stub(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name in ('pymupdf.layout', 'pymupdf4llm'):\n"
+              "            return importlib.util.spec_from_loader(name, self)\n"
+              "    def create_module(self, spec):\n        return None\n"
+              "    def exec_module(self, module):\n"
+              "        sys.stubs_imported = getattr(sys, 'stubs_imported', ()) + (module.__name__,)\n"
+              "        module.activate = lambda: None\n"
+              "sys.meta_path.insert(0, Stub())\n")
+    pdf = tmp_path / "a.pdf"
+    pymupdf = pytest.importorskip("pymupdf")
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), "Figure 1. Nothing.")
+    doc.save(pdf)
+    code = (finder + "from covtool.cli.app import main\n"
+            f"try:\n    main(['-q', 'extract', {str(pdf)!r}, '-d', {str(tmp_path / 'o')!r}, '-o', '-'])\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert not getattr(sys, 'stubs_imported', ()), sys.stubs_imported\n"
+            "assert sys.modules['pymupdf'].open is not None\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=covtool_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    library = (finder + "import covtool.pdf.document, pymupdf\n"
+               "assert sorted(sys.stubs_imported) == ['pymupdf.layout', 'pymupdf4llm'], sys.stubs_imported\n")
+    proc = subprocess.run([sys.executable, "-c", library], env=covtool_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_data_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
     missing = tmp_path / "none.csv"
     proc = subprocess.run(covtool_cmd("select", str(missing), "-o", str(tmp_path / "o.csv")),

@@ -428,7 +428,10 @@ def _run_parallel(stage, todo, plans, order, jobs, prog, task, record_rows, item
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_run_one, stage, todo[i], plans[i]): i for i in order}
+        # the largest items first (longest processing time first), so that a large item taken
+        # last does not run alone while the other workers wait; results keep the input order
+        futures = {pool.submit(_run_one, stage, todo[i], plans[i]): i
+                   for i in sorted(order, key=lambda i: _size(plans[i]), reverse=True)}
         try:
             for fut in as_completed(futures):
                 i = futures[fut]
@@ -442,6 +445,17 @@ def _run_parallel(stage, todo, plans, order, jobs, prog, task, record_rows, item
             for f in futures:
                 f.cancel()
             raise
+
+
+def _size(plan: Plan) -> tuple[int, int]:
+    """How large an item's work looks before it runs: its progress units, then its inputs' bytes."""
+    total = 0
+    for p in plan.inputs:
+        try:
+            total += p.stat().st_size
+        except OSError:
+            pass
+    return plan.units, total
 
 
 def _check_outputs(plans: dict[int, Plan], force: bool, reads: Iterable[Path] = (),

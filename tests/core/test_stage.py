@@ -666,3 +666,36 @@ def test_extract_error_rows_of_two_shards_merge(tmp_path):
     assert res.exit_code == 0, res.output
     ids = [r.text("id") for r in read_table(tmp_path / "all.csv").rows]
     assert len(ids) == 2 and len(set(ids)) == 2 and all(i.startswith("paper-") for i in ids)
+
+
+def test_worker_processes_take_the_largest_inputs_first_and_keep_the_input_order(tmp_path, monkeypatch):
+    """Submitted largest first (so that a large item is not left to run alone at the end), the
+    rows still come back in the input's order."""
+    import concurrent.futures as cf
+
+    submitted: list[str] = []
+
+    class Inline:                      # a pool that runs each item as it is submitted
+        def __init__(self, max_workers):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, fn, stage, item, plan):
+            submitted.append(item.text("id"))
+            fut: cf.Future = cf.Future()
+            fut.set_result(fn(stage, item, plan))
+            return fut
+
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", Inline)
+    sizes = {"a": 10, "b": 3000, "c": 10, "d": 500}
+    for name, n in sizes.items():
+        (tmp_path / f"{name}.in").write_bytes(b"x" * n)
+    t = table(tmp_path, "id,path\n" + "".join(f"{k},{tmp_path / k}.in\n" for k in sizes))
+    res = run_stage(Copy(tmp_path / "out"), t.rows, jobs=2)
+    assert submitted == ["b", "d", "a", "c"]      # by size, ties in input order
+    assert [r["id"] for r in res.rows] == ["a", "b", "c", "d"]

@@ -23,7 +23,7 @@ Parts 1-2: generated data. Usage:
     python benchmarks/bench_train.py [--part pipeline|loop|all] [--n 256] [--size 256] [--steps 6]
         [--models densenet169,jcs] [--sizes 224,480] [--images 32] [--loop-batch 8]
         [--epochs 3] [--manifest MANIFEST] [--cache none|memory]
-        [--covtool-first] [--loop-rounds N]
+        [--covtool-first] [--loop-rounds N] [--same-process] [--epoch-speeds]
 """
 
 from __future__ import annotations
@@ -127,8 +127,12 @@ def pick_rows(manifest: Path, n: int, folder: Path) -> Path:
     return path
 
 
-def loop_part(args) -> None:
-    """Part 3: covtool's training loop against plain ``model.fit`` (see the module's docstring)."""
+def _loop_side(side: str, model_name: str, size: int, manifest: str, opts: dict, tmp: str
+               ) -> tuple[float, float, float, list[float]]:
+    """One side of part 3 for one model and size: ``side`` is ``"fit"`` (plain ``model.fit`` on
+    the images held in memory) or ``"covtool"`` (``covtool train``'s function). Returns images/s
+    (median of the epochs after the first), checkpoint seconds per epoch, seconds per epoch, and
+    the epochs' images/s. Run in a fresh process by :func:`loop_part` (see there)."""
     import keras
 
     from covtool.core.manifest import read_manifest
@@ -141,19 +145,49 @@ def loop_part(args) -> None:
     from covtool.training.losses import compile_args
     from covtool.training.table import image_table
 
+    df = read_manifest(Path(manifest))
+    head = "pooled" if model_name in ZOO_NAMES else "dense"   # jcs, custom: their own
+    cfg = TrainConfig(model=ModelConfig(name=model_name, weights="none", head=head),
+                      pipeline=PipelineConfig(input_size=size, cache=opts["cache"]),
+                      batch_size=opts["batch"], epochs=opts["epochs"], optimizer="adam", seed=0)
+    resolved = train_mod.resolve(cfg, df)
+    if side == "fit":
+        table = image_table(df, list(resolved.classes), masks=model_name == "jcs")
+        xs, ys, ms = [], [], []
+        for x, y in make_dataset(table, resolved.pipeline, opts["batch"]):
+            xs.append(x.numpy())
+            if model_name == "jcs":
+                ys.append(y[0].numpy())
+                ms.append(y[1].numpy())
+            else:
+                ys.append(y.numpy())
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        target = (y, np.concatenate(ms)) if ms else y
+        keras.utils.set_random_seed(0)
+        model = build_model(resolved.model)
+        steps = math.ceil(len(x) / opts["batch"])
+        model.compile(optimizer=train_mod.make_optimizer(resolved, steps), **compile_args(model_name))
+        stamps: list[float] = []
+        mark = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda e, logs: None if stamps else stamps.append(time.perf_counter()),
+            on_epoch_end=lambda e, logs: stamps.append(time.perf_counter()))
+        model.fit(x, target, batch_size=opts["batch"], epochs=opts["epochs"], shuffle=True,
+                  verbose=0, callbacks=[mark])
+        speeds = list(len(x) / np.diff(stamps))
+        return float(np.median(speeds[1:])), 0.0, float(np.median(np.diff(stamps)[1:])), speeds
+
     saving = {"s": 0.0}
     # the checkpoint's cost to the loop: the values' snapshot (the files are written by a
     # background thread while the next epoch trains) and any wait for that thread
-    for name in ("snapshot",):
-        inner = getattr(rundir, name)
+    inner = rundir.snapshot
 
-        def timed(*a, _inner=inner, **k):
-            t = time.perf_counter()
-            try:
-                return _inner(*a, **k)
-            finally:
-                saving["s"] += time.perf_counter() - t
-        setattr(rundir, name, timed)
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            saving["s"] += time.perf_counter() - t
+    rundir.snapshot = timed
     inner_wait = rundir.CheckpointWriter.wait
 
     def timed_wait(self):
@@ -172,79 +206,73 @@ def loop_part(args) -> None:
             self.times.append(time.perf_counter())
             self.saving.append(saving["s"])
 
+    n = len(df)
+    clock = Clock()
+    train_mod.train(df, Path(tmp) / f"run-{model_name}-{size}", cfg, display=clock, force=True)
+    speeds = list(n / np.diff(clock.times))
+    return (float(np.median(speeds[1:])), float(np.median(np.diff(clock.saving)[1:])),
+            float(np.median(np.diff(clock.times)[1:])), speeds)
+
+
+def loop_part(args) -> None:
+    """Part 3: covtool's training loop against plain ``model.fit`` (see the module's docstring).
+
+    Each side runs in a fresh Python process (``spawn``), as a ``covtool train`` command or a
+    Keras script does: in one process, a model built after another trains slower, whichever
+    side it is (JCS at 224 on 2 cores: 4.7 images/s for the first model of the process, 2.3 for
+    the later ones, ``keras.backend.clear_session()`` or not), which made the side run second
+    look slow. ``--same-process`` runs both in this process, to see that effect.
+    """
+    import multiprocessing
+
+    from covtool.models.build import ZOO_NAMES
+
     print(f"covtool train vs plain model.fit, {args.images} images per epoch, batch "
           f"{args.loop_batch}, {args.epochs} epochs (speed: median of epochs 2-{args.epochs}), "
           f"no augmentation, covtool --cache {args.cache}, "
-          f"{'rows of ' + str(args.manifest) if args.manifest else 'generated data'}:")
+          f"{'rows of ' + str(args.manifest) if args.manifest else 'generated data'}, "
+          f"{'both sides in this process' if args.same_process else 'each side in a fresh process'}:")
     print(f"  {'model':<22} {'size':>4} {'model.fit':>10} {'covtool':>10} {'ratio':>6} "
           f"{'checkpoints':>12}  goal >= 0.95x")
+    opts = {"cache": args.cache, "batch": args.loop_batch, "epochs": args.epochs}
+    ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        manifest = (pick_rows(Path(args.manifest), args.images, tmp) if args.manifest
-                    else make_ct_data(tmp, args.images))
-        df = read_manifest(manifest)
+        manifest = (pick_rows(Path(args.manifest), args.images, Path(tmp)) if args.manifest
+                    else make_ct_data(Path(tmp), args.images))
+
+        def side(kind: str, model_name: str, size: int):
+            call = (kind, model_name, size, str(manifest), opts, tmp)
+            if args.same_process:
+                out = _loop_side(*call)
+                import keras
+                keras.backend.clear_session()
+                return out
+            with ctx.Pool(1) as pool:
+                return pool.apply(_loop_side, call)
+
         for model_name in args.models.split(","):
-            head = "pooled" if model_name in ZOO_NAMES else "dense"   # jcs, custom: their own
             for size in (int(s) for s in args.sizes.split(",")):
-                cfg = TrainConfig(
-                    model=ModelConfig(name=model_name, weights="none", head=head),
-                    pipeline=PipelineConfig(input_size=size, cache=args.cache),
-                    batch_size=args.loop_batch,
-                    epochs=args.epochs, optimizer="adam", seed=0)
-                resolved = train_mod.resolve(cfg, df)
-                table = image_table(df, list(resolved.classes), masks=model_name == "jcs")
-                xs, ys, ms = [], [], []
-                for x, y in make_dataset(table, resolved.pipeline, args.loop_batch):
-                    xs.append(x.numpy())
-                    if model_name == "jcs":
-                        ys.append(y[0].numpy())
-                        ms.append(y[1].numpy())
-                    else:
-                        ys.append(y.numpy())
-                x, y = np.concatenate(xs), np.concatenate(ys)
-                target = (y, np.concatenate(ms)) if ms else y
-
-                def plain_fit(x=x, target=target, resolved=resolved, model_name=model_name):
-                    keras.utils.set_random_seed(0)
-                    model = build_model(resolved.model)
-                    steps = math.ceil(len(x) / args.loop_batch)
-                    model.compile(optimizer=train_mod.make_optimizer(resolved, steps),
-                                  **compile_args(model_name))
-                    stamps: list[float] = []
-                    mark = keras.callbacks.LambdaCallback(
-                        on_epoch_begin=lambda e, logs: None if stamps else stamps.append(
-                            time.perf_counter()),
-                        on_epoch_end=lambda e, logs: stamps.append(time.perf_counter()))
-                    model.fit(x, target, batch_size=args.loop_batch, epochs=args.epochs,
-                              shuffle=True, verbose=0, callbacks=[mark])
-                    keras.backend.clear_session()
-                    return float(np.median(len(x) / np.diff(stamps)[1:]))
-
-                def covtool_train(cfg=cfg, name=f"run-{model_name}-{size}", n=len(x)):
-                    clock = Clock()
-                    train_mod.train(df, tmp / name, cfg, display=clock, force=True)
-                    keras.backend.clear_session()
-                    return (float(np.median(n / np.diff(clock.times)[1:])),
-                            float(np.median(np.diff(clock.saving)[1:])),
-                            float(np.median(np.diff(clock.times)[1:])))
-
                 # rounds taking turns (--loop-rounds; the first round's order is --covtool-first):
-                # the machine's state drifts, and a second model in one process may run slower
+                # the machine's state drifts
                 bases, runs = [], []
                 for r in range(args.loop_rounds):
                     if args.covtool_first == (r % 2 == 0):
-                        runs.append(covtool_train())
-                        bases.append(plain_fit())
+                        runs.append(side("covtool", model_name, size))
+                        bases.append(side("fit", model_name, size))
                     else:
-                        bases.append(plain_fit())
-                        runs.append(covtool_train())
-                base = float(np.median(bases))
-                ours, saved, epoch_s = (float(np.median(v)) for v in zip(*runs, strict=True))
+                        bases.append(side("fit", model_name, size))
+                        runs.append(side("covtool", model_name, size))
+                base = float(np.median([b[0] for b in bases]))
+                ours, saved, epoch_s = (float(np.median([o[k] for o in runs])) for k in range(3))
                 if args.loop_rounds > 1:
-                    print(f"    rounds: model.fit {', '.join(f'{b:.2f}' for b in bases)}; covtool "
+                    print(f"    rounds: model.fit {', '.join(f'{b[0]:.2f}' for b in bases)}; covtool "
                           f"{', '.join(f'{o[0]:.2f}' for o in runs)} (medians below)", flush=True)
+                if args.epoch_speeds:
+                    for name, got in (("model.fit", bases), ("covtool", runs)):
+                        for b in got:
+                            print(f"    {name} epochs: {', '.join(f'{v:.2f}' for v in b[3])} images/s")
                 ratio = ours / base
-                label = f"{model_name}" + (" (pooled head)" if head == "pooled" else "")
+                label = f"{model_name}" + (" (pooled head)" if model_name in ZOO_NAMES else "")
                 print(f"  {label:<22} {size:>4} {base:>8.2f}/s {ours:>8.2f}/s {ratio:>5.2f}x "
                       f"{saved:>6.2f} s/ep ({100 * saved / epoch_s:.0f} %)  "
                       f"{'met' if ratio >= 0.95 else 'NOT met'}", flush=True)
@@ -264,6 +292,10 @@ def main() -> None:
                     help="part 3: rounds per configuration, the two sides taking turns")
     ap.add_argument("--covtool-first", action="store_true",
                     help="part 3: run covtool before model.fit (the default is after)")
+    ap.add_argument("--same-process", action="store_true",
+                    help="part 3: both sides in this process (the default: each in a fresh one)")
+    ap.add_argument("--epoch-speeds", action="store_true",
+                    help="part 3: print every epoch's images/s")
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=14)

@@ -18,7 +18,7 @@ from covtool.cli.common import Force, OutDir, OutManifest, ShardOpt, SkipBad, do
 from covtool.core import console
 from covtool.core.manifest import check_output
 from covtool.core.shard import parse_shard
-from covtool.core.stage import StageResult, check_done, run_stage, write_result
+from covtool.core.stage import StageResult, check_done, default_jobs, run_stage, write_result
 from covtool.pdf.figures import DEFAULT_GAP, DEFAULT_MIN_SIZE, DEFAULT_REPEAT, FigureOptions
 from covtool.pdf.pipeline import DEFAULT_DPI, ExtractOptions
 from covtool.pdf.stage import ExtractStage, collect_pdfs
@@ -46,7 +46,7 @@ def extract_command(
     output: OutManifest = ...,
     caption_match: Annotated[str | None, typer.Option("--caption-match", metavar="REGEX", help="Keep only figures whose caption matches (Python regex, case-sensitive; '(?i)' for any case), e.g. 'CT|computed tomography'.")] = None,
     split_panels: Annotated[bool, typer.Option("--split-panels", help="One row per panel of a compound figure (its embedded images, or cuts along white/black gutters).")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes (each PDF is independent).")] = 1,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, show_default=False, help="Worker processes (each PDF is independent; --jobs 1: all in this process). Default: the CPUs this process may use, at most 8.")] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=36, max=1200, help="Resolution of figures rendered from the page (vector, mixed, multi-image).")] = DEFAULT_DPI,
     min_size: Annotated[float, typer.Option("--min-size", min=0.0, metavar="PT", help="Smallest figure: its shorter side in points (1/72 inch); logos, icons and rules are smaller.")] = DEFAULT_MIN_SIZE,
     repeat: Annotated[int, typer.Option("--repeat", min=2, help="An image or drawing on this many pages is page furniture (logo, banner) and ignored.")] = DEFAULT_REPEAT,
@@ -63,7 +63,7 @@ def extract_command(
     shard_ = parse_shard(shard)
     check_output(output, force)
     result = run_stage(stage, collect_pdfs(inputs), skip_bad=skip_bad, force=force, shard=shard_,
-                       jobs=jobs, output=output)
+                       jobs=jobs or default_jobs(), output=output)
     for note in result.notes:
         if note is not None and note.warning:
             console.warn(f"{note.source}: {note.warning}")

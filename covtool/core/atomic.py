@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import re
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -77,6 +78,41 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
     return fd, Path(tmp)
 
 
+#: the temporary names of :func:`_temp_beside`: ``.<name>.<mkstemp's 8 random characters>.tmp<the
+#: name's suffix>``
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>\.[^.]*)?")
+
+
+def temporary_of(name: str) -> str | None:
+    """The target's name when ``name`` is one of the atomic writer's temporary files, else None."""
+    m = TEMPORARY.fullmatch(name)
+    if m and Path(m["name"]).suffix == (m["suffix"] or ""):
+        return m["name"]
+    return None
+
+
+def remove_temporaries(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Remove the temporary files left beside ``paths`` by writers killed before their clean-up
+    ran (a worker process stopped in the middle of an item). Each folder is listed once; only
+    temporaries of these names go. Returns those removed."""
+    wanted: dict[Path, set[str]] = {}
+    for p in paths:
+        p = Path(p)
+        wanted.setdefault(p.parent, set()).add(p.name)
+    removed = []
+    for folder, names in wanted.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if temporary_of(entry.name) in names and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
 def _commit(tmp: Path, path: Path, force: bool) -> None:
     if not force and path.exists():
         raise OutputExistsError(path)
@@ -122,7 +158,7 @@ def together() -> Iterator[None]:
         for _, path, force in pending:    # refuse before renaming any
             if not force and path.exists():
                 raise OutputExistsError(path)
-        with _sigint_held():
+        with sigint_held():
             for tmp, path, _ in pending:
                 os.replace(tmp, path)
         pending.clear()
@@ -134,7 +170,9 @@ def together() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
+def sigint_held() -> Iterator[None]:
+    """SIGINT blocked for the main thread during the block: one that arrives then is delivered
+    when it ends (a no-op in other threads and where signal masks do not exist)."""
     main = threading.current_thread() is threading.main_thread()
     if not main or not hasattr(signal, "pthread_sigmask"):
         yield

@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from covtool.core.atomic import check_writable
+from covtool.core.atomic import check_writable, remove_temporaries, sigint_held
 from covtool.core.errors import CovtoolError, OutputExistsError, UsageError
 from covtool.core.manifest import CORE_COLUMNS, Row, write_records
 from covtool.core.shard import Shard
@@ -412,6 +414,17 @@ def _run_serial(stage, todo, plans, order, prefetch, prog, task, record_rows, it
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def default_jobs(most: int = 8) -> int:
+    """Worker processes when a command is not told: the CPUs this process may run on (its
+    affinity, which a batch system's CPU binding sets), at most ``most``: on a large shared node
+    a default should not take every core, nor a worker's memory (a whole PDF) for each."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):   # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(most, cpus))
+
+
 def _run_one(stage, item, plan):
     """One item in a worker process: its rows, or the CovtoolError it raised."""
     try:
@@ -425,26 +438,86 @@ def _no_progress(n: int = 1) -> None:
 
 
 def _run_parallel(stage, todo, plans, order, jobs, prog, task, record_rows, item_failed) -> None:
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    before = {p.pid for p in multiprocessing.active_children()}
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_start)
+    futures: dict = {}
+    recorded: set[int] = set()
+    try:
         # the largest items first (longest processing time first), so that a large item taken
-        # last does not run alone while the other workers wait; results keep the input order
-        futures = {pool.submit(_run_one, stage, todo[i], plans[i]): i
-                   for i in sorted(order, key=lambda i: _size(plans[i]), reverse=True)}
-        try:
-            for fut in as_completed(futures):
-                i = futures[fut]
+        # last does not run alone while the other workers wait; results keep the input order.
+        # The workers start (fork) here, with Ctrl-C held back until they ignore it
+        with sigint_held():
+            for i in sorted(order, key=lambda i: _size(plans[i]), reverse=True):
+                futures[pool.submit(_run_one, stage, todo[i], plans[i])] = i
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
                 rows, error = fut.result()
-                if error is not None:
-                    item_failed(i, error)
-                else:
-                    record_rows(i, rows)
-                prog.advance(task, plans[i].units)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+            except BrokenProcessPool:
+                raise CovtoolError("a worker process ended abruptly (killed, out of memory or a "
+                                   "crash in a library) while this or another item ran; rerun with "
+                                   "--jobs 1 to find the item", plans[i].inputs[0] if plans[i].inputs
+                                   else None) from None
+            recorded.add(i)
+            if error is not None:
+                item_failed(i, error)
+            else:
+                record_rows(i, rows)
+            prog.advance(task, plans[i].units)
+    except BaseException:
+        # an interrupt, a failure that stops the run, a bug: stop the workers now, not after the
+        # items they hold (a large PDF can take a while). The caller takes back their files; a
+        # stopped worker's temporary files (no clean-up ran in it) go here
+        with _sigint_ignored():  # a second Ctrl-C must not cut this short
+            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_workers(before)
+            remove_temporaries(p for i in futures.values() if i not in recorded for p in plans[i].outputs)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _worker_start() -> None:
+    """In each worker: Ctrl-C is for the main process, which stops the workers itself. A worker
+    that took a terminal's SIGINT (sent to the whole process group) while waiting for work would
+    die with a traceback and leave the pool waiting for it. The worker was forked with SIGINT
+    blocked (:func:`_run_parallel`): one that came meanwhile is dropped on unblocking."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in this process for the block (main thread only; elsewhere a no-op)."""
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:   # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _stop_workers(before: set[int], wait: float = 5.0) -> None:
+    """End the worker processes started since ``before`` (the pids of the children alive then):
+    SIGTERM, then SIGKILL for any still alive after ``wait`` seconds."""
+    import multiprocessing
+
+    workers = [p for p in multiprocessing.active_children() if p.pid not in before]
+    for p in workers:
+        p.terminate()
+    end = time.monotonic() + wait
+    for p in workers:
+        p.join(max(0.0, end - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
 
 
 def _size(plan: Plan) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from covtool import __version__
-from covtool.core.atomic import atomic_write_bytes, atomic_write_text
+from covtool.core.atomic import atomic_write_bytes, atomic_write_text, temporary_of
 from covtool.core.errors import CovtoolError, ParameterError, describe
 from covtool.core.imageio import write_image
 from covtool.core.manifest import read_manifest, write_records
@@ -407,11 +407,6 @@ def extract_pdf(path: str, outdir: str, options: ExtractOptions, force: bool = F
     return PdfResult(path, rows, n_pages, warning=warning)
 
 
-#: the atomic writer's temporary names (:mod:`covtool.core.atomic`): ``.<name>.<8 random
-#: characters of mkstemp>.tmp<the name's suffix>``
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>\.[^.]*)?")
-
-
 def remove_stale_temporaries(folder: Path) -> list[Path]:
     """Remove the temporary files a killed run (SIGKILL, SIGTERM, a crash: no clean-up ran) left
     in a PDF's folder; they are named like images (``.x_panel2.tif.k17tmd4l.tmp.tif``) and a glob
@@ -423,8 +418,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        m = _TEMPORARY.fullmatch(entry.name)
-        if m and Path(m["name"]).suffix == (m["suffix"] or "") and entry.is_file(follow_symlinks=False):
+        if temporary_of(entry.name) is not None and entry.is_file(follow_symlinks=False):
             try:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))

@@ -37,10 +37,40 @@ def _as_from_a_shell() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(argv: list) -> subprocess.Popen:
+def start(argv: list, group: bool = False) -> subprocess.Popen:
+    """``covtool --quiet ARGV``; with ``group`` in a process group of its own (as a shell's
+    foreground job, whose Ctrl-C reaches every process of the group: see :func:`interrupt`)."""
     return subprocess.Popen(covtool_cmd("--quiet", *[str(a) for a in argv]), env=covtool_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_from_a_shell)
+                            preexec_fn=_as_from_a_shell, start_new_session=group)
+
+
+def interrupt(proc: subprocess.Popen, group: bool = False) -> None:
+    """SIGINT to the process, or (``group``) to its whole process group, as a terminal's Ctrl-C."""
+    if group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
+
+
+def children(proc: subprocess.Popen) -> list[int]:
+    """The pids of ``proc``'s child processes (Linux)."""
+    try:
+        return [int(x) for x in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def all_gone(pids: list[int]) -> bool:
+    """Whether no process of ``pids`` is alive a few seconds on (a zombie is reaped meanwhile)."""
+    end = time.monotonic() + 5.0
+    while time.monotonic() < end:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and
+                 "State:\tZ" not in Path(f"/proc/{p}/status").read_text(errors="replace")]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, str]:
@@ -112,34 +142,61 @@ def test_an_interrupted_run_takes_back_what_it_wrote_and_the_rerun_is_whole(base
     assert digest(out) == whole
 
 
-def test_an_interrupted_extract_keeps_finished_pdfs_and_the_same_command_resumes(tmp_path):
+def copies_of_a_paper(folder: Path, n: int, pages: int = 150) -> None:
+    """``n`` PDFs of other content (so other folders): ``p0.pdf`` a generated paper, the others
+    that paper and ``pages`` pages of body text, about 0.3 s each, so that an interrupt sent once
+    the first is done lands while the others are still to do, even on a loaded machine."""
+    import pymupdf
+
     from covtool.synth.pdf import make_paper
 
-    ws = tmp_path / "in"
-    ws.mkdir()
-    make_paper(ws / "p0.pdf", seed=3)
-    data = (ws / "p0.pdf").read_bytes()
-    # other PDFs (other content, so other folders), about 20 ms each: enough of them that the
-    # interrupt lands while some are still to do
-    n = 40
+    folder.mkdir()
+    make_paper(folder / "p0.pdf", seed=3)
+    doc = pymupdf.open(folder / "p0.pdf")
+    for i in range(pages):
+        doc.new_page().insert_text((72, 72), "\n".join(
+            f"Line {j} of page {i}: the body text of a long paper." for j in range(50)), fontsize=9)
+    data = doc.tobytes()
+    doc.close()
     for i in range(1, n):
-        (ws / f"p{i}.pdf").write_bytes(data + b"\n%% copy %d\n" % i)
+        (folder / f"p{i}.pdf").write_bytes(data + b"\n%% copy %d\n" % i)
+
+
+def first_pdf_done(out: Path, proc: subprocess.Popen) -> list[int]:
+    """Wait until a PDF's folder is finished; the run's child processes (its workers) then."""
+    end = time.monotonic() + TIMEOUT
+    while not list((out / "figs").glob("*/done.json")) and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.005)
+    return children(proc)
+
+
+# one process; worker processes (the default on a machine of 2 or more CPUs) with Ctrl-C sent
+# to the main process alone, or to the whole process group as a terminal sends it; more workers
+# than PDFs: a worker that took a terminal's Ctrl-C while waiting for work once died with a
+# traceback, and the run waited for it for ever
+@pytest.mark.parametrize("jobs,group,n", [("1", False, 10), ("2", False, 10), ("2", True, 10),
+                                          ("4", True, 3)])
+def test_an_interrupted_extract_keeps_finished_pdfs_and_the_same_command_resumes(tmp_path, jobs, group, n):
+    ws = tmp_path / "in"
+    copies_of_a_paper(ws, n)
     before = digest(ws)
     out = tmp_path / "out"
-    args = ["extract", ws, "-d", out / "figs", "-o", out / "o.csv"]
+    args = ["extract", ws, "-d", out / "figs", "-o", out / "o.csv", "--jobs", jobs]
     run(args)
     whole = digest(out)
     assert sum(name.endswith("done.json") for name in whole) == n
     shutil.rmtree(out)
-    proc = start(args)
-    end = time.monotonic() + TIMEOUT
-    while not list((out / "figs").glob("*/done.json")) and time.monotonic() < end and proc.poll() is None:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
+    proc = start(args, group)
+    workers = first_pdf_done(out, proc)
+    assert len(workers) == 0 if jobs == "1" else 1 <= len(workers) <= int(jobs)
+    interrupt(proc, group)
     interrupted(*finish(proc))
+    assert all_gone(workers)               # stopped, not left running or waiting
     done = {p.parent.name for p in (out / "figs").glob("*/done.json")}
-    assert 1 <= len(done) < n
-    folders = {p.name for p in (out / "figs").iterdir()}
+    assert len(done) < n
+    if jobs == "1":
+        assert len(done) >= 1              # a worker's finished PDF may not have reached the runner
+    folders = {p.name for p in (out / "figs").iterdir()} if (out / "figs").exists() else set()
     assert folders == done                 # the unfinished PDFs' folders: taken back
     assert not (out / "o.csv").exists()
     assert not [p for p in out.rglob("*") if ".tmp" in p.name or p.name.endswith(".partial")]
@@ -152,3 +209,20 @@ def test_an_interrupted_extract_keeps_finished_pdfs_and_the_same_command_resumes
     rows = read_manifest(out / "o.csv")
     assert rows["source"].nunique() == n and "error" not in rows
     assert digest(ws) == before
+
+
+def test_a_worker_killed_mid_run_stops_extract_with_one_line_and_no_worker_left(tmp_path):
+    ws = tmp_path / "in"
+    copies_of_a_paper(ws, 10)
+    out = tmp_path / "out"
+    proc = start(["extract", ws, "-d", out / "figs", "-o", out / "o.csv", "--jobs", "2", "--skip-bad"])
+    workers = first_pdf_done(out, proc)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)    # as the kernel's out-of-memory killer, or a crash
+    code, err = finish(proc)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("covtool: error: ") and "Traceback" not in err
+    assert "worker process ended abruptly" in err and "--jobs 1" in err
+    assert all_gone(workers)
+    assert not (out / "o.csv").exists()
+    assert not [p for p in out.rglob("*") if p.is_file()]   # a failed run leaves nothing

@@ -166,6 +166,26 @@ def test_a_manifest_of_pdfs_gives_its_other_columns_to_their_figures(papers, tmp
     assert all(p.endswith((".png", ".jpg", ".tif")) for p in df["path"])  # the figures, not the PDFs
 
 
+def test_jobs_defaults_to_the_usable_cpus_and_1_keeps_one_process(papers, tmp_path, monkeypatch):
+    from covtool.cli import extract as cli_extract
+
+    seen = []
+    real = cli_extract.run_stage
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["jobs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli_extract, "run_stage", spy)
+    monkeypatch.setattr(cli_extract, "default_jobs", lambda: 3)
+    folder, _ = papers
+    for extra in ([], ["--jobs", "1"], ["-j", "2"]):
+        res = runner.invoke(app, ["extract", str(folder), "-d", str(tmp_path / "img"), "-o",
+                                  str(tmp_path / "o.csv"), "--force", *extra])
+        assert res.exit_code == 0, res.output
+    assert seen == [3, 1, 2]
+
+
 def test_jobs_2_gives_the_rows_of_jobs_1(papers, tmp_path):
     folder, _ = papers
     texts = {}

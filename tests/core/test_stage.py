@@ -676,14 +676,11 @@ def test_worker_processes_take_the_largest_inputs_first_and_keep_the_input_order
     submitted: list[str] = []
 
     class Inline:                      # a pool that runs each item as it is submitted
-        def __init__(self, max_workers):
+        def __init__(self, max_workers, initializer=None):
             pass
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
 
         def submit(self, fn, stage, item, plan):
             submitted.append(item.text("id"))
@@ -699,3 +696,46 @@ def test_worker_processes_take_the_largest_inputs_first_and_keep_the_input_order
     res = run_stage(Copy(tmp_path / "out"), t.rows, jobs=2)
     assert submitted == ["b", "d", "a", "c"]      # by size, ties in input order
     assert [r["id"] for r in res.rows] == ["a", "b", "c", "d"]
+
+
+class Stuck(Copy):
+    """'stuck' rows hold an atomic output's temporary file open for a minute; 'bad' rows fail
+    after a second (by then the stuck item has made its temporary file)."""
+
+    def run(self, row, plan, loaded, advance):
+        import time
+
+        from covtool.core.atomic import atomic_path
+
+        if row.text("id") == "bad":
+            time.sleep(1.0)
+            raise ImageError("cannot read", f"/data/{row.text('id')}.tif")
+        with atomic_path(plan.outputs[0]) as tmp:
+            tmp.write_text("half")
+            time.sleep(60)
+        return [{"id": row.text("id")}]
+
+
+def test_a_stopping_failure_stops_the_other_workers_at_once_and_takes_their_files_back(tmp_path):
+    """The run does not wait a minute for the stuck item: its worker is stopped, and the
+    temporary file it had open (no clean-up runs in a stopped process) is removed."""
+    import multiprocessing
+    import time
+
+    t = table(tmp_path, "id\nstuck\nbad\n")
+    out = tmp_path / "out"
+    start = time.monotonic()
+    with pytest.raises(ImageError, match="cannot read"):
+        run_stage(Stuck(out), t.rows, jobs=2)
+    assert time.monotonic() - start < 30
+    assert not multiprocessing.active_children()
+    assert not out.exists() or [p.name for p in out.iterdir()] == []
+
+
+def test_default_jobs_is_the_cpus_of_the_affinity_at_most_eight(monkeypatch):
+    from covtool.core import stage
+
+    for cpus, jobs in ((1, 1), (2, 2), (8, 8), (64, 8)):
+        monkeypatch.setattr(stage.os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)), raising=False)
+        assert stage.default_jobs() == jobs
+    assert stage.default_jobs(most=4) == 4

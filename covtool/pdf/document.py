@@ -8,9 +8,12 @@ by :mod:`covtool.pdf.metadata`, and stored Flate streams wrapped into files by
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -365,6 +368,30 @@ def read_drawings(page, cluster_tolerance: float = 3.0, recording=None) -> list[
 _PATH_DEVICE = None
 
 
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Ctrl-C's handler called after the block, not in it. Python runs a signal's handler in
+    whatever Python code the main thread runs next, which in this block may be a device method
+    that MuPDF called from C++: the KeyboardInterrupt raised there would be dropped by SWIG's
+    director (printed, and the page run on), and the command would go on as if never
+    interrupted. Outside the main thread, or where SIGINT is ignored, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGINT)
+    if not callable(old):   # ignored (a worker process) or the system default
+        yield
+        return
+    got: list = []
+    signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if got:
+        old(signal.SIGINT, None)   # the default handler raises KeyboardInterrupt
+
+
 def path_boxes(recording) -> list[Box]:
     """The box of every path a :func:`display_list` fills or strokes, in drawing order.
 
@@ -381,27 +408,41 @@ def path_boxes(recording) -> list[Box]:
 
     if _PATH_DEVICE is None:
         class PathBoxes(mupdf.FzDevice2):
+            # MuPDF calls these from C++: an exception raised in them would be printed by SWIG
+            # and dropped, and the run go on; it is kept here and raised once the display list
+            # has run (Ctrl-C is held back for the run: _sigint_deferred)
             def __init__(self):
                 super().__init__()
                 self.use_virtual_fill_path()
                 self.use_virtual_stroke_path()
                 self.boxes: list[Box] = []
+                self.error: BaseException | None = None
 
             def fill_path(self, ctx, path, even_odd, ctm, *color):
-                r = mupdf.ll_fz_bound_path(path, None, ctm)
-                self.boxes.append((r.x0, r.y0, r.x1, r.y1))
+                self._add(path, ctm)
 
             def stroke_path(self, ctx, path, stroke, ctm, *color):
-                r = mupdf.ll_fz_bound_path(path, None, ctm)
-                self.boxes.append((r.x0, r.y0, r.x1, r.y1))
+                self._add(path, ctm)
+
+            def _add(self, path, ctm):
+                if self.error is not None:
+                    return
+                try:
+                    r = mupdf.ll_fz_bound_path(path, None, ctm)
+                    self.boxes.append((r.x0, r.y0, r.x1, r.y1))
+                except BaseException as exc:
+                    self.error = exc
 
         _PATH_DEVICE = PathBoxes
     device = _PATH_DEVICE()
-    try:
-        mupdf.fz_run_display_list(getattr(recording, "this", recording), device, mupdf.FzMatrix(),
-                                  mupdf.FzRect(mupdf.FzRect.Fixed_INFINITE), mupdf.FzCookie())
-    finally:
-        mupdf.fz_close_device(device)
+    with _sigint_deferred():
+        try:
+            mupdf.fz_run_display_list(getattr(recording, "this", recording), device, mupdf.FzMatrix(),
+                                      mupdf.FzRect(mupdf.FzRect.Fixed_INFINITE), mupdf.FzCookie())
+        finally:
+            mupdf.fz_close_device(device)
+    if device.error is not None:
+        raise device.error
     # an empty path has an empty box (x0 > x1), an unbounded one an infinite box
     return [b for b in device.boxes if b[0] <= b[2] and b[1] <= b[3] and max(map(abs, b)) < 1e9]
 

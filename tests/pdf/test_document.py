@@ -329,3 +329,36 @@ def test_drawings_of_a_rotated_page_are_clustered_on_the_whole_page():
     boxes = document.read_drawings(page)
     assert len(boxes) == 2
     assert max(b[3] for b in boxes) > 540
+
+
+def test_a_ctrl_c_while_mupdf_calls_the_path_device_is_not_lost(monkeypatch):
+    """Python runs the SIGINT handler in the next Python code of the main thread, which may be
+    the path device's method that MuPDF calls from C++; SWIG dropped the KeyboardInterrupt there
+    (printed it and ran on), and extract went on as if never interrupted."""
+    import os
+    import signal
+
+    from pymupdf import mupdf
+
+    rng = np.random.default_rng(5)
+    _, page = _random_paths_page(rng)
+    recording = document.display_list(page)
+    assert document.path_boxes(recording)
+    real = mupdf.ll_fz_bound_path
+    calls = []
+
+    def interrupted_here(*args):   # Ctrl-C arriving while MuPDF runs the device
+        if not calls:
+            os.kill(os.getpid(), signal.SIGINT)
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(mupdf, "ll_fz_bound_path", interrupted_here)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            document.path_boxes(recording)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert signal.getsignal(signal.SIGINT) is old
+    assert len(calls) > 1            # the run went on to its end, then the interrupt was raised

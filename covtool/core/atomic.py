@@ -185,6 +185,31 @@ def sigint_held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Ctrl-C's handler called after the block, not in it. Python runs a signal's handler in
+    whatever Python code the main thread runs next, which in this block may be a callback that C++
+    called (a MuPDF device method in :func:`covtool.pdf.document.path_boxes`): the
+    KeyboardInterrupt raised there would be dropped by SWIG's director (printed, and the run
+    gone on), and the command would go on as if never interrupted. Outside the main thread, or
+    where SIGINT is ignored, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGINT)
+    if not callable(old):   # ignored (a worker process) or the system default
+        yield
+        return
+    got: list = []
+    signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if got:
+        old(signal.SIGINT, None)   # the default handler raises KeyboardInterrupt
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it onto ``path`` on success.
 

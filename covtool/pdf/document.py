@@ -8,17 +8,15 @@ by :mod:`covtool.pdf.metadata`, and stored Flate streams wrapped into files by
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import signal
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from covtool.core.atomic import sigint_deferred
 from covtool.core.errors import CovtoolError
 from covtool.core.image_containers import png_from_idat, tiff_from_deflate
 from covtool.pdf.contentstream import drawn_xobjects, has_inline_image
@@ -368,30 +366,6 @@ def read_drawings(page, cluster_tolerance: float = 3.0, recording=None) -> list[
 _PATH_DEVICE = None
 
 
-@contextlib.contextmanager
-def _sigint_deferred():
-    """Ctrl-C's handler called after the block, not in it. Python runs a signal's handler in
-    whatever Python code the main thread runs next, which in this block may be a device method
-    that MuPDF called from C++: the KeyboardInterrupt raised there would be dropped by SWIG's
-    director (printed, and the page run on), and the command would go on as if never
-    interrupted. Outside the main thread, or where SIGINT is ignored, nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.getsignal(signal.SIGINT)
-    if not callable(old):   # ignored (a worker process) or the system default
-        yield
-        return
-    got: list = []
-    signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if got:
-        old(signal.SIGINT, None)   # the default handler raises KeyboardInterrupt
-
-
 def path_boxes(recording) -> list[Box]:
     """The box of every path a :func:`display_list` fills or strokes, in drawing order.
 
@@ -410,7 +384,7 @@ def path_boxes(recording) -> list[Box]:
         class PathBoxes(mupdf.FzDevice2):
             # MuPDF calls these from C++: an exception raised in them would be printed by SWIG
             # and dropped, and the run go on; it is kept here and raised once the display list
-            # has run (Ctrl-C is held back for the run: _sigint_deferred)
+            # has run (Ctrl-C is held back for the run: sigint_deferred)
             def __init__(self):
                 super().__init__()
                 self.use_virtual_fill_path()
@@ -435,7 +409,7 @@ def path_boxes(recording) -> list[Box]:
 
         _PATH_DEVICE = PathBoxes
     device = _PATH_DEVICE()
-    with _sigint_deferred():
+    with sigint_deferred():
         try:
             mupdf.fz_run_display_list(getattr(recording, "this", recording), device, mupdf.FzMatrix(),
                                       mupdf.FzRect(mupdf.FzRect.Fixed_INFINITE), mupdf.FzCookie())
